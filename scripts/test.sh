@@ -1,0 +1,15 @@
+#!/bin/bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this):
+# installs the system packages the tests use, then format check, clippy with
+# warnings as errors, and every test with the real tools required
+# (MKIMG_REQUIRE_TOOLS=1: a missing oracle tool fails instead of skipping).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup-debian.sh
+
+export MKIMG_REQUIRE_TOOLS=1
+export CARGO_TERM_COLOR=never
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked --no-fail-fast

@@ -1,0 +1,184 @@
+//! Board definitions: finding `boards/<name>/board.toml`, parsing it with
+//! errors that cite `file:line:column`, and listing the known boards.
+//!
+//! Flows out: a [`Board`] — the file as typed ([`schema::BoardFile`]) plus the
+//! directory its relative paths (blobs, firmware, overlays) resolve against.
+//! Reads files; spawns nothing. Interpreting the values is `crate::plan`'s job.
+
+pub mod schema;
+pub mod size;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use schema::BoardFile;
+
+/// A parsed board file and where it came from.
+#[derive(Debug, Clone)]
+pub struct Board {
+    pub file: BoardFile,
+    /// The board.toml that was read.
+    pub path: PathBuf,
+    /// The directory relative paths in the board file resolve against.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error(
+        "no board named {name:?}; looked in {searched}. `mkimg boards` lists the known boards"
+    )]
+    NotFound { name: String, searched: String },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Parse { location: Location, message: String },
+}
+
+/// `file:line:column`, 1-based, as editors understand it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+/// Where `--board NAME` is looked up, in order.
+#[derive(Debug, Clone)]
+pub struct BoardSearch {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl BoardSearch {
+    /// `$MKIMG_BOARDS` (colon-separated), `~/.config/mkimg/boards`, then the
+    /// built-in `boards/` of this source tree.
+    pub fn from_env() -> Self {
+        let mut dirs = Vec::new();
+        if let Some(list) = std::env::var_os("MKIMG_BOARDS") {
+            dirs.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+        }
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+        if let Some(config) = config {
+            dirs.push(config.join("mkimg/boards"));
+        }
+        dirs.push(builtin_boards_dir());
+        BoardSearch { dirs }
+    }
+
+    /// Resolve `--board`: a path when it contains `/` or ends in `.toml`, else a name.
+    pub fn resolve(&self, spec: &str) -> Result<PathBuf, BoardError> {
+        if spec.contains('/') || spec.ends_with(".toml") {
+            let path = PathBuf::from(spec);
+            return Ok(if path.is_dir() {
+                path.join("board.toml")
+            } else {
+                path
+            });
+        }
+        for dir in &self.dirs {
+            let candidate = dir.join(spec).join("board.toml");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+        Err(BoardError::NotFound {
+            name: spec.to_string(),
+            searched: self
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// Every board found, first directory wins on a name clash, sorted by name.
+    pub fn list(&self) -> Vec<(String, PathBuf)> {
+        let mut found: Vec<(String, PathBuf)> = Vec::new();
+        for dir in &self.dirs {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = entry.path().join("board.toml");
+                if path.is_file() && !found.iter().any(|(n, _)| *n == name) {
+                    found.push((name, path));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+}
+
+/// The `boards/` directory of the source tree mkimg was built from.
+pub fn builtin_boards_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("boards")
+}
+
+/// Find and parse a board by name or path.
+pub fn load_board(spec: &str, search: &BoardSearch) -> Result<Board, BoardError> {
+    let path = search.resolve(spec)?;
+    load_board_file(&path)
+}
+
+/// Parse one board.toml.
+pub fn load_board_file(path: &Path) -> Result<Board, BoardError> {
+    let text = fs::read_to_string(path).map_err(|source| BoardError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file = parse_board(&text, path)?;
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Board {
+        file,
+        path: path.to_path_buf(),
+        dir,
+    })
+}
+
+/// Parse board text; `path` is only used in error locations.
+pub fn parse_board(text: &str, path: &Path) -> Result<BoardFile, BoardError> {
+    toml::from_str::<BoardFile>(text).map_err(|err| {
+        let offset = err.span().map(|s| s.start).unwrap_or(0);
+        BoardError::Parse {
+            location: locate(text, offset, path),
+            message: err.message().trim_end().to_string(),
+        }
+    })
+}
+
+fn locate(text: &str, offset: usize, path: &Path) -> Location {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    Location {
+        path: path.to_path_buf(),
+        line,
+        column,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! The board file as the user wrote it: serde structs mirroring
+//! `boards/<name>/board.toml` one to one.
+//!
+//! Nothing here is resolved or validated beyond types: defaults, per-arch
+//! partition types, offsets and identities are the planner's job
+//! (`crate::plan`). Every struct denies unknown keys so a typo is an error
+//! that cites `file:line:column` instead of a silently ignored setting.
+
+use serde::Deserialize;
+
+use crate::arch::Arch;
+use crate::board::size::{PartSize, Size};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardFile {
+    pub board: BoardSection,
+    pub disk: DiskSection,
+    #[serde(default, rename = "partition")]
+    pub partitions: Vec<PartitionSection>,
+    #[serde(default, rename = "blob")]
+    pub blobs: Vec<BlobSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardSection {
+    pub name: String,
+    pub description: String,
+    pub arch: Arch,
+    pub hostname: String,
+    /// Output file stem: `<image>.qcow2`, `<image>.raw`.
+    pub image: String,
+    /// Serial console device, e.g. `ttyS0`, `ttyAMA0`, `ttyS2,1500000`.
+    #[serde(default)]
+    pub console: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    Gpt,
+    Mbr,
+    Hybrid,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSection {
+    pub table: TableKind,
+    #[serde(default)]
+    pub sector_size: Option<u64>,
+    pub size: Size,
+    #[serde(default)]
+    pub alignment: Option<Size>,
+    /// GPT disk GUID; derived from the seed when absent.
+    #[serde(default)]
+    pub guid: Option<String>,
+    /// MBR disk signature, e.g. `"0x12345678"`; derived when absent.
+    #[serde(default)]
+    pub mbr_signature: Option<String>,
+    /// Where the primary GPT entry array starts (default: LBA 2).
+    #[serde(default)]
+    pub gpt_entries_offset: Option<Size>,
+    /// Number of GPT entries (default 128).
+    #[serde(default)]
+    pub gpt_entries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSection {
+    pub name: String,
+    /// `esp`, `linux`, `linux-root`, `swap`, `xbootldr`, `fat32`, a GUID, or an
+    /// MBR type byte such as `"0x83"`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default)]
+    pub offset: Option<Size>,
+    pub size: PartSize,
+    #[serde(default)]
+    pub alignment: Option<Size>,
+    #[serde(default)]
+    pub filesystem: Option<FilesystemKind>,
+    /// Raw contents for `filesystem = "raw"`, relative to the board file.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Filesystem UUID (ext4) or volume id such as `"0x00455350"` (vfat).
+    #[serde(default)]
+    pub fs_uuid: Option<String>,
+    /// GPT partition GUID; derived from the seed when absent.
+    #[serde(default)]
+    pub uuid: Option<String>,
+    #[serde(default)]
+    pub mount: Option<String>,
+    #[serde(default)]
+    pub mount_options: Option<String>,
+    #[serde(default)]
+    pub flags: Vec<PartitionFlag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilesystemKind {
+    Vfat,
+    Ext4,
+    Raw,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionFlag {
+    /// GPT attribute bit 2; MBR active flag (0x80).
+    LegacyBiosBootable,
+    /// GPT attribute bit 0.
+    RequiredPartition,
+    /// Discoverable Partitions Specification bit 60.
+    ReadOnly,
+    /// Discoverable Partitions Specification bit 63.
+    NoAutomount,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobSection {
+    pub name: String,
+    /// A file relative to the board file.
+    pub source: String,
+    pub offset: Size,
+}

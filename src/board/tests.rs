@@ -1,0 +1,96 @@
+use std::path::Path;
+
+use super::{parse_board, BoardError, BoardSearch};
+
+const MINIMAL: &str = r#"
+[board]
+name = "t"
+description = "test"
+arch = "riscv64"
+hostname = "t"
+image = "t"
+
+[disk]
+table = "gpt"
+size = "64M"
+
+[[partition]]
+name = "root"
+type = "linux"
+size = "rest"
+filesystem = "ext4"
+"#;
+
+fn parse_err(text: &str) -> String {
+    match parse_board(text, Path::new("boards/t/board.toml")) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[test]
+fn minimal_board_parses() {
+    let board = parse_board(MINIMAL, Path::new("b.toml")).unwrap();
+    assert_eq!(board.partitions.len(), 1);
+    assert_eq!(board.disk.size.0, 64 << 20);
+}
+
+#[test]
+fn unknown_key_cites_file_line_column() {
+    let text = MINIMAL.replace(
+        "filesystem = \"ext4\"",
+        "filesystem = \"ext4\"\nfstype = \"ext4\"",
+    );
+    let err = parse_err(&text);
+    assert!(err.starts_with("boards/t/board.toml:18:1: "), "{err}");
+    assert!(err.contains("unknown field `fstype`"), "{err}");
+}
+
+#[test]
+fn wrong_type_cites_location() {
+    let text = MINIMAL.replace("image = \"t\"", "image = 5");
+    let err = parse_err(&text);
+    assert!(err.starts_with("boards/t/board.toml:7:9: "), "{err}");
+    assert!(err.contains("invalid type"), "{err}");
+}
+
+#[test]
+fn bad_size_cites_location_and_fix() {
+    let text = MINIMAL.replace("size = \"64M\"", "size = \"64m\"");
+    let err = parse_err(&text);
+    assert!(err.starts_with("boards/t/board.toml:11:8: "), "{err}");
+    assert!(err.contains("unit \"m\" is not accepted"), "{err}");
+}
+
+#[test]
+fn unknown_arch_is_an_error() {
+    let err = parse_err(&MINIMAL.replace("riscv64", "sparc"));
+    assert!(err.contains("unknown architecture \"sparc\""), "{err}");
+}
+
+#[test]
+fn builtin_boards_are_listed_and_parse() {
+    let search = BoardSearch {
+        dirs: vec![super::builtin_boards_dir()],
+    };
+    let names: Vec<String> = search.list().into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"qemu-riscv64".to_string()), "{names:?}");
+    assert!(names.contains(&"qemu-aarch64".to_string()), "{names:?}");
+    for (name, path) in search.list() {
+        let board = super::load_board_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            board.file.board.name, name,
+            "board name must match its directory"
+        );
+    }
+}
+
+#[test]
+fn unknown_board_lists_search_path() {
+    let search = BoardSearch {
+        dirs: vec![super::builtin_boards_dir()],
+    };
+    let err = search.resolve("no-such-board").unwrap_err();
+    assert!(matches!(err, BoardError::NotFound { .. }));
+    assert!(err.to_string().contains("mkimg boards"), "{err}");
+}

@@ -1,0 +1,129 @@
+//! `mkimg plan`: resolve a board and print its layout.
+
+use anyhow::{Context, Result};
+
+use crate::board::schema::{PartitionFlag, TableKind};
+use crate::board::size::format_bytes;
+use crate::board::{load_board, BoardSearch};
+use crate::cli::PlanArgs;
+use crate::commands::table::{render_rows, Row};
+use crate::plan::{plan_board, Plan, PlannedFs, RegionKind};
+
+pub fn run(args: &PlanArgs) -> Result<()> {
+    let board = load_board(&args.board, &BoardSearch::from_env())?;
+    let plan = plan_board(&board, &args.seed)
+        .with_context(|| format!("planning board {}", board.path.display()))?;
+    for warning in &plan.warnings {
+        eprintln!("mkimg: warning: {warning}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", render_plan(&plan));
+    }
+    Ok(())
+}
+
+/// The human-readable plan: a header and the region table.
+pub fn render_plan(plan: &Plan) -> String {
+    let layout = &plan.layout;
+    let mut out = format!(
+        "board {} ({}): {}\n",
+        plan.board.name, plan.board.arch, plan.board.description
+    );
+    out.push_str(&format!(
+        "disk: {} table, {} ({} bytes, {} sectors of {} bytes), alignment {}\n",
+        serde_json::to_value(layout.table)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        format_bytes(layout.disk_size),
+        layout.disk_size,
+        layout.disk_sectors(),
+        layout.sector_size,
+        format_bytes(layout.alignment)
+    ));
+    if let Some(gpt) = &layout.gpt {
+        out.push_str(&format!(
+            "gpt: disk GUID {}, {} entries at LBA {}, usable LBA {}..{}\n",
+            gpt.disk_guid,
+            gpt.entry_count,
+            gpt.entries_lba,
+            gpt.first_usable_lba,
+            gpt.last_usable_lba
+        ));
+    }
+    if let Some(sig) = layout.mbr_signature {
+        out.push_str(&format!("mbr: disk signature {sig:#010x}\n"));
+    }
+    out.push('\n');
+    out.push_str(&render_rows(&plan_rows(plan), layout.sector_size));
+    out
+}
+
+/// One row per region of the plan.
+pub fn plan_rows(plan: &Plan) -> Vec<Row> {
+    let layout = &plan.layout;
+    layout
+        .regions()
+        .into_iter()
+        .map(|region| {
+            let mut row = Row {
+                region: region.name.clone(),
+                start: region.start,
+                end: region.end,
+                size: region.end - region.start,
+                type_: String::new(),
+                uuid: String::new(),
+                label: String::new(),
+            };
+            match region.kind {
+                RegionKind::Partition => {
+                    if let Some(part) = layout.partitions.iter().find(|p| {
+                        p.start == region.start
+                            && format!("partition {} '{}'", p.number, p.name) == region.name
+                    }) {
+                        row.type_ = describe_type(part, layout.table);
+                        row.uuid = part.uuid.map(|u| u.to_string()).unwrap_or_default();
+                        let fs = part.filesystem.fs_uuid_text().unwrap_or_default();
+                        let kind = match &part.filesystem {
+                            PlannedFs::Vfat { .. } => "vfat",
+                            PlannedFs::Ext4 { .. } => "ext4",
+                            PlannedFs::Raw { .. } => "raw",
+                            PlannedFs::None => "",
+                        };
+                        if !kind.is_empty() {
+                            row.uuid = if row.uuid.is_empty() {
+                                format!("{kind} {fs}")
+                            } else {
+                                format!("{} / {kind} {fs}", row.uuid)
+                            };
+                        }
+                        row.label = part.filesystem.label().unwrap_or_default().to_string();
+                        if let Some(mount) = &part.mount {
+                            row.label = format!("{} {}", row.label, mount.path).trim().to_string();
+                        }
+                    }
+                }
+                RegionKind::Blob => row.type_ = "raw blob".to_string(),
+                _ => row.type_ = "table".to_string(),
+            }
+            row
+        })
+        .collect()
+}
+
+fn describe_type(part: &crate::plan::PlannedPartition, table: TableKind) -> String {
+    let mut text = match (table, part.part_type.gpt, part.part_type.mbr) {
+        (TableKind::Mbr, _, Some(byte)) | (_, None, Some(byte)) => {
+            let active = part.flags.contains(&PartitionFlag::LegacyBiosBootable);
+            format!("mbr {byte:#04x}{}", if active { " active" } else { "" })
+        }
+        (_, Some(guid), _) => crate::plan::parttype::describe_gpt_type(guid),
+        (_, None, None) => String::new(),
+    };
+    if table != TableKind::Mbr && part.attributes != 0 {
+        text.push_str(&format!(" attrs {:#x}", part.attributes));
+    }
+    text
+}

@@ -1,0 +1,233 @@
+//! The one command runner. Every external program mkimg runs goes through
+//! [`Cmd`]: it records what the command is for, the full argv, runs it with
+//! stdin from /dev/null, and on failure reports the exit status and the last
+//! ~1 KiB of stderr, e.g.
+//! `creating root filesystem: "mke2fs" "-t" "ext4" … exited with 1` + tail.
+//!
+//! Typed builders for each tool (mke2fs, debugfs, qemu-img, …) produce a
+//! `Cmd`, so their argv can be unit-tested without running anything.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+
+/// How much of stderr is kept in an error.
+const STDERR_TAIL: usize = 1024;
+
+/// A command to run, with what it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub purpose: String,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("{purpose}: cannot run {argv}: {source}{hint}")]
+    Spawn {
+        purpose: String,
+        argv: String,
+        source: std::io::Error,
+        hint: String,
+    },
+    #[error("{purpose}: {argv} {status}{}", tail_text(.stderr))]
+    Failed {
+        purpose: String,
+        argv: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+fn tail_text(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; stderr:\n{}", stderr.trim_end())
+    }
+}
+
+/// What a finished command printed.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Cmd {
+    pub fn new(purpose: impl Into<String>, program: impl AsRef<OsStr>) -> Self {
+        Cmd {
+            purpose: purpose.into(),
+            program: program.as_ref().to_os_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The argv quoted for messages: `"mke2fs" "-t" "ext4"`.
+    pub fn argv_text(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| format!("{:?}", a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args).stdin(Stdio::null());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        command
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> CmdError {
+        let hint = if source.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                " (is {} installed? scripts/setup-debian.sh installs every tool mkimg uses)",
+                self.program.to_string_lossy()
+            )
+        } else {
+            String::new()
+        };
+        CmdError::Spawn {
+            purpose: self.purpose.clone(),
+            argv: self.argv_text(),
+            source,
+            hint,
+        }
+    }
+
+    fn check(&self, status: ExitStatus, stderr: &[u8]) -> Result<(), CmdError> {
+        if status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(stderr);
+        let start = text.len().saturating_sub(STDERR_TAIL);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        Err(CmdError::Failed {
+            purpose: self.purpose.clone(),
+            argv: self.argv_text(),
+            status: describe_status(status),
+            stderr: text[start..].to_string(),
+        })
+    }
+
+    /// Run, capturing stdout and stderr.
+    pub fn output(&self) -> Result<Output, CmdError> {
+        tracing_debug(&self.argv_text());
+        let out = self.command().output().map_err(|e| self.spawn_error(e))?;
+        self.check(out.status, &out.stderr)?;
+        Ok(Output {
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    /// Run, discarding stdout, keeping stderr for the error.
+    pub fn run(&self) -> Result<(), CmdError> {
+        self.output().map(|_| ())
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.purpose, self.argv_text())
+    }
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+/// `-v` prints each command before it runs.
+fn tracing_debug(argv: &str) {
+    if std::env::var_os("MKIMG_VERBOSE").is_some() {
+        eprintln!("+ {argv}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cmd, CmdError};
+
+    #[test]
+    fn argv_is_quoted_in_full() {
+        let cmd = Cmd::new("making fs", "mke2fs").args(["-t", "ext4", "a b"]);
+        assert_eq!(cmd.argv_text(), r#""mke2fs" "-t" "ext4" "a b""#);
+    }
+
+    #[test]
+    fn failure_reports_status_and_stderr_tail() {
+        let long = "x".repeat(3000);
+        let cmd = Cmd::new("testing failure", "sh").args([
+            "-c",
+            &format!("echo {long} >&2; echo last-line >&2; exit 3"),
+        ]);
+        let err = cmd.run().unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with(r#"testing failure: "sh" "-c""#), "{text}");
+        assert!(text.contains("exited with 3"), "{text}");
+        assert!(text.contains("last-line"), "{text}");
+        assert!(
+            text.len() < 1500 + cmd.argv_text().len(),
+            "stderr not trimmed: {}",
+            text.len()
+        );
+    }
+
+    #[test]
+    fn missing_program_names_setup_script() {
+        let err = Cmd::new("probing", "mkimg-no-such-tool").run().unwrap_err();
+        assert!(matches!(err, CmdError::Spawn { .. }));
+        assert!(err.to_string().contains("setup-debian.sh"), "{err}");
+    }
+
+    #[test]
+    fn stdin_is_null() {
+        let out = Cmd::new("reading stdin", "cat").output().unwrap();
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -1,0 +1,36 @@
+//! mkimg builds bootable disk images for boards and virtual machines from a
+//! board definition and a rootfs tarball, without root where no emulation is
+//! needed, byte-reproducibly.
+//!
+//! # Pipeline
+//!
+//! Each stage takes the previous stage's type; the folder names read in the
+//! order the data flows:
+//!
+//! ```text
+//! board/        board.toml as typed (serde, deny_unknown_fields)      -> Board
+//! plan/         resolved offsets, sizes, identities; validated         -> Plan
+//! rootfs/       the tarball as one stream: checks, edits, the split    -> per-partition contents
+//! bootloader/   grub.cfg / extlinux.conf generators
+//! filesystems/  vfat (library), ext4 (mke2fs)                          -> partition images
+//! disk/         partition tables (pure writers), assembly, sinks       -> raw / qcow2
+//! outputs/      firmware, start_vm.sh, manifest.json, atomic publish
+//! host/         the only code that spawns processes or touches kernel objects
+//! commands/     one file per subcommand; `build` is the chain of stages
+//! ```
+//!
+//! Stages call downward only. Format writers do I/O only through their
+//! `Read + Write + Seek` argument.
+
+pub mod arch;
+pub mod board;
+pub mod bootloader;
+pub mod cli;
+pub mod commands;
+pub mod disk;
+pub mod elf;
+pub mod filesystems;
+pub mod host;
+pub mod outputs;
+pub mod plan;
+pub mod rootfs;

@@ -1,0 +1,3 @@
+//! What lands in the output directory besides the image: firmware,
+//! `start_vm.sh`, `manifest.json`, and the atomic publish. Empty until the
+//! build stage lands.

@@ -1,0 +1,297 @@
+//! Placement and validation of every byte range on the disk: MBR, primary
+//! GPT header and entry array, partitions, raw blobs, backup GPT.
+//!
+//! Pure arithmetic over the requests the resolver hands in; every problem is
+//! collected (not just the first) with both parties, their byte ranges and a
+//! suggested fix, and the whole map is printed so the user sees the conflict
+//! in context. Spawns nothing, reads nothing.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::board::schema::TableKind;
+use crate::board::size::format_bytes;
+use crate::plan::{GptPlacement, PlannedBlob, PlannedPartition};
+
+/// Size of one GPT partition entry; the UEFI spec allows larger, nobody uses them.
+pub const GPT_ENTRY_SIZE: u64 = 128;
+/// Longest GPT partition name, in UTF-16 code units.
+pub const GPT_NAME_UNITS: usize = 36;
+
+/// The resolved disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub table: TableKind,
+    pub sector_size: u64,
+    pub disk_size: u64,
+    pub alignment: u64,
+    /// MBR disk signature (MBR and hybrid tables).
+    pub mbr_signature: Option<u32>,
+    /// GPT geometry (GPT and hybrid tables).
+    pub gpt: Option<GptPlacement>,
+    pub partitions: Vec<PlannedPartition>,
+    pub blobs: Vec<PlannedBlob>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegionKind {
+    Mbr,
+    GptHeader,
+    GptEntries,
+    Blob,
+    Partition,
+    BackupGptEntries,
+    BackupGptHeader,
+}
+
+/// One byte range on the disk, `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Region {
+    pub name: String,
+    pub kind: RegionKind,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Region {
+    pub fn overlaps(&self, other: &Region) -> bool {
+        self.start < other.end && other.start < self.end && self.start < self.end
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{:#x}..{:#x})", self.name, self.start, self.end)
+    }
+}
+
+impl Layout {
+    pub fn disk_sectors(&self) -> u64 {
+        self.disk_size / self.sector_size
+    }
+
+    /// Every region, sorted by start (ties: table structures first).
+    pub fn regions(&self) -> Vec<Region> {
+        let ss = self.sector_size;
+        let mut regions = Vec::new();
+        if matches!(
+            self.table,
+            TableKind::Gpt | TableKind::Mbr | TableKind::Hybrid
+        ) {
+            regions.push(region("MBR", RegionKind::Mbr, 0, 512));
+        }
+        if let Some(gpt) = &self.gpt {
+            regions.push(region(
+                "primary GPT header",
+                RegionKind::GptHeader,
+                ss,
+                2 * ss,
+            ));
+            let entries = gpt.entries_lba * ss;
+            regions.push(region(
+                "primary GPT entries",
+                RegionKind::GptEntries,
+                entries,
+                entries + gpt.entry_array_sectors * ss,
+            ));
+            let backup = gpt.backup_entries_lba * ss;
+            regions.push(region(
+                "backup GPT entries",
+                RegionKind::BackupGptEntries,
+                backup,
+                backup + gpt.entry_array_sectors * ss,
+            ));
+            let header = gpt.backup_header_lba * ss;
+            regions.push(region(
+                "backup GPT header",
+                RegionKind::BackupGptHeader,
+                header,
+                header + ss,
+            ));
+        }
+        for part in &self.partitions {
+            let name = format!("partition {} '{}'", part.number, part.name);
+            regions.push(region(&name, RegionKind::Partition, part.start, part.end()));
+        }
+        for blob in &self.blobs {
+            let name = format!("blob '{}'", blob.name);
+            regions.push(region(
+                &name,
+                RegionKind::Blob,
+                blob.offset,
+                blob.offset + blob.size,
+            ));
+        }
+        regions.sort_by_key(|r| (r.start, r.end));
+        regions
+    }
+}
+
+fn region(name: &str, kind: RegionKind, start: u64, end: u64) -> Region {
+    Region {
+        name: name.to_string(),
+        kind,
+        start,
+        end,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding: what is wrong, who is involved, and how to fix it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    pub message: String,
+    pub parties: Vec<Region>,
+    pub fix: Option<String>,
+}
+
+impl Problem {
+    pub fn error(message: impl Into<String>) -> Self {
+        Problem {
+            severity: Severity::Error,
+            message: message.into(),
+            parties: Vec::new(),
+            fix: None,
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Problem {
+            severity: Severity::Warning,
+            message: message.into(),
+            parties: Vec::new(),
+            fix: None,
+        }
+    }
+
+    pub fn with_parties(mut self, parties: Vec<Region>) -> Self {
+        self.parties = parties;
+        self
+    }
+
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        for party in &self.parties {
+            write!(f, "\n    {party}")?;
+        }
+        if let Some(fix) = &self.fix {
+            write!(f, "\n    fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Find every pair of overlapping regions.
+pub fn check_overlaps(regions: &[Region]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, a) in regions.iter().enumerate() {
+        for b in &regions[i + 1..] {
+            if a.overlaps(b) {
+                let overlap_start = a.start.max(b.start);
+                let overlap_end = a.end.min(b.end);
+                problems.push(
+                    Problem::error(format!(
+                        "{} and {} overlap by {} bytes at {:#x}..{:#x}",
+                        a.name,
+                        b.name,
+                        overlap_end - overlap_start,
+                        overlap_start,
+                        overlap_end
+                    ))
+                    .with_parties(vec![a.clone(), b.clone()])
+                    .with_fix(suggest_overlap_fix(a, b)),
+                );
+            }
+        }
+    }
+    problems
+}
+
+fn suggest_overlap_fix(a: &Region, b: &Region) -> String {
+    // `a` starts first (regions are sorted). Move whichever is movable.
+    let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
+    match (first.kind, second.kind) {
+        (RegionKind::Blob, RegionKind::GptEntries) | (RegionKind::GptEntries, RegionKind::Blob) => {
+            let blob = if first.kind == RegionKind::Blob {
+                first
+            } else {
+                second
+            };
+            format!(
+                "move the GPT entry array clear of the blob: disk.gpt_entries_offset = \"{}\" \
+                 (or above {:#x}), or move the blob",
+                format_bytes(align_up(blob.end, 1 << 20)),
+                blob.end
+            )
+        }
+        (_, RegionKind::Partition) => format!(
+            "move {} to offset = \"{}\" or later, or shrink {} to end by {:#x}",
+            second.name,
+            format_bytes(align_up(first.end, 1 << 20)),
+            first.name,
+            second.start
+        ),
+        (RegionKind::Partition, RegionKind::BackupGptEntries | RegionKind::BackupGptHeader) => {
+            format!(
+                "shrink {} to end by {:#x} (the backup GPT occupies the end of the disk), \
+                 or grow disk.size",
+                first.name, second.start
+            )
+        }
+        _ => format!("move {} to start at {:#x} or later", second.name, first.end),
+    }
+}
+
+/// Render the whole map, marking regions that take part in a problem.
+pub fn render_map(regions: &[Region], problems: &[Problem], sector_size: u64) -> String {
+    let mut out = String::from("  disk map:\n");
+    for region in regions {
+        let involved = problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .any(|p| p.parties.iter().any(|q| q == region));
+        out.push_str(&format!(
+            "  {} {:<34} {:>#14x} .. {:>#14x}  LBA {:>10} .. {:>10}  {:>8}\n",
+            if involved { "!!" } else { "  " },
+            region.name,
+            region.start,
+            region.end,
+            region.start / sector_size,
+            region.end.div_ceil(sector_size).saturating_sub(1),
+            format_bytes(region.end - region.start),
+        ));
+    }
+    out
+}
+
+pub fn align_up(value: u64, align: u64) -> u64 {
+    if align <= 1 {
+        value
+    } else {
+        value.div_ceil(align) * align
+    }
+}
+
+pub fn align_down(value: u64, align: u64) -> u64 {
+    if align <= 1 {
+        value
+    } else {
+        value / align * align
+    }
+}

@@ -1,0 +1,156 @@
+//! What will be built: a board resolved into a [`Plan`] — absolute byte
+//! offsets and sizes of every region, every identity, every filesystem's
+//! parameters — validated as a whole.
+//!
+//! Flows in: a [`Board`] (as typed) and a seed. Flows out: a `Plan` that later
+//! stages take by reference and never second-guess. The only I/O here is
+//! reading the size of blob files next to the board; after `plan_board`
+//! returns nothing reads the board again.
+
+pub mod identity;
+pub mod layout;
+pub mod parttype;
+mod resolve;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::arch::Arch;
+use crate::board::schema::{PartitionFlag, TableKind};
+
+pub use layout::{Layout, Problem, Region, RegionKind, Severity};
+pub use parttype::PartType;
+pub use resolve::plan_board;
+
+/// A fully resolved build plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub board: BoardInfo,
+    pub seed: String,
+    pub layout: Layout,
+    /// Non-fatal findings (e.g. vfat on a non-FAT partition type).
+    pub warnings: Vec<String>,
+}
+
+/// The board identity carried into outputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardInfo {
+    pub name: String,
+    pub description: String,
+    pub arch: Arch,
+    pub hostname: String,
+    pub image: String,
+    pub console: Option<String>,
+    /// Directory of the board file; relative paths resolved against it.
+    pub dir: PathBuf,
+}
+
+/// GPT geometry: where the headers and entry arrays live.
+#[derive(Debug, Clone, Serialize)]
+pub struct GptPlacement {
+    pub disk_guid: Uuid,
+    pub entries_lba: u64,
+    pub entry_count: u32,
+    pub entry_array_sectors: u64,
+    pub first_usable_lba: u64,
+    pub last_usable_lba: u64,
+    pub backup_entries_lba: u64,
+    pub backup_header_lba: u64,
+}
+
+/// A partition with its final position and identities.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedPartition {
+    /// 1-based table index.
+    pub number: u32,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub part_type: PartType,
+    /// Byte offset from the start of the disk.
+    pub start: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// GPT partition GUID (absent on MBR-only disks).
+    pub uuid: Option<Uuid>,
+    /// GPT attribute bits.
+    pub attributes: u64,
+    pub flags: Vec<PartitionFlag>,
+    pub filesystem: PlannedFs,
+    pub mount: Option<MountSpec>,
+}
+
+impl PlannedPartition {
+    pub fn end(&self) -> u64 {
+        self.start + self.size
+    }
+}
+
+/// What a partition's contents are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PlannedFs {
+    Vfat {
+        label: Option<String>,
+        volume_id: u32,
+    },
+    Ext4 {
+        label: Option<String>,
+        uuid: Uuid,
+        hash_seed: Uuid,
+    },
+    Raw {
+        source: PathBuf,
+    },
+    None,
+}
+
+impl PlannedFs {
+    pub fn label(&self) -> Option<&str> {
+        match self {
+            PlannedFs::Vfat { label, .. } | PlannedFs::Ext4 { label, .. } => label.as_deref(),
+            PlannedFs::Raw { .. } | PlannedFs::None => None,
+        }
+    }
+
+    /// The identity fstab and boot loaders use: `UUID=<this>`.
+    pub fn fs_uuid_text(&self) -> Option<String> {
+        match self {
+            PlannedFs::Vfat { volume_id, .. } => Some(format!(
+                "{:04X}-{:04X}",
+                volume_id >> 16,
+                volume_id & 0xffff
+            )),
+            PlannedFs::Ext4 { uuid, .. } => Some(uuid.to_string()),
+            PlannedFs::Raw { .. } | PlannedFs::None => None,
+        }
+    }
+}
+
+/// Where a partition is mounted in the running system.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MountSpec {
+    pub path: String,
+    pub options: String,
+    /// fsck pass number for fstab: 1 for `/`, 2 for the rest, 0 for vfat-less raw.
+    pub pass: u8,
+}
+
+/// A raw blob written outside the partition table.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedBlob {
+    pub name: String,
+    pub source: PathBuf,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl Plan {
+    pub fn table(&self) -> TableKind {
+        self.layout.table
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! Unprivileged integration tests of the `mkimg` binary: what a user types,
+//! what they see.
+
+#[path = "cli/tables.rs"]
+mod tables;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Whether an oracle tool is installed; with MKIMG_REQUIRE_TOOLS=1 (CI) a
+/// missing tool fails the test instead of skipping it.
+fn tool_available(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
+            "{name} is required (MKIMG_REQUIRE_TOOLS=1); run scripts/setup-debian.sh"
+        );
+        eprintln!("SKIP: {name} not installed");
+    }
+    found
+}
+
+fn mkimg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mkimg"))
+        .args(args)
+        .env_remove("MKIMG_BOARDS")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("run mkimg")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn boards_lists_qemu_boards() {
+    let out = mkimg(&["boards"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("qemu-riscv64  riscv64"), "{text}");
+    assert!(text.contains("qemu-aarch64  aarch64"), "{text}");
+}
+
+#[test]
+fn plan_prints_qemu_riscv64_layout() {
+    let out = mkimg(&["plan", "--board", "qemu-riscv64"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let esp = text
+        .lines()
+        .find(|l| l.starts_with("partition 1 'esp'"))
+        .expect(&text);
+    let cols: Vec<&str> = esp.split_whitespace().collect();
+    // region(3 words) start end first last size type...
+    assert_eq!(
+        &cols[3..8],
+        ["2097152", "1075838976", "4096", "2101247", "1G"],
+        "{esp}"
+    );
+    assert!(esp.contains("vfat 0045-5350"), "{esp}");
+    assert!(esp.contains("ESP /boot/efi"), "{esp}");
+    let root = text
+        .lines()
+        .find(|l| l.starts_with("partition 2 'rootfs'"))
+        .expect(&text);
+    assert!(
+        root.contains("ext4 78662d6f-706f-6570-6f72-742d726f6f74"),
+        "{root}"
+    );
+    assert!(root.contains("rootfs /"), "{root}");
+    assert!(
+        text.contains("backup GPT header     10737417728  10737418240"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_json_holds_bytes() {
+    let out = mkimg(&["plan", "--board", "qemu-riscv64", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let layout = &json["layout"];
+    assert_eq!(layout["disk_size"], 10u64 << 30);
+    assert_eq!(layout["sector_size"], 512);
+    let esp = &layout["partitions"][0];
+    assert_eq!(esp["start"], 2u64 << 20);
+    assert_eq!(esp["size"], 1u64 << 30);
+    assert_eq!(esp["filesystem"]["volume_id"], 0x0045_5350);
+    let root = &layout["partitions"][1];
+    assert_eq!(root["start"], (2u64 << 20) + (1 << 30));
+    assert_eq!(
+        root["filesystem"]["uuid"],
+        "78662d6f-706f-6570-6f72-742d726f6f74"
+    );
+    assert_eq!(layout["gpt"]["backup_header_lba"], (10u64 << 30) / 512 - 1);
+}
+
+#[test]
+fn plan_by_path_works_and_errors_cite_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("boards/qemu-riscv64/board.toml");
+    let text = std::fs::read_to_string(src)
+        .unwrap()
+        .replace("size = \"10G\"", "size = \"10g\"");
+    let path = dir.path().join("board.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = mkimg(&["plan", "--board", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:15:8: ", path.display())), "{err}");
+    assert!(err.contains("unit \"g\" is not accepted"), "{err}");
+}
+
+#[test]
+fn unknown_board_says_how_to_list() {
+    let out = mkimg(&["plan", "--board", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("`mkimg boards` lists the known boards"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    for sub in ["boards", "plan", "inspect"] {
+        let out = mkimg(&[sub, "--help"]);
+        assert!(out.status.success());
+        assert!(
+            stdout(&out).contains("Example:"),
+            "{sub} --help lacks an example"
+        );
+    }
+}
