@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::arch::Arch;
+
 /// Build bootable, reproducible disk images for boards and virtual machines.
 #[derive(Debug, Parser)]
 #[command(name = "mkimg", version, propagate_version = true)]
@@ -46,6 +48,62 @@ pub enum Command {
     ///   mkimg inspect disk.img --sector-size 4096 --json
     #[command(verbatim_doc_comment)]
     Inspect(InspectArgs),
+
+    /// Show, register or unregister the binfmt_misc entries (qemu-user-static)
+    /// that let programs of another architecture run in a chroot.
+    ///
+    /// Example:
+    ///   mkimg binfmt status riscv64 aarch64
+    ///   sudo mkimg binfmt register riscv64
+    #[command(verbatim_doc_comment)]
+    Binfmt(BinfmtArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BinfmtArgs {
+    #[command(subcommand)]
+    pub action: BinfmtAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BinfmtAction {
+    /// Whether each architecture can run target programs in a chroot; exits
+    /// non-zero if an architecture asked for cannot.
+    ///
+    /// Example:
+    ///   mkimg binfmt status riscv64 --json
+    #[command(verbatim_doc_comment)]
+    Status {
+        /// Architectures to check (default: all known, exit status 0).
+        arches: Vec<Arch>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register qemu-user-static for architectures, with the F flag (needs root).
+    ///
+    /// Example:
+    ///   sudo mkimg binfmt register riscv64 aarch64
+    #[command(verbatim_doc_comment)]
+    Register {
+        #[arg(required = true)]
+        arches: Vec<Arch>,
+        /// Interpreter to register (default: Debian's qemu-user-static).
+        #[arg(long)]
+        interpreter: Option<PathBuf>,
+        /// Replace an existing entry with another interpreter or without F.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove the entries of architectures (needs root).
+    ///
+    /// Example:
+    ///   sudo mkimg binfmt unregister s390x
+    #[command(verbatim_doc_comment)]
+    Unregister {
+        #[arg(required = true)]
+        arches: Vec<Arch>,
+    },
 }
 
 #[derive(Debug, Args)]

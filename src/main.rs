@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Boards(args) => commands::boards::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Inspect(args) => commands::inspect::run(&args),
+        Command::Binfmt(args) => commands::binfmt::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -141,3 +141,24 @@ fn every_subcommand_help_has_an_example() {
         );
     }
 }
+
+#[test]
+fn binfmt_status_reports_registered_arches() {
+    // scripts/setup-debian.sh registers riscv64 and aarch64 with the F flag.
+    let out = mkimg(&["binfmt", "status", "riscv64", "aarch64", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["mounted"], true);
+    for arch in json["arches"].as_array().unwrap() {
+        assert_eq!(arch["usable_in_chroot"], true, "{arch:#}");
+        assert!(arch["flags"].as_str().unwrap().contains('F'), "{arch:#}");
+        assert_eq!(arch["interpreter_static"], true, "{arch:#}");
+    }
+    let native = mkimg(&["binfmt", "status", std::env::consts::ARCH]);
+    assert!(
+        native.status.success(),
+        "the host's own arch needs no entry: {}",
+        stderr(&native)
+    );
+    assert!(stdout(&native).contains("native"), "{}", stdout(&native));
+}

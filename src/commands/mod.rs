@@ -1,6 +1,7 @@
 //! One file per subcommand. Each `run` takes its parsed arguments, calls the
 //! stages in order, and prints; errors go back to `main` as `anyhow` chains.
 
+pub mod binfmt;
 pub mod boards;
 pub mod inspect;
 pub mod plan;

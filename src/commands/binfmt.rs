@@ -1,0 +1,128 @@
+//! `mkimg binfmt status|register|unregister`: see and fix the kernel's
+//! binfmt_misc entries that let target programs run in a chroot.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::arch::Arch;
+use crate::cli::{BinfmtAction, BinfmtArgs};
+use crate::host::binfmt::{
+    ensure_mounted, register, status, unregister, KernelBinfmt, RegisterOutcome, DEBIAN_CONF_DIR,
+    DEFAULT_DIR,
+};
+
+pub fn run(args: &BinfmtArgs) -> Result<()> {
+    let dir = Path::new(DEFAULT_DIR);
+    match &args.action {
+        BinfmtAction::Status { arches, json } => {
+            let asked: Vec<Arch> = if arches.is_empty() {
+                Arch::all().to_vec()
+            } else {
+                arches.clone()
+            };
+            let report = status(dir, &asked)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "binfmt_misc at {}: {}",
+                    dir.display(),
+                    if report.mounted {
+                        "mounted"
+                    } else {
+                        "NOT mounted"
+                    }
+                );
+                for arch in &report.arches {
+                    let usable = if arch.usable_in_chroot() {
+                        "usable"
+                    } else if is_native(arch.arch) {
+                        "native"
+                    } else {
+                        "NOT usable"
+                    };
+                    println!(
+                        "{:<12} {:<10} entry={} flags={} F={} interpreter={} exists={} static={}",
+                        arch.arch.as_str(),
+                        usable,
+                        arch.entry.as_deref().unwrap_or("-"),
+                        arch.flags.as_deref().unwrap_or("-"),
+                        if arch.has_f { "yes" } else { "no" },
+                        arch.interpreter
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or("-".into()),
+                        if arch.interpreter_exists { "yes" } else { "no" },
+                        match arch.interpreter_static {
+                            Some(true) => "yes",
+                            Some(false) => "no",
+                            None => "-",
+                        },
+                    );
+                }
+            }
+            // Only explicitly asked architectures decide the exit status.
+            let failing: Vec<&str> = report
+                .arches
+                .iter()
+                .filter(|a| !arches.is_empty() && !a.usable_in_chroot() && !is_native(a.arch))
+                .map(|a| a.arch.as_str())
+                .collect();
+            if !failing.is_empty() {
+                bail!(
+                    "cannot run {} programs in a chroot; fix: `sudo mkimg binfmt register {}`",
+                    failing.join(", "),
+                    failing.join(" ")
+                );
+            }
+        }
+        BinfmtAction::Register {
+            arches,
+            interpreter,
+            force,
+        } => {
+            ensure_mounted(dir)?;
+            let fs = KernelBinfmt::new(dir);
+            for &arch in arches {
+                match register(
+                    &fs,
+                    arch,
+                    interpreter.as_deref(),
+                    *force,
+                    Path::new(DEBIAN_CONF_DIR),
+                )? {
+                    RegisterOutcome::AlreadyRegistered { entry } => {
+                        println!("{arch}: already registered as {entry} (flags include F)")
+                    }
+                    RegisterOutcome::Registered {
+                        entry,
+                        line,
+                        removed,
+                    } => {
+                        for old in removed {
+                            println!("{arch}: removed {old}");
+                        }
+                        println!("{arch}: registered {entry}: {line}");
+                    }
+                }
+            }
+        }
+        BinfmtAction::Unregister { arches } => {
+            let fs = KernelBinfmt::new(dir);
+            for &arch in arches {
+                if unregister(&fs, arch)? {
+                    println!("{arch}: unregistered");
+                } else {
+                    println!("{arch}: no entry");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host runs its own architecture's programs without emulation.
+fn is_native(arch: Arch) -> bool {
+    arch.as_str() == std::env::consts::ARCH
+}
