@@ -20,6 +20,108 @@ pub struct BoardFile {
     pub partitions: Vec<PartitionSection>,
     #[serde(default, rename = "blob")]
     pub blobs: Vec<BlobSection>,
+    #[serde(default)]
+    pub boot: Option<BootSection>,
+    /// Files copied from the rootfs into the ESP (e.g. the distro's grub EFI).
+    #[serde(default, rename = "efi_file")]
+    pub efi_files: Vec<EfiFileSection>,
+    #[serde(default)]
+    pub firmware: Option<FirmwareSection>,
+    #[serde(default)]
+    pub qemu: Option<QemuSection>,
+    #[serde(default)]
+    pub edits: Option<EditsSection>,
+}
+
+/// How the image boots.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootSection {
+    #[serde(default)]
+    pub loader: Option<BootLoader>,
+    /// How grub.cfg is made: rendered natively, or by the distro's grub-mkconfig.
+    #[serde(default)]
+    pub grub: Option<GrubMode>,
+    /// Where the EFI image reads grub.cfg, relative to the ESP root.
+    #[serde(default)]
+    pub grub_cfg: Option<String>,
+    /// grub-mkconfig program in the rootfs (default: whichever exists).
+    #[serde(default)]
+    pub mkconfig: Option<String>,
+    /// Kernel arguments the board always needs, e.g. `console=ttyS0`.
+    #[serde(default)]
+    pub cmdline: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BootLoader {
+    Grub,
+    Extlinux,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GrubMode {
+    /// grub.cfg from templates/, no emulation, no root.
+    Template,
+    /// The distro's grub-mkconfig in a binfmt chroot (needs root).
+    Mkconfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EfiFileSection {
+    /// Absolute path inside the rootfs.
+    pub from: String,
+    /// Path inside the ESP.
+    pub to: String,
+}
+
+/// Firmware files copied next to the image for `start_vm.sh`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareSection {
+    /// Host path of the read-only code image (pflash 0).
+    pub code: String,
+    /// Host path of the variable store template (pflash 1).
+    #[serde(default)]
+    pub vars: Option<String>,
+    /// Where the files usually come from, for the error when they are missing.
+    #[serde(default)]
+    pub package: Option<String>,
+}
+
+/// The virtual machine `start_vm.sh` starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuSection {
+    pub machine: String,
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub smp: Option<u32>,
+    /// Host port forwarded to the guest's ssh port.
+    #[serde(default)]
+    pub ssh_port: Option<u16>,
+    /// Extra QEMU arguments, one per element.
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+/// Edits applied to the rootfs stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditsSection {
+    /// Paths removed from the rootfs (default: /.dockerenv, /etc/resolv.conf).
+    #[serde(default)]
+    pub remove: Option<Vec<String>>,
+    /// Directory next to board.toml whose files are added to the rootfs.
+    #[serde(default)]
+    pub overlay: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,7 +18,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::arch::Arch;
-use crate::board::schema::{PartitionFlag, TableKind};
+use crate::board::schema::{BootLoader, GrubMode, PartitionFlag, TableKind};
 
 pub use layout::{Layout, Problem, Region, RegionKind, Severity};
 pub use parttype::PartType;
@@ -30,8 +30,49 @@ pub struct Plan {
     pub board: BoardInfo,
     pub seed: String,
     pub layout: Layout,
+    pub boot: BootPlan,
+    pub firmware: Option<FirmwarePlan>,
+    pub qemu: Option<QemuPlan>,
+    pub edits: EditsPlan,
     /// Non-fatal findings (e.g. vfat on a non-FAT partition type).
     pub warnings: Vec<String>,
+}
+
+/// How the image boots.
+#[derive(Debug, Clone, Serialize)]
+pub struct BootPlan {
+    pub loader: BootLoader,
+    pub grub: GrubMode,
+    /// grub.cfg path inside the ESP (or the partition holding /boot).
+    pub grub_cfg: String,
+    pub mkconfig: Option<String>,
+    /// Board kernel arguments (console…), appended to the distro's.
+    pub cmdline: String,
+    /// Rootfs path → ESP path.
+    pub efi_files: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirmwarePlan {
+    pub code: PathBuf,
+    pub vars: Option<PathBuf>,
+    pub package: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QemuPlan {
+    pub machine: String,
+    pub cpu: Option<String>,
+    pub memory: String,
+    pub smp: u32,
+    pub ssh_port: u16,
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EditsPlan {
+    pub remove: Vec<String>,
+    pub overlay: Option<PathBuf>,
 }
 
 /// The board identity carried into outputs.
@@ -149,6 +190,27 @@ pub struct PlannedBlob {
 impl Plan {
     pub fn table(&self) -> TableKind {
         self.layout.table
+    }
+
+    /// The partition mounted at `/`.
+    pub fn root_partition(&self) -> Option<&PlannedPartition> {
+        self.layout
+            .partitions
+            .iter()
+            .find(|p| p.mount.as_ref().is_some_and(|m| m.path == "/"))
+    }
+
+    /// The partition whose mount point holds `path` (deepest mount wins).
+    pub fn partition_holding(&self, path: &str) -> Option<&PlannedPartition> {
+        self.layout
+            .partitions
+            .iter()
+            .filter_map(|p| p.mount.as_ref().map(|m| (p, m.path.as_str())))
+            .filter(|(_, mount)| {
+                *mount == "/" || path == *mount || path.starts_with(&format!("{mount}/"))
+            })
+            .max_by_key(|(_, mount)| mount.len())
+            .map(|(p, _)| p)
     }
 }
 

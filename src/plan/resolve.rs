@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::schema::{FilesystemKind, PartitionFlag, PartitionSection, TableKind};
 use crate::board::size::{format_bytes, PartSize};
 use crate::board::Board;
@@ -24,7 +25,8 @@ use crate::plan::layout::{
 };
 use crate::plan::parttype::{resolve_part_type, PartType, ESP};
 use crate::plan::{
-    BoardInfo, GptPlacement, MountSpec, Plan, PlannedBlob, PlannedFs, PlannedPartition,
+    BoardInfo, BootPlan, EditsPlan, FirmwarePlan, GptPlacement, MountSpec, Plan, PlannedBlob,
+    PlannedFs, PlannedPartition, QemuPlan,
 };
 
 /// The board could not be planned; `Display` lists every problem and the map.
@@ -260,6 +262,7 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     }
 
     let info = &file.board;
+    let (boot, firmware, qemu, edits) = resolve_build_settings(board);
     Ok(Plan {
         board: BoardInfo {
             name: info.name.clone(),
@@ -272,8 +275,67 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
         },
         seed: seed.to_string(),
         layout,
+        boot,
+        firmware,
+        qemu,
+        edits,
         warnings,
     })
+}
+
+/// Defaults for the boot, firmware, QEMU and edit settings.
+fn resolve_build_settings(
+    board: &Board,
+) -> (BootPlan, Option<FirmwarePlan>, Option<QemuPlan>, EditsPlan) {
+    let file = &board.file;
+    let section = file.boot.clone();
+    let boot = BootPlan {
+        loader: section
+            .as_ref()
+            .and_then(|b| b.loader)
+            .unwrap_or(BootLoader::Grub),
+        grub: section
+            .as_ref()
+            .and_then(|b| b.grub)
+            .unwrap_or(GrubMode::Template),
+        grub_cfg: section
+            .as_ref()
+            .and_then(|b| b.grub_cfg.clone())
+            .unwrap_or_else(|| "EFI/debian/grub.cfg".to_string()),
+        mkconfig: section.as_ref().and_then(|b| b.mkconfig.clone()),
+        cmdline: section
+            .as_ref()
+            .and_then(|b| b.cmdline.clone())
+            .unwrap_or_default(),
+        efi_files: file
+            .efi_files
+            .iter()
+            .map(|f| (f.from.clone(), f.to.clone()))
+            .collect(),
+    };
+    let firmware = file.firmware.as_ref().map(|f| FirmwarePlan {
+        code: board.dir.join(&f.code),
+        vars: f.vars.as_ref().map(|v| board.dir.join(v)),
+        package: f.package.clone(),
+    });
+    let qemu = file.qemu.as_ref().map(|q| QemuPlan {
+        machine: q.machine.clone(),
+        cpu: q.cpu.clone(),
+        memory: q.memory.clone().unwrap_or_else(|| "2G".to_string()),
+        smp: q.smp.unwrap_or(2),
+        ssh_port: q.ssh_port.unwrap_or(2222),
+        extra: q.extra.clone(),
+    });
+    let edits_section = file.edits.as_ref();
+    let edits = EditsPlan {
+        remove: edits_section
+            .and_then(|e| e.remove.clone())
+            .unwrap_or_else(|| vec!["/.dockerenv".to_string(), "/etc/resolv.conf".to_string()]),
+        overlay: edits_section
+            .and_then(|e| e.overlay.as_ref())
+            .map(|o| board.dir.join(o)),
+    };
+    (boot, firmware, qemu, edits)
 }
 
 fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
