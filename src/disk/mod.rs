@@ -8,4 +8,5 @@
 
 pub mod gpt;
 pub mod mbr;
+pub mod qcow2;
 pub mod tables;
