@@ -6,7 +6,9 @@
 //! array at LBA 2; `gptman` puts the backup array at LBA 2 when the primary
 //! is moved); `tables` converts a plan's layout into them.
 
+pub mod assemble;
 pub mod gpt;
 pub mod mbr;
 pub mod qcow2;
+pub mod sink;
 pub mod tables;
