@@ -47,7 +47,7 @@ base_pkgs=(
     gdisk fdisk dosfstools mtools util-linux kmod
     mmdebstrap arch-test debian-archive-keyring ca-certificates
     qemu-efi-aarch64 u-boot-qemu
-    genimage zstd xz-utils gzip python3 acl attr file
+    genimage zstd xz-utils gzip python3 acl attr file libarchive13
 )
 backport_pkgs=(
     e2fsprogs qemu-utils qemu-system-misc qemu-system-arm qemu-user-static

@@ -6,21 +6,49 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::arch::Arch;
+use crate::rootfs::bootstrap::Distro;
 
 /// Build bootable, reproducible disk images for boards and virtual machines.
+///
+/// `mkimg --board NAME [build options]` is the same as `mkimg build --board NAME`.
+///
+/// Example:
+///   mkimg --board qemu-riscv64
+///   mkimg build --board qemu-aarch64 --rootfs rootfs-arm64.tar.zst --format raw,qcow2
 #[derive(Debug, Parser)]
-#[command(name = "mkimg", version, propagate_version = true)]
+#[command(
+    name = "mkimg",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     /// Print every external command before it runs.
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+
+    /// Without a subcommand: build (`mkimg --board X` = `mkimg build --board X`).
+    #[command(flatten)]
+    pub build: Option<BuildArgs>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build the board's image from a rootfs tarball: partitions, filesystems,
+    /// boot loader configuration, qcow2/raw, firmware, start_vm.sh and
+    /// manifest.json in the output directory. Rootless in template mode.
+    ///
+    /// Example:
+    ///   mkimg build --board qemu-riscv64 --rootfs rootfs.tar
+    ///   mkimg build --board qemu-aarch64 --format raw,qcow2 --output /srv/images/arm64
+    #[command(verbatim_doc_comment)]
+    Build(BuildArgs),
+
     /// List the known boards with a one-line description.
     ///
     /// Boards are looked up in $MKIMG_BOARDS (colon-separated), then
@@ -57,6 +85,19 @@ pub enum Command {
     ///   sudo mkimg binfmt register riscv64
     #[command(verbatim_doc_comment)]
     Binfmt(BinfmtArgs),
+
+    /// Bootstrap a root filesystem tarball for a target architecture.
+    ///
+    /// Debian runs mmdebstrap under qemu-user binfmt; openEuler and Fedora run
+    /// dnf --forcearch. Results are cached by recipe in
+    /// $XDG_CACHE_HOME/mkimg/rootfs (else ~/.cache/mkimg/rootfs); a second run
+    /// returns at once.
+    ///
+    /// Example:
+    ///   mkimg rootfs --distro debian --suite trixie --arch riscv64 -o rootfs.tar
+    ///   mkimg rootfs --board qemu-riscv64 --packages openssh-server,vim
+    #[command(verbatim_doc_comment)]
+    Rootfs(RootfsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -140,4 +181,107 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Output image formats, comma-separated on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Qcow2,
+    Raw,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Board name (see `mkimg boards`) or path to a board.toml.
+    #[arg(long, short, required = true)]
+    pub board: Option<String>,
+
+    /// Rootfs tarball (plain, gzip, xz or zstd). Default: the board's rootfs
+    /// recipe, bootstrapped once and cached.
+    #[arg(long)]
+    pub rootfs: Option<PathBuf>,
+
+    /// Output directory (default: output/<board>).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+
+    /// Image formats to write.
+    #[arg(long, value_delimiter = ',', default_value = "qcow2")]
+    pub format: Vec<ImageFormat>,
+
+    /// qcow2 compression.
+    #[arg(long, value_enum, default_value = "none")]
+    pub compress: Compress,
+
+    /// How grub.cfg is made (default: the board's, else template).
+    #[arg(long, value_enum)]
+    pub grub: Option<crate::board::schema::GrubMode>,
+
+    /// Seed for identities the board does not fix.
+    #[arg(long, default_value = crate::plan::identity::DEFAULT_SEED)]
+    pub seed: String,
+
+    /// Keep the temporary work directory (for debugging a failed build).
+    #[arg(long)]
+    pub keep_workdir: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compress {
+    None,
+    Zlib,
+    Zstd,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RootfsArgs {
+    /// Board name or path to a board.toml; its [rootfs] table and arch are the defaults.
+    #[arg(long, short)]
+    pub board: Option<String>,
+
+    /// Distribution (default: debian).
+    #[arg(long, value_enum)]
+    pub distro: Option<Distro>,
+
+    /// Debian suite, or the RPM releasever (default for debian: trixie).
+    #[arg(long)]
+    pub suite: Option<String>,
+
+    /// Target architecture: riscv64, aarch64 (arm64), x86_64, …
+    #[arg(long)]
+    pub arch: Option<Arch>,
+
+    /// Extra packages, comma-separated (added to the board's).
+    #[arg(long, value_delimiter = ',')]
+    pub packages: Vec<String>,
+
+    /// Root's password; default "root". A value starting with $6$ is used as
+    /// a SHA-512 crypt hash.
+    #[arg(long)]
+    pub root_password: Option<String>,
+
+    /// Serial console to run a login getty on, e.g. ttyS0.
+    #[arg(long)]
+    pub console: Option<String>,
+
+    /// Debian mirror (default http://deb.debian.org/debian); for RPM, a repository.
+    #[arg(long)]
+    pub mirror: Option<String>,
+
+    /// RPM repository URL (repeatable; added to the board's).
+    #[arg(long = "repo")]
+    pub repos: Vec<String>,
+
+    /// Copy the tarball here (atomically) instead of only printing the cache path.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+
+    /// Rebuild even if the cache holds this recipe.
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// Cache directory (default $XDG_CACHE_HOME/mkimg/rootfs or ~/.cache/mkimg/rootfs).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
 }

@@ -27,6 +27,7 @@ pub mod board;
 pub mod bootloader;
 pub mod cli;
 pub mod commands;
+pub mod context;
 pub mod disk;
 pub mod elf;
 pub mod filesystems;

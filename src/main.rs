@@ -12,11 +12,16 @@ fn main() -> ExitCode {
     if cli.verbose {
         std::env::set_var("MKIMG_VERBOSE", "1");
     }
-    let result = match cli.command {
-        Command::Boards(args) => commands::boards::run(&args),
-        Command::Plan(args) => commands::plan::run(&args),
-        Command::Inspect(args) => commands::inspect::run(&args),
-        Command::Binfmt(args) => commands::binfmt::run(&args),
+    let result = match (cli.command, cli.build) {
+        (Some(Command::Build(args)), _) | (None, Some(args)) => commands::build::run(&args),
+        (None, None) => Err(anyhow::anyhow!(
+            "nothing to do: give --board NAME (see `mkimg --help`)"
+        )),
+        (Some(Command::Boards(args)), _) => commands::boards::run(&args),
+        (Some(Command::Plan(args)), _) => commands::plan::run(&args),
+        (Some(Command::Inspect(args)), _) => commands::inspect::run(&args),
+        (Some(Command::Binfmt(args)), _) => commands::binfmt::run(&args),
+        (Some(Command::Rootfs(args)), _) => commands::rootfs::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

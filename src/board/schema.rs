@@ -31,6 +31,9 @@ pub struct BoardFile {
     pub qemu: Option<QemuSection>,
     #[serde(default)]
     pub edits: Option<EditsSection>,
+    /// Default rootfs recipe for `mkimg rootfs --board` and `mkimg build`.
+    #[serde(default)]
+    pub rootfs: Option<crate::rootfs::bootstrap::RootfsRecipe>,
 }
 
 /// How the image boots.

@@ -3,6 +3,8 @@
 
 pub mod binfmt;
 pub mod boards;
+pub mod build;
 pub mod inspect;
 pub mod plan;
+pub mod rootfs;
 pub mod table;

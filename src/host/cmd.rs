@@ -7,8 +7,10 @@
 //! Typed builders for each tool (mke2fs, debugfs, qemu-img, …) produce a
 //! `Cmd`, so their argv can be unit-tested without running anything.
 
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -165,6 +167,69 @@ impl Cmd {
     pub fn run(&self) -> Result<(), CmdError> {
         self.output().map(|_| ())
     }
+
+    /// Run, calling `on_line` with each line of stderr as it arrives (without
+    /// its line ending), for progress display of long commands such as
+    /// mmdebstrap. Stdout is drained on a thread and returned; only the tail
+    /// of stderr is kept, and it goes into the error as with [`Cmd::run`].
+    pub fn run_with_stderr_lines(
+        &self,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<Vec<u8>, CmdError> {
+        tracing_debug(&self.argv_text());
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let stdout_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            stdout.read_to_end(&mut buf).map(|_| buf)
+        });
+        let mut tail = LineTail::default();
+        let mut reader = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let mut line = Vec::new();
+        // A read error on the pipe ends the loop; wait() still reports the status.
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches(['\n', '\r']);
+            on_line(text);
+            tail.push(text);
+            line.clear();
+        }
+        let status = child.wait().map_err(|e| self.spawn_error(e))?;
+        let stdout = stdout_reader
+            .join()
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        self.check(status, tail.text().as_bytes())?;
+        Ok(stdout)
+    }
+}
+
+/// The last lines of a stream, at most about [`STDERR_TAIL`] bytes of them.
+#[derive(Default)]
+struct LineTail {
+    lines: VecDeque<String>,
+    bytes: usize,
+}
+
+impl LineTail {
+    fn push(&mut self, line: &str) {
+        self.lines.push_back(line.to_string());
+        self.bytes += line.len() + 1;
+        while self.bytes > STDERR_TAIL && self.lines.len() > 1 {
+            let dropped = self.lines.pop_front().map_or(0, |l| l.len() + 1);
+            self.bytes -= dropped;
+        }
+    }
+
+    fn text(&self) -> String {
+        self.lines.iter().map(|l| format!("{l}\n")).collect()
+    }
 }
 
 impl fmt::Display for Cmd {
@@ -222,6 +287,43 @@ mod tests {
     fn missing_program_names_setup_script() {
         let err = Cmd::new("probing", "mkimg-no-such-tool").run().unwrap_err();
         assert!(matches!(err, CmdError::Spawn { .. }));
+        assert!(err.to_string().contains("setup-debian.sh"), "{err}");
+    }
+
+    #[test]
+    fn stderr_lines_stream_to_the_callback() {
+        let cmd = Cmd::new("streaming", "sh").args([
+            "-c",
+            "echo out; echo 'I: one' >&2; printf 'I: two\\r\\n' >&2; printf 'no newline' >&2",
+        ]);
+        let mut lines = Vec::new();
+        let stdout = cmd
+            .run_with_stderr_lines(|l| lines.push(l.to_string()))
+            .unwrap();
+        assert_eq!(stdout, b"out\n");
+        assert_eq!(lines, ["I: one", "I: two", "no newline"]);
+    }
+
+    #[test]
+    fn streamed_failure_keeps_the_stderr_tail() {
+        let cmd = Cmd::new("streaming failure", "sh").args([
+            "-c",
+            "for i in $(seq 1 500); do echo \"line $i\" >&2; done; exit 4",
+        ]);
+        let mut count = 0;
+        let err = cmd.run_with_stderr_lines(|_| count += 1).unwrap_err();
+        assert_eq!(count, 500);
+        let text = err.to_string();
+        assert!(text.contains("exited with 4"), "{text}");
+        assert!(text.contains("line 500"), "{text}");
+        assert!(!text.contains("line 1\n"), "tail not trimmed: {text}");
+    }
+
+    #[test]
+    fn streamed_missing_program_names_setup_script() {
+        let err = Cmd::new("probing", "mkimg-no-such-tool")
+            .run_with_stderr_lines(|_| {})
+            .unwrap_err();
         assert!(err.to_string().contains("setup-debian.sh"), "{err}");
     }
 

@@ -1,2 +1,109 @@
-//! The rootfs tarball as one stream: decompression, safety checks, edits and
-//! the split by mount point. Empty until the build stage lands.
+//! The rootfs tarball as ONE stream: decompress, check, edit, split, emit.
+//!
+//! ```text
+//! impl Read ──decompress──▶ tar stream ──reader──▶ RawMember ──entry──▶ Entry
+//!     ──pass (edits, removals, split by mount point, hard link/parent checks,
+//!             mtime clamp, captures)──▶ EntrySink per partition
+//!                                        ├─ TarSink    → PAX tar for `mke2fs -d` + xattr list
+//!                                        └─ MemorySink → files in memory for vfat
+//! ```
+//!
+//! Owns: everything between the tarball bytes and the per-partition sinks.
+//! Must not: unpack onto the host, write any host file (it only writes the
+//! sinks it is given), spawn processes, read the clock, or follow a symlink
+//! of the rootfs. Reads host files only for the overlay (`scan_overlay`,
+//! and the overlay files' bytes during the pass).
+//! Memory: file data streams through; only `/etc/hosts` (≤ 1 MiB),
+//! captures, `MemorySink` and a path → type map of the entries are held.
+
+pub mod bootstrap;
+mod capture;
+mod decompress;
+mod edits;
+mod entry;
+mod error;
+mod pass;
+mod reader;
+mod sink;
+mod stats;
+mod tar_sink;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::Read;
+
+pub use capture::{CaptureResults, Captured, Captures, DirChild, ElfHead};
+pub use decompress::{detect_compression, Compression};
+pub use edits::{render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, DEFAULT_REMOVALS};
+pub use entry::{normalise_path, Entry, EntryKind, NodeType, Xattr};
+pub use error::RootfsError;
+pub use sink::{EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, SinkError};
+pub use stats::OutputStats;
+pub use tar_sink::{TarSink, XattrRecord};
+
+/// One partition other than the root, and where its entries go.
+pub struct SplitTarget<'s> {
+    /// Where the partition is mounted in the rootfs, e.g. "/boot/efi".
+    pub mount_point: String,
+    pub sink: &'s mut dyn EntrySink,
+}
+
+pub struct RootfsJob<'s> {
+    pub edits: &'s Edits,
+    /// Receives everything not under a split mount point (mount points
+    /// themselves included, as directories).
+    pub root: &'s mut dyn EntrySink,
+    /// The deepest mount point containing an entry wins.
+    pub split: Vec<SplitTarget<'s>>,
+    pub captures: Captures,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsSummary {
+    pub compression: Compression,
+    /// Members read from the tarball (after folding extension headers).
+    pub members: u64,
+    /// Size of the decompressed tar stream.
+    pub tar_bytes: u64,
+    /// Rootfs paths dropped by the removal list.
+    pub removed: Vec<String>,
+    /// The root output first, then the split outputs in job order.
+    pub outputs: Vec<OutputStats>,
+    pub captures: CaptureResults,
+}
+
+impl RootfsSummary {
+    /// Entries written to all outputs.
+    pub fn entries(&self) -> u64 {
+        self.outputs.iter().map(|o| o.entries).sum()
+    }
+
+    /// Regular file bytes written to all outputs.
+    pub fn file_bytes(&self) -> u64 {
+        self.outputs.iter().map(|o| o.file_bytes).sum()
+    }
+}
+
+/// Reads the whole tarball once and feeds every partition's sink.
+pub fn process_rootfs<R: Read>(input: R, job: RootfsJob<'_>) -> Result<RootfsSummary, RootfsError> {
+    let (compression, stream) = decompress::open_tar_stream(input)?;
+    let mut walker = reader::TarWalker::new(stream);
+    let mut pass = pass::Pass::new(job)?;
+    let mut members = 0;
+    while let Some(member) = walker.next_member()? {
+        members += 1;
+        pass.process_member(&member, &mut walker)?;
+    }
+    walker.drain()?;
+    let tar_bytes = walker.offset();
+    let (outputs, removed, captures) = pass.finish(members, tar_bytes)?;
+    Ok(RootfsSummary {
+        compression,
+        members,
+        tar_bytes,
+        removed,
+        outputs,
+        captures: captures.results,
+    })
+}

@@ -1,0 +1,489 @@
+//! The single streaming pass: route, edit, check and emit every entry.
+//!
+//! Owns: the split by mount point (deepest wins; a mount point itself stays
+//! in its parent partition as a directory), replacements and removals,
+//! hard link and parent checks, implicit parent directories, per-output
+//! statistics, and calling the capture hooks.
+//! Must not: buffer file data (only /etc/hosts, captures and sinks that
+//! choose to), follow a symlink, or write anything but the sinks.
+//! In: members from [`TarWalker`]. Out: sink calls and a [`RootfsSummary`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+
+use crate::rootfs::capture::{CaptureState, Tee};
+use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind};
+use crate::rootfs::entry::{
+    entry_from_member, join_path, normalise_path, Entry, EntryKind, NodeType,
+};
+use crate::rootfs::error::RootfsError;
+use crate::rootfs::reader::{MemberData, RawMember, TarWalker};
+use crate::rootfs::sink::{EntrySink, SinkError};
+use crate::rootfs::stats::OutputStats;
+use crate::rootfs::RootfsJob;
+
+const HOSTS_LIMIT: u64 = 1 << 20;
+
+enum Replacement {
+    Content(Vec<u8>),
+    Hosts(String),
+    Overlay(OverlayEntry),
+}
+
+/// Which input an emitted entry came from, for error messages.
+pub struct Ctx {
+    pub name: String,
+    pub index: u64,
+    pub offset: u64,
+}
+
+struct Output<'s> {
+    mount: String,
+    sink: &'s mut dyn EntrySink,
+    stats: OutputStats,
+}
+
+pub struct Pass<'s> {
+    epoch: u64,
+    outputs: Vec<Output<'s>>,
+    deepest_first: Vec<usize>,
+    seen: HashMap<String, (usize, NodeType)>,
+    replacements: BTreeMap<String, Replacement>,
+    done: HashSet<String>,
+    remove: Vec<String>,
+    pub removed: Vec<String>,
+    pub captures: CaptureState,
+}
+
+fn root_entry(path: &str, kind: EntryKind, mode: u32, mtime: u64) -> Entry {
+    Entry {
+        path: path.to_owned(),
+        kind,
+        mode,
+        uid: 0,
+        gid: 0,
+        uname: "root".into(),
+        gname: "root".into(),
+        mtime,
+        xattrs: Vec::new(),
+    }
+}
+
+impl<'s> Pass<'s> {
+    pub fn new(job: RootfsJob<'s>) -> Result<Self, RootfsError> {
+        let edits = job.edits;
+        let mut outputs = vec![Output {
+            mount: String::new(),
+            sink: job.root,
+            stats: OutputStats::new("/"),
+        }];
+        for t in job.split {
+            let bad = || RootfsError::InvalidMountPoint {
+                mount_point: t.mount_point.clone(),
+            };
+            let mount = normalise_path(&t.mount_point)
+                .filter(|m| !m.is_empty())
+                .ok_or_else(bad)?;
+            if outputs.iter().any(|o| o.mount == mount) {
+                return Err(bad());
+            }
+            outputs.push(Output {
+                stats: OutputStats::new(&format!("/{mount}")),
+                mount,
+                sink: t.sink,
+            });
+        }
+        let mut deepest_first: Vec<usize> = (1..outputs.len()).collect();
+        deepest_first.sort_by_key(|&i| std::cmp::Reverse(outputs[i].mount.matches('/').count()));
+        let mut replacements = BTreeMap::new();
+        let norm = |p: &str| normalise_path(p).filter(|n| !n.is_empty());
+        if let Some(h) = &edits.hosts_hostname {
+            replacements.insert("etc/hosts".to_owned(), Replacement::Hosts(h.clone()));
+        }
+        for (p, content) in &edits.files {
+            let path = norm(p).ok_or_else(|| RootfsError::InvalidEditPath { path: p.clone() })?;
+            replacements.insert(path, Replacement::Content(content.clone()));
+        }
+        for o in &edits.overlay {
+            let path = norm(&o.path).ok_or_else(|| RootfsError::InvalidEditPath {
+                path: o.path.clone(),
+            })?;
+            replacements.insert(path, Replacement::Overlay(o.clone()));
+        }
+        Ok(Self {
+            epoch: edits.source_date_epoch,
+            outputs,
+            deepest_first,
+            seen: HashMap::new(),
+            replacements,
+            done: HashSet::new(),
+            remove: edits.remove.iter().filter_map(|p| norm(p)).collect(),
+            removed: Vec::new(),
+            captures: CaptureState::new(&job.captures),
+        })
+    }
+
+    /// The output owning `path` and the path relative to its root. A mount
+    /// point itself belongs to the partition that contains it.
+    fn route(&self, path: &str) -> (usize, String) {
+        for &i in &self.deepest_first {
+            let m = &self.outputs[i].mount;
+            if let Some(rest) = path
+                .strip_prefix(m.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+            {
+                return (i, rest.to_owned());
+            }
+        }
+        (0, path.to_owned())
+    }
+
+    fn is_removed(&self, path: &str) -> bool {
+        self.remove.iter().any(|r| {
+            path == r
+                || path
+                    .strip_prefix(r.as_str())
+                    .is_some_and(|x| x.starts_with('/'))
+        })
+    }
+
+    pub fn process_member<R: Read>(
+        &mut self,
+        m: &RawMember,
+        walker: &mut TarWalker<R>,
+    ) -> Result<(), RootfsError> {
+        let (mut entry, name) = entry_from_member(m)?;
+        let ctx = Ctx {
+            name,
+            index: m.index,
+            offset: m.offset,
+        };
+        entry.mtime = entry.mtime.min(self.epoch);
+        let path = entry.path.clone();
+        let unsupported = |kind: &str| RootfsError::UnsupportedMember {
+            name: ctx.name.clone(),
+            kind: kind.into(),
+            index: ctx.index,
+            offset: ctx.offset,
+        };
+        if path.is_empty() {
+            if entry.kind != EntryKind::Dir {
+                return Err(unsupported("root entry that is not a directory"));
+            }
+            return self.emit(0, &path, entry, Some(&mut io::empty()), &ctx);
+        }
+        if let Some(rep) = self.replacements.get(&path) {
+            let both_dirs = matches!(
+                rep,
+                Replacement::Overlay(OverlayEntry {
+                    kind: OverlayKind::Dir,
+                    ..
+                })
+            ) && entry.kind == EntryKind::Dir;
+            if !both_dirs {
+                if entry.kind == EntryKind::Dir {
+                    return Err(RootfsError::EditedPathIsDirectory {
+                        name: ctx.name,
+                        index: ctx.index,
+                        offset: ctx.offset,
+                    });
+                }
+                if !self.done.insert(path.clone()) {
+                    return Ok(());
+                }
+                let original = match (&self.replacements[&path], &entry.kind) {
+                    (Replacement::Hosts(_), EntryKind::File { .. }) => {
+                        Some(read_hosts(m, walker, &ctx)?)
+                    }
+                    _ => None,
+                };
+                return self.emit_replacement(&path, original.as_deref(), &ctx);
+            }
+            self.done.insert(path.clone());
+        }
+        if self.is_removed(&path) {
+            self.removed.push(format!("/{path}"));
+            return Ok(());
+        }
+        let (out, rel) = self.route(&path);
+        if let EntryKind::HardLink { target } = &entry.kind {
+            let missing = || RootfsError::HardLinkTargetMissing {
+                name: ctx.name.clone(),
+                target: target.clone(),
+                index: ctx.index,
+                offset: ctx.offset,
+            };
+            let &(t_out, t_kind) = self.seen.get(target).ok_or_else(missing)?;
+            if t_kind == NodeType::Dir {
+                return Err(missing());
+            }
+            if t_out != out {
+                return Err(RootfsError::HardLinkAcrossPartitions {
+                    name: ctx.name.clone(),
+                    target: target.clone(),
+                    index: ctx.index,
+                    offset: ctx.offset,
+                });
+            }
+            let (_, t_rel) = self.route(target);
+            entry.kind = EntryKind::HardLink { target: t_rel };
+        }
+        if self.outputs.iter().any(|o| o.mount == path) && entry.kind != EntryKind::Dir {
+            return Err(RootfsError::MountPointNotDirectory {
+                mount_point: format!("/{path}"),
+                kind: format!("{:?}", entry.kind.node_type()),
+            });
+        }
+        entry.path = rel;
+        let mut data = MemberData { walker };
+        self.emit(out, &path, entry, Some(&mut data), &ctx)
+    }
+
+    fn emit_replacement(
+        &mut self,
+        path: &str,
+        original_hosts: Option<&str>,
+        ctx: &Ctx,
+    ) -> Result<(), RootfsError> {
+        let (out, rel) = self.route(path);
+        let epoch = self.epoch;
+        let (entry, mut data): (Entry, Box<dyn Read>) = match &self.replacements[path] {
+            Replacement::Content(bytes) => (
+                root_entry(
+                    &rel,
+                    EntryKind::File {
+                        size: bytes.len() as u64,
+                    },
+                    0o644,
+                    epoch,
+                ),
+                Box::new(Cursor::new(bytes.clone())),
+            ),
+            Replacement::Hosts(h) => {
+                let text = render_hosts(original_hosts, h).into_bytes();
+                (
+                    root_entry(
+                        &rel,
+                        EntryKind::File {
+                            size: text.len() as u64,
+                        },
+                        0o644,
+                        epoch,
+                    ),
+                    Box::new(Cursor::new(text)),
+                )
+            }
+            Replacement::Overlay(o) => {
+                let mtime = o.mtime.min(epoch);
+                match &o.kind {
+                    OverlayKind::Dir => (
+                        root_entry(&rel, EntryKind::Dir, o.mode, mtime),
+                        Box::new(io::empty()),
+                    ),
+                    OverlayKind::Symlink { target } => (
+                        root_entry(
+                            &rel,
+                            EntryKind::Symlink {
+                                target: target.clone(),
+                            },
+                            o.mode,
+                            mtime,
+                        ),
+                        Box::new(io::empty()),
+                    ),
+                    OverlayKind::File { source, size } => {
+                        let file = File::open(source).map_err(|source| RootfsError::Overlay {
+                            path: o.path.clone(),
+                            source,
+                        })?;
+                        (
+                            root_entry(&rel, EntryKind::File { size: *size }, o.mode, mtime),
+                            Box::new(file),
+                        )
+                    }
+                }
+            }
+        };
+        let overlay = matches!(self.replacements[path], Replacement::Overlay(_));
+        self.emit(out, path, entry, Some(&mut *data), ctx)
+            .map_err(|e| match e {
+                RootfsError::TruncatedMember { .. } if overlay => RootfsError::OverlayChanged {
+                    path: format!("/{path}"),
+                },
+                e => e,
+            })
+    }
+
+    /// Creates missing parents of `rel` in output `out` as 0755 root dirs.
+    fn ensure_parents(&mut self, out: usize, rel: &str, ctx: &Ctx) -> Result<(), RootfsError> {
+        let mut prefix = String::new();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            prefix = join_path(&prefix, part);
+            let rootfs = join_path(&self.outputs[out].mount, &prefix);
+            match self.seen.get(&rootfs) {
+                Some((_, NodeType::Dir)) => {}
+                Some(_) => {
+                    return Err(RootfsError::ParentNotDirectory {
+                        name: ctx.name.clone(),
+                        parent: format!("/{rootfs}"),
+                        index: ctx.index,
+                        offset: ctx.offset,
+                    })
+                }
+                None => {
+                    let dir = root_entry(&prefix, EntryKind::Dir, 0o755, self.epoch);
+                    self.write(out, &rootfs, dir, None, ctx)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        out: usize,
+        path: &str,
+        entry: Entry,
+        data: Option<&mut dyn Read>,
+        ctx: &Ctx,
+    ) -> Result<(), RootfsError> {
+        self.ensure_parents(out, &entry.path, ctx)?;
+        self.write(out, path, entry, data, ctx)
+    }
+
+    fn write(
+        &mut self,
+        out: usize,
+        path: &str,
+        entry: Entry,
+        data: Option<&mut dyn Read>,
+        ctx: &Ctx,
+    ) -> Result<(), RootfsError> {
+        let plan = self.captures.plan(path, &entry)?;
+        let output = &mut self.outputs[out];
+        let label = output.stats.mount_point.clone();
+        let sink_err = |source| RootfsError::Sink {
+            output: label,
+            path: format!("/{path}"),
+            source,
+        };
+        let mut tee = None;
+        match (&entry.kind, data) {
+            (EntryKind::File { size }, Some(data)) => {
+                let t = tee.insert(Tee::new(data, *size, plan));
+                let result = output
+                    .sink
+                    .write_entry(&entry, t)
+                    .and_then(|()| t.drain().map_err(SinkError::Io));
+                if t.ended_early {
+                    return Err(RootfsError::TruncatedMember {
+                        name: ctx.name.clone(),
+                        index: ctx.index,
+                        offset: ctx.offset,
+                        got: t.count,
+                        expected: *size,
+                    });
+                }
+                match result {
+                    Err(SinkError::Io(source)) if t.inner_failed => {
+                        return Err(RootfsError::Input {
+                            offset: ctx.offset,
+                            source,
+                        })
+                    }
+                    other => other.map_err(sink_err)?,
+                }
+            }
+            _ => output
+                .sink
+                .write_entry(&entry, &mut io::empty())
+                .map_err(sink_err)?,
+        }
+        output.stats.add(&entry);
+        self.seen
+            .insert(path.to_owned(), (out, entry.kind.node_type()));
+        self.captures.record(path, &entry, tee);
+        Ok(())
+    }
+
+    /// Adds what the tarball lacked (edited files, overlay, mount points),
+    /// then finishes every sink.
+    pub fn finish(
+        mut self,
+        members: u64,
+        offset: u64,
+    ) -> Result<(Vec<OutputStats>, Vec<String>, CaptureState), RootfsError> {
+        let pending: Vec<String> = self
+            .replacements
+            .keys()
+            .filter(|p| !self.done.contains(*p))
+            .cloned()
+            .collect();
+        for path in pending {
+            let ctx = Ctx {
+                name: format!("(added) /{path}"),
+                index: members,
+                offset,
+            };
+            if let Some((_, NodeType::Dir)) = self.seen.get(&path) {
+                if matches!(
+                    self.replacements[&path],
+                    Replacement::Overlay(OverlayEntry {
+                        kind: OverlayKind::Dir,
+                        ..
+                    })
+                ) {
+                    continue;
+                }
+            }
+            self.emit_replacement(&path, None, &ctx)?;
+        }
+        let mut mounts: Vec<String> = self.outputs[1..].iter().map(|o| o.mount.clone()).collect();
+        mounts.sort();
+        for mount in mounts {
+            if !self.seen.contains_key(&mount) {
+                let ctx = Ctx {
+                    name: format!("(mount point) /{mount}"),
+                    index: members,
+                    offset,
+                };
+                let (out, rel) = self.route(&mount);
+                let dir = root_entry(&rel, EntryKind::Dir, 0o755, self.epoch);
+                self.emit(out, &mount, dir, None, &ctx)?;
+            }
+        }
+        for o in &mut self.outputs {
+            let label = o.stats.mount_point.clone();
+            o.sink.finish().map_err(|source| RootfsError::Sink {
+                output: label,
+                path: String::new(),
+                source,
+            })?;
+        }
+        let stats = self.outputs.into_iter().map(|o| o.stats).collect();
+        Ok((stats, self.removed, self.captures))
+    }
+}
+
+fn read_hosts<R: Read>(
+    m: &RawMember,
+    walker: &mut TarWalker<R>,
+    ctx: &Ctx,
+) -> Result<String, RootfsError> {
+    if m.size > HOSTS_LIMIT {
+        return Err(RootfsError::HostsTooLarge { limit: HOSTS_LIMIT });
+    }
+    let mut buf = Vec::new();
+    MemberData { walker }
+        .read_to_end(&mut buf)
+        .map_err(|_| RootfsError::TruncatedMember {
+            name: ctx.name.clone(),
+            index: ctx.index,
+            offset: ctx.offset,
+            got: buf.len() as u64,
+            expected: m.size,
+        })?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
