@@ -19,8 +19,14 @@
 //!
 //! Versions compare like `dpkg --compare-versions` (and `sort -V` for the
 //! names kernels use): digit runs numerically, so 6.12.48 > 6.12.9 > 6.1.0.
+//!
+//! Also here, shared by grub.cfg and extlinux.conf: how a boot loader that
+//! reads the filesystem holding `/boot` names those files
+//! ([`boot_prefix`]), and the board's kernel arguments ([`board_cmdline`]).
 
 use std::cmp::Ordering;
+
+use crate::plan::Plan;
 
 /// Prefixes of kernel images, in order of preference for one version.
 const KERNEL_PREFIXES: [&str; 3] = ["vmlinuz-", "vmlinux-", "Image-"];
@@ -141,6 +147,63 @@ fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
     let trim = |s: &[u8]| -> Vec<u8> { s.iter().copied().skip_while(|&c| c == b'0').collect() };
     let (a, b) = (trim(a), trim(b));
     a.len().cmp(&b.len()).then_with(|| a.cmp(&b))
+}
+
+/// The path of `/boot` as seen from the root of the filesystem holding it:
+/// `/boot` when /boot is a directory of the root filesystem, empty when
+/// /boot is its own partition (its files sit at that filesystem's top).
+pub fn boot_prefix(plan: &Plan) -> String {
+    let separate = plan
+        .partition_holding("/boot")
+        .and_then(|p| p.mount.as_ref())
+        .is_some_and(|m| m.path == "/boot");
+    if separate {
+        String::new()
+    } else {
+        "/boot".to_string()
+    }
+}
+
+/// The board's kernel arguments: `boot.cmdline`, plus `console=<console>`
+/// from `board.console` when the cmdline names no console itself.
+pub fn board_cmdline(plan: &Plan) -> String {
+    let mut args: Vec<String> = plan
+        .boot
+        .cmdline
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if let Some(console) = &plan.board.console {
+        if !args.iter().any(|a| a.starts_with("console=")) {
+            args.push(format!("console={console}"));
+        }
+    }
+    args.join(" ")
+}
+
+/// `a b c` from parts that may be empty or padded.
+pub fn join_cmdline(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .flat_map(|p| p.split_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The error for a `/boot` without a kernel: what was looked for and what
+/// was there.
+pub fn no_kernel_message(boot_entries: &[String]) -> String {
+    let found = if boot_entries.is_empty() {
+        "/boot is empty".to_string()
+    } else {
+        let mut names = boot_entries.to_vec();
+        names.sort();
+        format!("/boot holds: {}", names.join(", "))
+    };
+    format!(
+        "no kernel in /boot (looked for vmlinuz-<version>, vmlinux-<version>, Image-<version>); \
+         {found}. Install a kernel package in the rootfs (Debian: linux-image-<arch>)"
+    )
 }
 
 #[cfg(test)]

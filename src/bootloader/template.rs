@@ -13,7 +13,9 @@
 //!   template reads like the output;
 //! - the trailing newline is kept.
 //!
-//! Filters: `sh_quote` (POSIX shell word), `grub_quote` (GRUB script word).
+//! Filters: `sh_quote` (POSIX shell word, quoted only when needed),
+//! `grub_quote` (GRUB script word, always quoted), `grub_word` (quoted only
+//! when needed: GRUB's lexer treats the same characters as the shell).
 //! Pure: no I/O, no clock.
 
 use minijinja::syntax::SyntaxConfig;
@@ -71,6 +73,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_filter("sh_quote", |s: String| sh_quote(&s));
     env.add_filter("grub_quote", |s: String| grub_quote(&s));
+    env.add_filter("grub_word", |s: String| sh_quote(&s));
     Ok(env)
 }
 
