@@ -2,7 +2,9 @@
 //! `start_vm.sh`, `manifest.json`, and the atomic publish.
 //!
 //! - [`start_vm`]: the QEMU launch script (pure text generator);
+//! - [`manifest`]: manifest.json (pure text generator).
 
+pub mod manifest;
 pub mod start_vm;
 
 #[cfg(test)]
