@@ -1,5 +1,15 @@
 //! What lands in the output directory besides the image: firmware,
 //! `start_vm.sh`, `manifest.json`, and the atomic publish.
+//!
+//! - [`start_vm`]: the QEMU launch script (pure text generator);
+//! - [`manifest`]: manifest.json (pure text generator);
+//! - [`firmware`]: firmware files copied next to the image;
+//! - [`publish`]: the atomic publish of the output directory.
 
 pub mod firmware;
+pub mod manifest;
 pub mod publish;
+pub mod start_vm;
+
+#[cfg(test)]
+pub(crate) mod console;

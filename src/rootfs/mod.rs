@@ -22,6 +22,7 @@ mod decompress;
 mod edits;
 mod entry;
 mod error;
+pub mod fstab;
 mod pass;
 mod reader;
 mod sink;

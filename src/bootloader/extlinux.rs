@@ -1,0 +1,170 @@
+//! extlinux.conf for U-Boot's distro boot (`sysboot`), rendered from
+//! `templates/extlinux.conf.j2`.
+//!
+//! Flows in: an [`ExtlinuxConfig`], usually from [`extlinux_config_from_plan`]
+//! (the plan, the file names in the rootfs's /boot, where the device trees
+//! are). Flows out: the text; the caller writes it to
+//! `/boot/extlinux/extlinux.conf`. Pure: no I/O.
+//!
+//! Paths in extlinux.conf are relative to the filesystem U-Boot reads it
+//! from — the partition holding /boot. With /boot on the root filesystem a
+//! kernel is `/boot/vmlinuz-<v>`; with a separate /boot partition it is
+//! `/vmlinuz-<v>`.
+//!
+//! Device trees, the trade-off: Debian ships them in
+//! `/usr/lib/linux-image-<v>/` ([`DEBIAN_FDTDIR`]). U-Boot reaches that path
+//! only when /boot is on the root filesystem. With a separate /boot the
+//! DTBs must be copied under /boot (flash-kernel's habit is
+//! `/boot/dtbs/<v>/`, [`BOOT_DTBS_FDTDIR`]) by whoever assembles the rootfs,
+//! and `fdtdir` must point there; [`extlinux_config_from_plan`] refuses an
+//! fdtdir U-Boot cannot reach. `None` leaves `fdtdir` out: U-Boot then
+//! passes its own (built-in or firmware-provided) device tree, right for
+//! boards whose firmware supplies the DT.
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::bootloader::kernels::{
+    board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message, KernelEntry,
+};
+use crate::bootloader::template::render_template;
+use crate::plan::{Plan, PlannedFs};
+
+const TEMPLATE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/templates/extlinux.conf.j2"
+));
+
+/// Where Debian's linux-image packages put the DTBs (a rootfs path).
+pub const DEBIAN_FDTDIR: &str = "/usr/lib/linux-image-{version}/";
+/// DTBs copied under /boot, reachable on a separate /boot partition.
+pub const BOOT_DTBS_FDTDIR: &str = "/boot/dtbs/{version}/";
+
+/// Everything extlinux.conf says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtlinuxConfig {
+    /// The board name, for the header comment.
+    pub board: String,
+    pub menu_title: String,
+    /// Tenths of a second (the syslinux/U-Boot unit).
+    pub timeout: u32,
+    /// Newest first; the first is the default label.
+    pub kernels: Vec<KernelEntry>,
+    /// Filesystem UUID of `/`, for `root=UUID=`.
+    pub root_uuid: String,
+    /// `/boot` when /boot is on the root filesystem, empty when separate.
+    pub boot_prefix: String,
+    /// Device tree directory as U-Boot sees it, `{version}` replaced by each
+    /// kernel's version; `None`: no fdtdir line.
+    pub fdtdir: Option<String>,
+    /// Kernel arguments after `root=UUID=… rootwait ro`.
+    pub cmdline: String,
+}
+
+#[derive(Serialize)]
+struct ExtlinuxContext<'a> {
+    board: &'a str,
+    menu_title: &'a str,
+    timeout: u32,
+    entries: Vec<Entry>,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    label: String,
+    menu_label: String,
+    kernel: String,
+    initrd: Option<String>,
+    fdtdir: Option<String>,
+    append: String,
+}
+
+/// Render extlinux.conf. Fails when there is no kernel to boot.
+pub fn render_extlinux(config: &ExtlinuxConfig) -> Result<String> {
+    if config.kernels.is_empty() {
+        bail!("extlinux.conf: no kernel to boot (the menu would be empty)");
+    }
+    let append = join_cmdline(&[
+        &format!("root=UUID={}", config.root_uuid),
+        "rootwait ro",
+        &config.cmdline,
+    ]);
+    let entries = config
+        .kernels
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Entry {
+            label: format!("l{i}"),
+            menu_label: format!("Linux {}", k.version),
+            kernel: format!("{}/{}", config.boot_prefix, k.kernel),
+            initrd: k
+                .initrd
+                .as_ref()
+                .map(|i| format!("{}/{}", config.boot_prefix, i)),
+            fdtdir: config
+                .fdtdir
+                .as_ref()
+                .map(|d| d.replace("{version}", &k.version)),
+            append: append.clone(),
+        })
+        .collect();
+    let ctx = ExtlinuxContext {
+        board: &config.board,
+        menu_title: &config.menu_title,
+        timeout: config.timeout,
+        entries,
+    };
+    Ok(render_template("extlinux.conf.j2", TEMPLATE, &ctx)?)
+}
+
+/// Build the config from the plan and the file names in the rootfs's /boot.
+/// `fdtdir` is a rootfs path (e.g. [`DEBIAN_FDTDIR`], [`BOOT_DTBS_FDTDIR`]);
+/// it is translated to the path U-Boot sees, and refused when U-Boot cannot
+/// reach it (outside a separate /boot partition).
+pub fn extlinux_config_from_plan(
+    plan: &Plan,
+    boot_names: &[String],
+    fdtdir: Option<&str>,
+) -> Result<ExtlinuxConfig> {
+    let root = plan
+        .root_partition()
+        .context("extlinux.conf: no partition is mounted at /")?;
+    let root_uuid = match &root.filesystem {
+        PlannedFs::Ext4 { uuid, .. } => uuid.to_string(),
+        other => bail!(
+            "extlinux.conf: the root partition '{}' must be ext4, not {other:?}",
+            root.name
+        ),
+    };
+    let kernels = find_kernels(boot_names);
+    if kernels.is_empty() {
+        bail!("extlinux.conf: {}", no_kernel_message(boot_names));
+    }
+    let prefix = boot_prefix(plan);
+    let fdtdir = match fdtdir {
+        None => None,
+        // /boot on the root filesystem: every rootfs path is reachable.
+        Some(dir) if prefix == "/boot" => Some(dir.to_string()),
+        Some(dir) => match dir.strip_prefix("/boot/") {
+            Some(rest) => Some(format!("/{rest}")),
+            None => bail!(
+                "extlinux.conf: fdtdir {dir} is outside /boot, but /boot is its own \
+                 partition and U-Boot reads only that one; copy the DTBs to \
+                 {BOOT_DTBS_FDTDIR} and use that"
+            ),
+        },
+    };
+    Ok(ExtlinuxConfig {
+        board: plan.board.name.clone(),
+        menu_title: format!("{} boot menu", plan.board.name),
+        timeout: 30,
+        kernels,
+        root_uuid,
+        boot_prefix: prefix,
+        fdtdir,
+        cmdline: board_cmdline(plan),
+    })
+}
+
+#[cfg(test)]
+mod tests;

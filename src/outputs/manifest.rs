@@ -1,0 +1,150 @@
+//! `manifest.json`: what was built, from what, and the checksums of every
+//! output — the record a user or CI compares between two builds.
+//!
+//! Flows in: the plan, SOURCE_DATE_EPOCH, and the outputs' sizes and SHA-256
+//! (the build hashes the files; nothing here reads them). Flows out: pretty
+//! JSON with a trailing newline. Pure: no I/O, no clock — the only time in
+//! the manifest is SOURCE_DATE_EPOCH, so two builds of the same inputs give
+//! the same bytes.
+//!
+//! Key order is the struct field order (serde_json writes struct fields in
+//! declaration order), so the text is deterministic without sorting.
+//! Absent values are `null`, never omitted: the schema is the same for
+//! every board.
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::Arch;
+use crate::board::schema::TableKind;
+use crate::plan::{Plan, PlannedFs};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub mkimg_version: String,
+    pub board: ManifestBoard,
+    pub seed: String,
+    pub source_date_epoch: u64,
+    pub layout: ManifestLayout,
+    pub outputs: Vec<OutputFile>,
+    pub rootfs: RootfsInput,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestBoard {
+    pub name: String,
+    pub arch: Arch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestLayout {
+    pub table: TableKind,
+    pub sector_size: u64,
+    pub disk_size: u64,
+    /// GPT disk GUID.
+    pub disk_guid: Option<String>,
+    /// MBR disk signature, `0x` and 8 hex digits.
+    pub mbr_signature: Option<String>,
+    pub partitions: Vec<ManifestPartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPartition {
+    pub number: u32,
+    pub name: String,
+    /// Bytes from the start of the disk.
+    pub start: u64,
+    pub size: u64,
+    pub type_guid: Option<String>,
+    /// MBR type byte, `0x` and 2 hex digits.
+    pub mbr_type: Option<String>,
+    /// GPT partition GUID.
+    pub uuid: Option<String>,
+    /// `vfat`, `ext4`, `raw` or `none`.
+    pub filesystem: String,
+    /// What fstab and the boot loader name it by (`UUID=`).
+    pub fs_uuid: Option<String>,
+    pub label: Option<String>,
+    pub mount: Option<String>,
+}
+
+/// One file in the output directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Name relative to the output directory.
+    pub file: String,
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+}
+
+/// The rootfs tarball the image was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootfsInput {
+    /// File name (not the full path: the manifest must not depend on where
+    /// the build ran).
+    pub file: String,
+    pub sha256: String,
+}
+
+/// The manifest for `plan`. `outputs` are listed in the order given.
+pub fn manifest_from_plan(
+    plan: &Plan,
+    source_date_epoch: u64,
+    outputs: Vec<OutputFile>,
+    rootfs: RootfsInput,
+) -> Manifest {
+    let layout = &plan.layout;
+    let partitions = layout
+        .partitions
+        .iter()
+        .map(|p| ManifestPartition {
+            number: p.number,
+            name: p.name.clone(),
+            start: p.start,
+            size: p.size,
+            type_guid: p.part_type.gpt.map(|g| g.to_string()),
+            mbr_type: p.part_type.mbr.map(|t| format!("{t:#04x}")),
+            uuid: p.uuid.map(|u| u.to_string()),
+            filesystem: match p.filesystem {
+                PlannedFs::Vfat { .. } => "vfat",
+                PlannedFs::Ext4 { .. } => "ext4",
+                PlannedFs::Raw { .. } => "raw",
+                PlannedFs::None => "none",
+            }
+            .to_string(),
+            fs_uuid: p.filesystem.fs_uuid_text(),
+            label: p.filesystem.label().map(str::to_string),
+            mount: p.mount.as_ref().map(|m| m.path.clone()),
+        })
+        .collect();
+    Manifest {
+        mkimg_version: env!("CARGO_PKG_VERSION").to_string(),
+        board: ManifestBoard {
+            name: plan.board.name.clone(),
+            arch: plan.board.arch,
+        },
+        seed: plan.seed.clone(),
+        source_date_epoch,
+        layout: ManifestLayout {
+            table: layout.table,
+            sector_size: layout.sector_size,
+            disk_size: layout.disk_size,
+            disk_guid: layout.gpt.as_ref().map(|g| g.disk_guid.to_string()),
+            mbr_signature: layout.mbr_signature.map(|s| format!("{s:#010x}")),
+            partitions,
+        },
+        outputs,
+        rootfs,
+    }
+}
+
+/// Pretty JSON (two-space indent) with a trailing newline.
+pub fn render_manifest(manifest: &Manifest) -> String {
+    // Plain structs of strings and integers: serialization cannot fail.
+    let mut text = serde_json::to_string_pretty(manifest).expect("manifest serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests;

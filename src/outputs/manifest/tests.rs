@@ -1,0 +1,86 @@
+//! manifest.json: golden text for qemu-riscv64 and an MBR board, parsed
+//! back to the same value, and the absence of any time but
+//! SOURCE_DATE_EPOCH.
+
+use super::{manifest_from_plan, render_manifest, Manifest, OutputFile, RootfsInput};
+use crate::bootloader::golden::{assert_golden, builtin_plan, plan_from_toml, EXTLINUX_BOARD};
+use crate::plan::Plan;
+
+fn manifest(plan: &Plan) -> Manifest {
+    let mut m = manifest_from_plan(
+        plan,
+        1_700_000_000,
+        vec![
+            OutputFile {
+                file: format!("{}.qcow2", plan.board.image),
+                size: 1_234_567_890,
+                sha256: "ab".repeat(32),
+            },
+            OutputFile {
+                file: "start_vm.sh".into(),
+                size: 1234,
+                sha256: "cd".repeat(32),
+            },
+        ],
+        RootfsInput {
+            file: "rootfs.tar.zst".into(),
+            sha256: "ef".repeat(32),
+        },
+    );
+    // The golden files must not change with every release.
+    assert_eq!(m.mkimg_version, env!("CARGO_PKG_VERSION"));
+    m.mkimg_version = "VERSION".into();
+    m
+}
+
+#[test]
+fn qemu_riscv64_manifest() {
+    let m = manifest(&builtin_plan("qemu-riscv64"));
+    let text = render_manifest(&m);
+    assert_golden("manifest.qemu-riscv64.json", &text);
+    assert!(text.ends_with("}\n"));
+    let back: Manifest = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, m);
+    // Top-level keys in declaration order.
+    let keys: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \""))
+        .filter_map(|l| l.split_once('"').map(|(k, _)| k))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "mkimg_version",
+            "board",
+            "seed",
+            "source_date_epoch",
+            "layout",
+            "outputs",
+            "rootfs"
+        ]
+    );
+}
+
+#[test]
+fn mbr_board_manifest() {
+    let m = manifest(&plan_from_toml(EXTLINUX_BOARD));
+    let text = render_manifest(&m);
+    assert_golden("manifest.sbc-arm64.json", &text);
+    assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);
+    assert!(text.contains("\"mbr_signature\": \"0x6d6b696d\""));
+    assert!(text.contains("\"mbr_type\": \"0x83\""));
+    assert!(text.contains("\"disk_guid\": null"));
+}
+
+#[test]
+fn same_inputs_same_bytes_and_no_clock() {
+    let plan = builtin_plan("qemu-riscv64");
+    let a = render_manifest(&manifest(&plan));
+    let b = render_manifest(&manifest(&plan));
+    assert_eq!(a, b);
+    assert!(
+        !a.contains("time"),
+        "no timestamp field but source_date_epoch"
+    );
+    assert_eq!(a.matches("1700000000").count(), 1);
+}
