@@ -4,3 +4,4 @@
 
 pub mod binfmt;
 pub mod cmd;
+pub mod console;
