@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(&args),
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Binfmt(args) => commands::binfmt::run(&args),
+        Command::Boot(args) => commands::boot::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 pub mod binfmt;
 pub mod boards;
+pub mod boot;
 pub mod inspect;
 pub mod plan;
 pub mod table;

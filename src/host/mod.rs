@@ -5,3 +5,4 @@
 pub mod binfmt;
 pub mod cmd;
 pub mod console;
+pub mod vm;
