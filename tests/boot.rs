@@ -194,7 +194,7 @@ fn initramfs_dir(tarball: &Path) -> tempfile::TempDir {
         "#!/bin/sh\nhere=$(cd \"$(dirname \"$0\")\" && pwd)\n\
          exec qemu-system-riscv64 -M virt -m 1G -smp 2 -nographic -net none -no-reboot \\\n\
          \x20 -kernel \"$here/kernel\" -initrd \"$here/initrd.img\" \\\n\
-         \x20 -append 'console=ttyS0 panic=-1 break=top' \"$@\"\n",
+         \x20 -append 'console=ttyS0 break=top' \"$@\"\n",
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();

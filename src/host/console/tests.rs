@@ -8,6 +8,8 @@ use super::{
 const GRUB_LINUX: &[u8] = include_bytes!("../../../tests/fixtures/console/grub-linux-riscv64.log");
 const EDK2_SHELL: &[u8] = include_bytes!("../../../tests/fixtures/console/edk2-aarch64-shell.log");
 const UBOOT: &[u8] = include_bytes!("../../../tests/fixtures/console/uboot-riscv64-nodisk.log");
+const INITRAMFS: &[u8] =
+    include_bytes!("../../../tests/fixtures/console/linux-initramfs-riscv64.log");
 
 fn strip_all(input: &[u8]) -> String {
     let mut out = Vec::new();
@@ -358,4 +360,40 @@ fn login_argument_needs_user_and_colon() {
     );
     assert!("root".parse::<Login>().is_err());
     assert!(":pw".parse::<Login>().is_err());
+}
+
+#[test]
+fn recorded_initramfs_session_replays_to_the_same_dialogue() {
+    let markers = select_markers(&["sbi".into(), "kernel".into()], &["(initramfs) ".into()]);
+    let mut console = Console::new(markers.unwrap());
+    let mut dialogue = Dialogue::new(Script {
+        login: None,
+        run: Some("uname -m; cat /proc/cmdline".into()),
+        // The nonce of the recording.
+        nonce: 19423,
+    });
+    let mut actions = Vec::new();
+    for (i, line) in INITRAMFS.split_inclusive(|&b| b == b'\n').enumerate() {
+        let fed = console.feed(line, secs(i as u64));
+        let ready = console.all_required_reached();
+        actions.extend(dialogue.feed(&fed.text, secs(i as u64), ready).unwrap());
+    }
+    let typed = sent(&actions);
+    let recorded = strip_all(INITRAMFS);
+    for line in typed.lines() {
+        assert!(
+            recorded.contains(&format!("{line}\n")),
+            "{line:?} not in the recording"
+        );
+    }
+    assert!(actions.contains(&Action::Output(
+        b"riscv64\nconsole=ttyS0 break=top\n".to_vec()
+    )));
+    assert_eq!(
+        actions.last(),
+        Some(&Action::Finished {
+            run_status: Some(0),
+            powering_off: true
+        })
+    );
 }
