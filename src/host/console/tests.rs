@@ -8,6 +8,8 @@ use super::{
 const GRUB_LINUX: &[u8] = include_bytes!("../../../tests/fixtures/console/grub-linux-riscv64.log");
 const EDK2_SHELL: &[u8] = include_bytes!("../../../tests/fixtures/console/edk2-aarch64-shell.log");
 const UBOOT: &[u8] = include_bytes!("../../../tests/fixtures/console/uboot-riscv64-nodisk.log");
+const SYSTEMD_LOGIN: &[u8] =
+    include_bytes!("../../../tests/fixtures/console/systemd-login-riscv64.log");
 const INITRAMFS: &[u8] =
     include_bytes!("../../../tests/fixtures/console/linux-initramfs-riscv64.log");
 
@@ -396,4 +398,45 @@ fn recorded_initramfs_session_replays_to_the_same_dialogue() {
             powering_off: true
         })
     );
+}
+
+#[test]
+fn recorded_systemd_login_replays_to_the_same_dialogue() {
+    let mut console = default_console();
+    let mut dialogue = Dialogue::new(Script {
+        login: Some("root:pw".parse().unwrap()),
+        run: Some("uname -m; systemctl is-system-running; id -un".into()),
+        nonce: 4037,
+    });
+    let mut actions = Vec::new();
+    for (i, line) in SYSTEMD_LOGIN.split_inclusive(|&b| b == b'\n').enumerate() {
+        let fed = console.feed(line, secs(i as u64));
+        // The earlier markers are not in this excerpt.
+        actions.extend(dialogue.feed(&fed.text, secs(i as u64), true).unwrap());
+    }
+    let typed: Vec<String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        typed,
+        [
+            "root\n",
+            "pw\n",
+            "echo MKIMG-READY-$((4037+1))\n",
+            "echo MKIMG-BEGIN-$((4037+2)); uname -m; systemctl is-system-running; id -un; echo MKIMG-END-$?-$((4037+2))\n",
+            "poweroff\n",
+        ]
+    );
+    assert!(actions.contains(&Action::Output(b"riscv64\nrunning\nroot\n".to_vec())));
+    let reached: Vec<String> = console
+        .report()
+        .into_iter()
+        .filter(|m| m.reached.is_some())
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(reached, ["multi-user", "login"]);
 }
