@@ -98,6 +98,58 @@ pub enum Command {
     ///   mkimg rootfs --board qemu-riscv64 --packages openssh-server,vim
     #[command(verbatim_doc_comment)]
     Rootfs(RootfsArgs),
+    /// Boot a build output directory in QEMU (`DIR/start_vm.sh -snapshot`,
+    /// with a throw-away copy of the UEFI variable store) and watch the serial
+    /// console: print when each boot marker is reached, optionally log in and
+    /// run a command, then power off. Exits 0 only if every required marker
+    /// was reached in time and the command exited 0; otherwise lists the
+    /// markers reached and missed and the last lines of the console.
+    ///
+    /// Markers: sbi (OpenSBI), firmware (EDK2, U-Boot), grub, kernel, root
+    /// (ext4 root mounted), multi-user, login (the getty prompt).
+    ///
+    /// Example:
+    ///   mkimg boot output/qemu-riscv64 --login root:root --run 'uname -a'
+    ///   mkimg boot output/board --markers firmware,kernel --expect '(initramfs)' --log console.txt
+    #[command(verbatim_doc_comment)]
+    Boot(BootArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BootArgs {
+    /// Build output directory: start_vm.sh, the image, the firmware files.
+    pub dir: PathBuf,
+
+    /// Seconds from start to the end of --run before giving up.
+    #[arg(long, default_value_t = 300, value_name = "S")]
+    pub timeout: u64,
+
+    /// Built-in markers that must be reached, comma-separated (others are
+    /// reported when seen; empty for none).
+    #[arg(long, value_delimiter = ',', default_values = crate::host::console::DEFAULT_REQUIRED)]
+    pub markers: Vec<String>,
+
+    /// Text the console must print (repeatable). Without --login, --run
+    /// starts once every required marker is reached: expect the prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub expect: Vec<String>,
+
+    /// Log in on the console when it prints `login:`.
+    #[arg(long, value_name = "USER:PASS")]
+    pub login: Option<crate::host::console::Login>,
+
+    /// Shell command to run once booted (and logged in); its output goes to
+    /// stdout and its exit status decides mkimg's.
+    #[arg(long, value_name = "CMD")]
+    pub run: Option<String>,
+
+    /// Which *VARS*.fd file of DIR to copy, when there are several.
+    #[arg(long, value_name = "NAME")]
+    pub vars: Option<String>,
+
+    /// Write the raw console output (escapes and all) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

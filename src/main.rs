@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         (Some(Command::Inspect(args)), _) => commands::inspect::run(&args),
         (Some(Command::Binfmt(args)), _) => commands::binfmt::run(&args),
         (Some(Command::Rootfs(args)), _) => commands::rootfs::run(&args),
+        (Some(Command::Boot(args)), _) => commands::boot::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 pub mod binfmt;
 pub mod boards;
+pub mod boot;
 pub mod build;
 pub mod inspect;
 pub mod plan;

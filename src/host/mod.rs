@@ -4,3 +4,5 @@
 
 pub mod binfmt;
 pub mod cmd;
+pub mod console;
+pub mod vm;
