@@ -8,6 +8,7 @@
 //! - [`template`]: the one minijinja set-up every generator shares.
 
 pub mod default_grub;
+pub mod esp;
 pub mod extlinux;
 pub mod grub;
 pub mod kernels;

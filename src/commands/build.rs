@@ -1,3 +1,231 @@
-pub fn run(_a: &crate::cli::BuildArgs) -> anyhow::Result<()> {
-    anyhow::bail!("wip")
+//! `mkimg build`: the chain of stages, one call each.
+//!
+//! board → plan → rootfs (one pass over the tarball) → boot files →
+//! filesystems (one image per partition) → disk (tables + blobs + images,
+//! streamed once into qcow2/raw) → outputs (firmware, start_vm.sh,
+//! manifest.json) → atomic publish. Nothing outside the staging and work
+//! directories is written; a failure publishes nothing.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::board::schema::{BootLoader, GrubMode};
+use crate::board::{load_board, BoardSearch};
+use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
+use crate::cli::{BuildArgs, Compress, ImageFormat};
+use crate::context::BuildContext;
+use crate::disk::qcow2::{Compression, Qcow2Options};
+use crate::disk::write::{write_disk, DiskOutput};
+use crate::filesystems::images::build_partition_images;
+use crate::outputs::firmware::copy_firmware;
+use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, RootfsInput};
+use crate::outputs::publish::Staging;
+use crate::outputs::start_vm::{render_start_vm, start_vm_from_plan, ImageFormat as VmFormat};
+use crate::plan::{plan_board, Plan};
+use crate::rootfs::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
+use crate::rootfs::ingest::{hex, ingest_rootfs};
+
+pub fn run(args: &BuildArgs) -> Result<()> {
+    let started = Instant::now();
+    let step = |text: &str| eprintln!("mkimg: [{:6.1}s] {text}", started.elapsed().as_secs_f64());
+    let board_spec = args.board.as_deref().context("--board is required")?;
+    let ctx = BuildContext::from_env(&args.seed)?;
+    let board = load_board(board_spec, &BoardSearch::from_env())?;
+    let mut plan = plan_board(&board, &ctx.seed)
+        .with_context(|| format!("planning board {}", board.path.display()))?;
+    for warning in &plan.warnings {
+        eprintln!("mkimg: warning: {warning}");
+    }
+    if let Some(mode) = args.grub {
+        plan.boot.grub = mode;
+    }
+    if plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig {
+        bail!(
+            "--grub mkconfig (the distro's grub-mkconfig in a chroot) is not available yet; \
+             use --grub template, which needs neither root nor emulation"
+        );
+    }
+    let rootfs = resolve_rootfs(args, &board.file.rootfs, &plan, &ctx)?;
+    let output_dir = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&plan.board.name));
+
+    let work = tempfile::Builder::new()
+        .prefix("mkimg-work-")
+        .tempdir()
+        .context("creating the work directory")?;
+    let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &output_dir, &step);
+    if args.keep_workdir {
+        let kept = work.keep();
+        eprintln!("mkimg: work directory kept at {}", kept.display());
+    }
+    let published = result?;
+    step(&format!("published {}", published.display()));
+    Ok(())
+}
+
+fn build_in(
+    plan: &Plan,
+    rootfs: &Path,
+    ctx: &BuildContext,
+    args: &BuildArgs,
+    workdir: &Path,
+    output_dir: &Path,
+    step: &dyn Fn(&str),
+) -> Result<PathBuf> {
+    // rootfs: one pass, split by mount point.
+    let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir)?;
+    step(&format!(
+        "rootfs {}: {} entries, {} MiB of files ({:?})",
+        rootfs.display(),
+        contents.summary.entries(),
+        contents.summary.file_bytes() >> 20,
+        contents.summary.compression
+    ));
+
+    // Boot files for the ESP.
+    let mut extra = BTreeMap::new();
+    if let Some(esp) = esp_partition(plan) {
+        let mut files = efi_files(plan, &contents.captures)?;
+        if plan.boot.loader == BootLoader::Grub {
+            files.push(grub_cfg_file(plan, &contents.captures)?);
+        }
+        extra.insert(esp.name.clone(), files);
+    }
+
+    // Filesystems.
+    let mut progress = |text: &str| step(text);
+    let images = build_partition_images(
+        plan,
+        &contents,
+        &extra,
+        ctx.source_date_epoch,
+        workdir,
+        &mut progress,
+    )?;
+
+    // Disk, straight into the staging directory.
+    let staging = Staging::create(output_dir)?;
+    let image = &plan.board.image;
+    let qcow2_opts = Qcow2Options {
+        compression: match args.compress {
+            Compress::None => Compression::None,
+            Compress::Zlib => Compression::Zlib,
+            Compress::Zstd => Compression::Zstd,
+        },
+        ..Qcow2Options::default()
+    };
+    let raw_path = staging.path().join(format!("{image}.raw"));
+    let qcow2_path = staging.path().join(format!("{image}.qcow2"));
+    let mut outputs = Vec::new();
+    if args.format.contains(&ImageFormat::Raw) {
+        outputs.push(DiskOutput::Raw(&raw_path));
+    }
+    if args.format.contains(&ImageFormat::Qcow2) {
+        outputs.push(DiskOutput::Qcow2(&qcow2_path, qcow2_opts));
+    }
+    if outputs.is_empty() {
+        bail!("--format names no image format; use qcow2, raw or raw,qcow2");
+    }
+    let (assembly, sinks) = write_disk(plan, &images, &outputs)?;
+    for sink in &sinks {
+        step(&format!(
+            "wrote {} ({} MiB written, {} MiB data streamed)",
+            sink.path.file_name().unwrap_or_default().to_string_lossy(),
+            sink.bytes_written >> 20,
+            assembly.data_bytes >> 20
+        ));
+    }
+
+    // Firmware, start_vm.sh, manifest.json.
+    if let Some(firmware) = &plan.firmware {
+        copy_firmware(firmware, staging.path())?;
+    }
+    if plan.qemu.is_some() && plan.firmware.is_some() {
+        let format = if args.format.contains(&ImageFormat::Qcow2) {
+            VmFormat::Qcow2
+        } else {
+            VmFormat::Raw
+        };
+        let script = render_start_vm(&start_vm_from_plan(plan, format)?)?;
+        let path = staging.path().join("start_vm.sh");
+        fs::write(&path, script)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
+    }
+    let mut files = Vec::new();
+    let mut names: Vec<_> = fs::read_dir(staging.path())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        let path = staging.path().join(&name);
+        files.push(OutputFile {
+            file: name.to_string_lossy().into_owned(),
+            size: fs::metadata(&path)?.len(),
+            sha256: sha256_file(&path)?,
+        });
+    }
+    let rootfs_name = rootfs
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let manifest = manifest_from_plan(
+        plan,
+        u64::try_from(ctx.source_date_epoch).unwrap_or(0),
+        files,
+        RootfsInput {
+            file: rootfs_name,
+            sha256: contents.sha256.clone(),
+        },
+    );
+    fs::write(
+        staging.path().join("manifest.json"),
+        render_manifest(&manifest),
+    )?;
+    staging.publish()
+}
+
+/// `--rootfs`, or the board's recipe bootstrapped (and cached).
+fn resolve_rootfs(
+    args: &BuildArgs,
+    recipe: &Option<crate::rootfs::bootstrap::RootfsRecipe>,
+    plan: &Plan,
+    ctx: &BuildContext,
+) -> Result<PathBuf> {
+    if let Some(path) = &args.rootfs {
+        if !path.is_file() {
+            bail!("rootfs {} not found", path.display());
+        }
+        return Ok(path.clone());
+    }
+    let Some(recipe) = recipe else {
+        bail!(
+            "no --rootfs given and board {} has no [rootfs] recipe; pass --rootfs FILE or make one with `mkimg rootfs`",
+            plan.board.name
+        );
+    };
+    let opts = BootstrapOptions {
+        cache_dir: default_cache_dir()?,
+        refresh: false,
+        source_date_epoch: u64::try_from(ctx.source_date_epoch).unwrap_or(0),
+        progress: ProgressStyle::Auto,
+    };
+    bootstrap(recipe, plan.board.arch, &opts).context("bootstrapping the board's default rootfs")
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut file = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
+    io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
 }

@@ -12,3 +12,4 @@ pub mod mbr;
 pub mod qcow2;
 pub mod sink;
 pub mod tables;
+pub mod write;

@@ -33,7 +33,13 @@ pub const BUILTIN_MARKERS: &[(&str, &[&str])] = &[
     ("sbi", &["OpenSBI v"]),
     (
         "firmware",
-        &["UEFI firmware", "BdsDxe", "EDK II", "U-Boot "],
+        &[
+            "EDK2 firmware",
+            "UEFI firmware",
+            "BdsDxe",
+            "EDK II",
+            "U-Boot ",
+        ],
     ),
     ("grub", &["GNU GRUB", "Welcome to GRUB", "Booting `"]),
     ("kernel", &["Linux version"]),

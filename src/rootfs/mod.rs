@@ -23,6 +23,7 @@ mod edits;
 mod entry;
 mod error;
 pub mod fstab;
+pub mod ingest;
 mod pass;
 mod reader;
 mod sink;
