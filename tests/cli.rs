@@ -1,6 +1,8 @@
 //! Unprivileged integration tests of the `mkimg` binary: what a user types,
 //! what they see.
 
+#[path = "cli/build.rs"]
+mod build;
 #[path = "cli/tables.rs"]
 mod tables;
 

@@ -20,8 +20,9 @@ use crate::elf::{check_rootfs_arch, detect_elf};
 use crate::plan::{Plan, PlannedFs};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
-    process_rootfs, scan_overlay, CaptureResults, Captures, Edits, EntrySink, MemEntry, MemPolicy,
-    MemorySink, RootfsJob, RootfsSummary, SplitTarget, TarSink, XattrRecord,
+    detect_compression, process_rootfs, scan_overlay, CaptureResults, Captures, Compression, Edits,
+    EntrySink, MemEntry, MemPolicy, MemorySink, RootfsJob, RootfsSummary, SplitTarget, TarSink,
+    XattrRecord,
 };
 
 /// Files whose content the build needs after the pass.
@@ -108,6 +109,7 @@ pub fn ingest_rootfs(
         .files
         .extend(plan.boot.efi_files.iter().map(|(from, _)| from.clone()));
 
+    let compression = sniff_compression(tarball)?;
     let file =
         File::open(tarball).with_context(|| format!("opening rootfs {}", tarball.display()))?;
     let mut hashing = HashingReader {
@@ -128,8 +130,12 @@ pub fn ingest_rootfs(
             split,
             captures,
         };
-        process_rootfs(&mut hashing, job)
-            .with_context(|| format!("reading rootfs {}", tarball.display()))?
+        process_rootfs(&mut hashing, job).with_context(|| {
+            format!(
+                "reading rootfs {} ({compression}; truncated or corrupt?)",
+                tarball.display()
+            )
+        })?
     };
     // Hash any trailing bytes the tar reader did not need (padding).
     io::copy(&mut hashing, &mut io::sink())?;
@@ -161,6 +167,22 @@ pub fn ingest_rootfs(
         }
     }
     Ok(contents)
+}
+
+/// "zstd", "gzip", "xz" or "plain tar", for messages.
+fn sniff_compression(tarball: &Path) -> Result<String> {
+    let mut head = Vec::with_capacity(16);
+    File::open(tarball)
+        .with_context(|| format!("opening rootfs {}", tarball.display()))?
+        .take(16)
+        .read_to_end(&mut head)?;
+    Ok(match detect_compression(&head) {
+        Ok(Compression::Zstd) => "zstd",
+        Ok(Compression::Gzip) => "gzip",
+        Ok(Compression::Xz) => "xz",
+        _ => "plain tar",
+    }
+    .to_string())
 }
 
 /// The edits a plan implies.
