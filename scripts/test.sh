@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
 
 export MKIMG_REQUIRE_TOOLS=1
+export MKIMG_SLOW_TESTS=1
 export CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -72,7 +72,7 @@ pub enum Command {
     /// the same table as `mkimg plan`.
     ///
     /// Example:
-    ///   mkimg inspect output/qemu-riscv64/qemu-riscv64.raw
+    ///   mkimg inspect output/qemu-riscv64/qemu-riscv64.qcow2
     ///   mkimg inspect disk.img --sector-size 4096 --json
     #[command(verbatim_doc_comment)]
     Inspect(InspectArgs),
@@ -223,7 +223,7 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Disk image (raw) to read.
+    /// Disk image to read: raw, or qcow2 (read through its cluster mapping).
     pub image: PathBuf,
 
     /// Logical sector size the image was written with.

@@ -28,7 +28,10 @@ fn is_root() -> bool {
 }
 
 fn mkimg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkimg")).args(args).output().expect("run mkimg")
+    Command::new(env!("CARGO_BIN_EXE_mkimg"))
+        .args(args)
+        .output()
+        .expect("run mkimg")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -46,15 +49,27 @@ fn rootfs_for(arch: &str) -> PathBuf {
     let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(|e| e.into_inner());
     let board = format!("qemu-{arch}");
     let out = mkimg(&["rootfs", "--board", &board]);
-    assert!(out.status.success(), "mkimg rootfs --board {board}: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mkimg rootfs --board {board}: {}",
+        text(&out.stderr)
+    );
     let path = PathBuf::from(text(&out.stdout).trim());
     assert!(path.is_file(), "mkimg rootfs printed {path:?}");
     path
 }
 
 fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -68,15 +83,26 @@ fn build(board: &str, rootfs: &Path, extra_env: &[(&str, &str)]) -> Built {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkimg"));
-    cmd.args(["build", "--board", board, "--format", "raw,qcow2", "--rootfs"])
-        .arg(rootfs)
-        .arg("-o")
-        .arg(&out);
+    cmd.args([
+        "build",
+        "--board",
+        board,
+        "--format",
+        "raw,qcow2",
+        "--rootfs",
+    ])
+    .arg(rootfs)
+    .arg("-o")
+    .arg(&out);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
     let result = cmd.output().unwrap();
-    assert!(result.status.success(), "build {board}: {}", text(&result.stderr));
+    assert!(
+        result.status.success(),
+        "build {board}: {}",
+        text(&result.stderr)
+    );
     eprint!("{}", text(&result.stderr));
     let plan = mkimg(&["plan", "--board", board, "--json"]);
     let plan = serde_json::from_slice(&plan.stdout).unwrap();
@@ -91,7 +117,10 @@ fn partition(built: &Built, index: usize) -> (u64, u64) {
 /// Copy a partition out of the raw image (sparse) for the fsck tools.
 fn extract(built: &Built, index: usize, name: &str) -> PathBuf {
     let (start, size) = partition(built, index);
-    let raw = built.out.join(format!("{}.raw", built.plan["board"]["image"].as_str().unwrap()));
+    let raw = built.out.join(format!(
+        "{}.raw",
+        built.plan["board"]["image"].as_str().unwrap()
+    ));
     let path = built.dir.path().join(name);
     run(
         "dd",
@@ -115,7 +144,18 @@ fn check_image(arch: &str, built: &Built, rootfs: &Path) {
     let raw_s = raw.to_str().unwrap();
     assert!(run("sgdisk", &["-v", raw_s]).contains("No problems found"));
     run("qemu-img", &["check", qcow2.to_str().unwrap()]);
-    run("qemu-img", &["compare", "-f", "raw", "-F", "qcow2", raw_s, qcow2.to_str().unwrap()]);
+    run(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            raw_s,
+            qcow2.to_str().unwrap(),
+        ],
+    );
     for file in ["start_vm.sh", "manifest.json"] {
         assert!(built.out.join(file).is_file(), "{file} missing");
     }
@@ -123,19 +163,36 @@ fn check_image(arch: &str, built: &Built, rootfs: &Path) {
     let esp = extract(built, 0, "esp.img");
     let esp_s = esp.to_str().unwrap();
     run("fsck.fat", &["-n", esp_s]);
-    let boot_file = if arch == "riscv64" { "BOOTRISCV64.EFI" } else { "BOOTAA64.EFI" };
+    let boot_file = if arch == "riscv64" {
+        "BOOTRISCV64.EFI"
+    } else {
+        "BOOTAA64.EFI"
+    };
     let listing = run("mdir", &["-i", esp_s, "-/", "-b", "::/"]);
-    assert!(listing.contains(&format!("::/EFI/BOOT/{boot_file}")), "{listing}");
+    assert!(
+        listing.contains(&format!("::/EFI/BOOT/{boot_file}")),
+        "{listing}"
+    );
     let grub_cfg = run("mtype", &["-i", esp_s, "::/EFI/debian/grub.cfg"]);
-    assert!(grub_cfg.contains("root=UUID=78662d6f-706f-6570-6f72-742d726f6f74"), "{grub_cfg}");
+    assert!(
+        grub_cfg.contains("root=UUID=78662d6f-706f-6570-6f72-742d726f6f74"),
+        "{grub_cfg}"
+    );
 
     let root = extract(built, 1, "root.img");
     run("e2fsck", &["-fn", root.to_str().unwrap()]);
     if is_root() {
         let report = compare::compare_tar_with_image(rootfs, &root, built.dir.path());
-        eprintln!("{arch}: compared {} entries with the mounted image", report.compared);
+        eprintln!(
+            "{arch}: compared {} entries with the mounted image",
+            report.compared
+        );
         assert!(report.compared > 1000, "{report:?}");
-        assert!(report.mismatches.is_empty(), "mismatches:\n{}", report.mismatches.join("\n"));
+        assert!(
+            report.mismatches.is_empty(),
+            "mismatches:\n{}",
+            report.mismatches.join("\n")
+        );
     } else {
         eprintln!("SKIP: entry-by-entry comparison needs root (loop mount)");
     }
@@ -153,9 +210,17 @@ fn boot_and_check(arch: &str, built: &Built) {
         "findmnt -no SOURCE /; findmnt -no SOURCE /boot/efi; hostname; uname -m",
     ]);
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "boot {arch}: {}\n{stdout}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "boot {arch}: {}\n{stdout}",
+        text(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines, ["/dev/vda2", "/dev/vda1", &format!("mkimg-{arch}"), arch], "{stdout}");
+    assert_eq!(
+        lines,
+        ["/dev/vda2", "/dev/vda1", &format!("mkimg-{arch}"), arch],
+        "{stdout}"
+    );
 }
 
 fn end_to_end(arch: &str) {
@@ -238,6 +303,10 @@ fn template_build_succeeds_as_non_root() {
         .env("PATH", "/usr/bin:/bin")
         .output()
         .unwrap();
-    assert!(out.status.success(), "non-root build: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "non-root build: {}",
+        text(&out.stderr)
+    );
     assert!(dir.path().join("out/qemu-riscv64.qcow2").is_file());
 }

@@ -2,6 +2,7 @@
 //! region table as `mkimg plan`.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -10,6 +11,7 @@ use crate::board::schema::TableKind;
 use crate::board::size::format_bytes;
 use crate::cli::InspectArgs;
 use crate::commands::table::{render_rows, Row};
+use crate::disk::qcow2::Qcow2Reader;
 use crate::disk::tables::{read_tables, FoundTables};
 use crate::plan::parttype::describe_gpt_type;
 
@@ -53,12 +55,23 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     Ok(())
 }
 
-/// Open an image and read its tables; returns them and the image size.
+/// Open an image (raw, or qcow2 read through its cluster mapping) and read
+/// its tables; returns them and the (virtual) disk size.
 pub fn inspect_image(path: &Path, sector_size: u64) -> Result<(FoundTables, u64)> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut magic = [0u8; 4];
+    let is_qcow2 = file.read_exact(&mut magic).is_ok() && magic == *b"QFI\xfb";
+    file.seek(SeekFrom::Start(0))?;
+    let context = || format!("reading the partition tables of {}", path.display());
+    if is_qcow2 {
+        let mut reader =
+            Qcow2Reader::new(file).with_context(|| format!("reading qcow2 {}", path.display()))?;
+        let size = reader.virtual_size();
+        let found = read_tables(&mut reader, sector_size).with_context(context)?;
+        return Ok((found, size));
+    }
     let size = file.metadata()?.len();
-    let found = read_tables(&mut file, sector_size)
-        .with_context(|| format!("reading the partition tables of {}", path.display()))?;
+    let found = read_tables(&mut file, sector_size).with_context(context)?;
     Ok((found, size))
 }
 

@@ -258,6 +258,29 @@ fn check_inspect(w: &Written) {
         json["table"],
         serde_json::to_value(w.plan.layout.table).unwrap()
     );
+    // The same tables read through a qcow2 (made by qemu-img, the oracle).
+    if tool_available("qemu-img") {
+        let qcow2 = w.image.with_extension("qcow2");
+        let status = Command::new("qemu-img")
+            .args(["convert", "-O", "qcow2", image, qcow2.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = mkimg(&[
+            "inspect",
+            qcow2.to_str().unwrap(),
+            "--sector-size",
+            &ss,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let via_qcow2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            via_qcow2["regions"], json["regions"],
+            "qcow2 inspect differs from raw"
+        );
+        assert_eq!(via_qcow2["size"], json["size"]);
+    }
     // The text form prints the same table header as `mkimg plan`.
     let text = mkimg(&["inspect", image, "--sector-size", &ss]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("REGION"));

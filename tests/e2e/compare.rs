@@ -14,7 +14,13 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 /// Paths mkimg edits or removes on purpose.
-const EDITED: &[&str] = &["etc/fstab", "etc/hostname", "etc/hosts", ".dockerenv", "etc/resolv.conf"];
+const EDITED: &[&str] = &[
+    "etc/fstab",
+    "etc/hostname",
+    "etc/hosts",
+    ".dockerenv",
+    "etc/resolv.conf",
+];
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -31,10 +37,21 @@ struct RoMount {
 impl RoMount {
     fn new(image: &Path, dir: &Path) -> RoMount {
         std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("losetup").args(["-r", "-f", "--show"]).arg(image).output().unwrap();
-        assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("losetup")
+            .args(["-r", "-f", "--show"])
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let mounted = RoMount { dir: dir.to_path_buf(), device };
+        let mounted = RoMount {
+            dir: dir.to_path_buf(),
+            device,
+        };
         // noload: no journal replay, so reading changes nothing.
         let status = Command::new("mount")
             .args(["-t", "ext4", "-o", "ro,noload", &mounted.device])
@@ -60,7 +77,10 @@ fn sha256_reader(mut r: impl Read) -> [u8; 32] {
 }
 
 fn normalise(path: &str) -> String {
-    path.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string()
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
 }
 
 pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> Report {
@@ -83,7 +103,9 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
         let meta = match std::fs::symlink_metadata(&on_disk) {
             Ok(meta) => meta,
             Err(err) => {
-                report.mismatches.push(format!("{path}: missing from the image ({err})"));
+                report
+                    .mismatches
+                    .push(format!("{path}: missing from the image ({err})"));
                 continue;
             }
         };
@@ -113,7 +135,11 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
         if kind != tar::EntryType::Link {
             let (uid, gid) = (header.uid().unwrap(), header.gid().unwrap());
             if (u64::from(meta.uid()), u64::from(meta.gid())) != (uid, gid) {
-                problems.push(format!("owner {uid}:{gid} vs {}:{}", meta.uid(), meta.gid()));
+                problems.push(format!(
+                    "owner {uid}:{gid} vs {}:{}",
+                    meta.uid(),
+                    meta.gid()
+                ));
             }
         }
         match kind {
@@ -136,7 +162,10 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
                 }
             }
             tar::EntryType::Char | tar::EntryType::Block => {
-                let (major, minor) = (header.device_major().unwrap().unwrap(), header.device_minor().unwrap().unwrap());
+                let (major, minor) = (
+                    header.device_major().unwrap().unwrap(),
+                    header.device_minor().unwrap().unwrap(),
+                );
                 let rdev = meta.rdev();
                 let (got_major, got_minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
                 if (got_major, got_minor) != (major, minor) {
@@ -147,7 +176,10 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
                 let target = normalise(&header.link_name().unwrap().unwrap().to_string_lossy());
                 match inodes.get(&target) {
                     Some(&ino) if ino == meta.ino() => {}
-                    Some(&ino) => problems.push(format!("hard link to {target}: inode {} vs {ino}", meta.ino())),
+                    Some(&ino) => problems.push(format!(
+                        "hard link to {target}: inode {} vs {ino}",
+                        meta.ino()
+                    )),
                     None => problems.push(format!("hard link to unknown {target}")),
                 }
             }
@@ -156,11 +188,18 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
         if let Some(extensions) = entry.pax_extensions().unwrap() {
             for ext in extensions {
                 let ext = ext.unwrap();
-                let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) else { continue };
+                let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr."))
+                else {
+                    continue;
+                };
                 let mut value = vec![0u8; 65536];
                 match rustix::fs::lgetxattr(&on_disk, name, &mut value) {
                     Ok(n) if value[..n] == *ext.value_bytes() => {}
-                    Ok(n) => problems.push(format!("xattr {name}: {:02x?} vs {:02x?}", ext.value_bytes(), &value[..n])),
+                    Ok(n) => problems.push(format!(
+                        "xattr {name}: {:02x?} vs {:02x?}",
+                        ext.value_bytes(),
+                        &value[..n]
+                    )),
                     Err(err) => problems.push(format!("xattr {name} missing ({err})")),
                 }
             }
@@ -168,7 +207,9 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
         inodes.insert(path.clone(), meta.ino());
         report.compared += 1;
         if !problems.is_empty() {
-            report.mismatches.push(format!("{path}: {}", problems.join("; ")));
+            report
+                .mismatches
+                .push(format!("{path}: {}", problems.join("; ")));
         }
     }
     // /boot/efi stays as an empty directory on the root.
@@ -176,7 +217,9 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
     match std::fs::read_dir(&efi) {
         Ok(mut entries) => {
             if entries.next().is_some() {
-                report.mismatches.push("boot/efi is not empty on the root partition".to_string());
+                report
+                    .mismatches
+                    .push("boot/efi is not empty on the root partition".to_string());
             }
         }
         Err(err) => report.mismatches.push(format!("boot/efi: {err}")),
