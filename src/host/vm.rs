@@ -146,6 +146,13 @@ impl Vm {
             }
             None => None,
         };
+        // The board's fixed ssh forward port may be taken (another VM, a
+        // parallel test): use a free one unless the caller chose.
+        if std::env::var_os("MKIMG_SSH_PORT").is_none() {
+            if let Some(port) = free_tcp_port() {
+                cmd = cmd.env("MKIMG_SSH_PORT", port.to_string());
+            }
+        }
         let (mut reader, writer) = io::pipe().map_err(io_error("creating a pipe for", &script))?;
         let spawned = {
             let mut command = Command::new(&cmd.program);
@@ -453,3 +460,13 @@ fn drain_until_exit(
 
 #[cfg(test)]
 mod tests;
+
+/// A TCP port that was free on every interface a moment ago (QEMU's
+/// hostfwd binds all of them); the kernel picks it.
+fn free_tcp_port() -> Option<u16> {
+    std::net::TcpListener::bind(("0.0.0.0", 0))
+        .ok()?
+        .local_addr()
+        .ok()
+        .map(|a| a.port())
+}

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use super::cache::{write_record, CacheRecord};
 use super::debian::customize_hooks;
 use super::{
-    bootstrap, cache_key, customize_root, dnf_install_cmd, inspect_tarball, mmdebstrap_cmd,
-    publish_copy, rpm_packages, tar_root_cmd, BootstrapOptions, Distro, Mode, ProgressStyle,
-    ResolvedRecipe, RootfsRecipe,
+    bootstrap, cache_key, customize_root, default_cache_dir, dnf_install_cmd, inspect_tarball,
+    mmdebstrap_cmd, publish_copy, rpm_packages, tar_root_cmd, BootstrapOptions, Distro, Mode,
+    ProgressStyle, ResolvedRecipe, RootfsRecipe,
 };
 use crate::arch::Arch;
 use crate::host::cmd::Cmd;
@@ -74,9 +74,10 @@ fn slow_real_bootstrap_riscv64_is_bootable() {
     if !slow_tests_enabled() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // The board's default recipe, in the user's cache: CI bootstraps it once
+    // here and the end-to-end suite (tests/e2e.rs) finds it there.
     let recipe = debian_recipe();
-    let mut opts = options(&dir.path().join("cache"));
+    let mut opts = options(&default_cache_dir().unwrap());
     opts.progress = ProgressStyle::Plain;
     let started = Instant::now();
     let tarball = bootstrap(&recipe, Arch::Riscv64, &opts).unwrap();
