@@ -20,7 +20,7 @@ src=$(findmnt -no SOURCE --target "$work")
 dev=$(basename "$(readlink -f "$src")")
 sys=/sys/class/block/$dev
 [ -f "$sys/stat" ] || { echo "no block stats for $src" >&2; exit 1; }
-written() { awk '{print $7 * 512}' "$sys/stat"; }
+written() { awk '{printf "%.0f\n", $7 * 512}' "$sys/stat"; }
 
 run() { # name, command...
     local name=$1; shift
