@@ -60,7 +60,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 
     let work = tempfile::Builder::new()
         .prefix("mkimg-work-")
-        .tempdir()
+        .tempdir_in(work_root(&rootfs))
         .context("creating the work directory")?;
     let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &output_dir, &step);
     if args.keep_workdir {
@@ -193,6 +193,31 @@ fn build_in(
         render_manifest(&manifest),
     )?;
     staging.publish()
+}
+
+/// Where the work directory goes: `$MKIMG_WORKDIR`; else /dev/shm when it
+/// is a tmpfs with room for 3× the tarball (the root tar and the ext4 image
+/// then never reach the disk: mke2fs fsyncs its image, and on tmpfs that is
+/// free); else the system temp directory.
+fn work_root(rootfs: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("MKIMG_WORKDIR") {
+        return PathBuf::from(dir);
+    }
+    let need = fs::metadata(rootfs)
+        .map(|m| m.len())
+        .unwrap_or(0)
+        .saturating_mul(3)
+        + (256 << 20);
+    let shm = Path::new("/dev/shm");
+    if let Ok(stat) = rustix::fs::statvfs(shm) {
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type as i64 == 0x0102_1994);
+        if is_tmpfs && free >= need && rustix::fs::access(shm, rustix::fs::Access::WRITE_OK).is_ok()
+        {
+            return shm.to_path_buf();
+        }
+    }
+    std::env::temp_dir()
 }
 
 /// `--rootfs`, or the board's recipe bootstrapped (and cached).

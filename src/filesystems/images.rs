@@ -80,7 +80,6 @@ pub fn build_partition_images(
                 file.set_len(part.size)?;
                 format_vfat(&file, part.size, &opts, &entries)
                     .with_context(|| format!("{who}: writing the vfat filesystem"))?;
-                file.sync_all()?;
                 progress(&format!("{who}: vfat, {} entries", entries.len()));
                 images.push(PartitionImage {
                     partition: part.name.clone(),
