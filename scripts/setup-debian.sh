@@ -48,7 +48,7 @@ base_pkgs=(
     mmdebstrap arch-test debian-archive-keyring ca-certificates
     qemu-efi-aarch64 u-boot-qemu
     genimage zstd xz-utils gzip python3 acl attr file libarchive13
-    grub-common shellcheck bc
+    grub-common shellcheck bc time
 )
 backport_pkgs=(
     e2fsprogs qemu-utils qemu-system-misc qemu-system-arm qemu-user-static

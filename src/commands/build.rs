@@ -211,7 +211,7 @@ fn work_root(rootfs: &Path) -> PathBuf {
     let shm = Path::new("/dev/shm");
     if let Ok(stat) = rustix::fs::statvfs(shm) {
         let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-        let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type as i64 == 0x0102_1994);
+        let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == 0x0102_1994);
         if is_tmpfs && free >= need && rustix::fs::access(shm, rustix::fs::Access::WRITE_OK).is_ok()
         {
             return shm.to_path_buf();
