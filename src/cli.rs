@@ -219,6 +219,11 @@ pub struct PlanArgs {
     /// Print the plan as JSON (every number in bytes).
     #[arg(long)]
     pub json: bool,
+
+    /// The file for a blob or raw partition, replacing the board's source
+    /// (repeatable), e.g. --blob u-boot=out/u-boot.itb.
+    #[arg(long = "blob", value_name = "NAME=PATH")]
+    pub blobs: Vec<crate::board::BlobOverride>,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +274,15 @@ pub struct BuildArgs {
     /// How grub.cfg is made (default: the board's, else template).
     #[arg(long, value_enum)]
     pub grub: Option<crate::board::schema::GrubMode>,
+
+    /// Boot loader configuration to write (default: the board's [boot] loader).
+    #[arg(long, value_enum)]
+    pub bootloader: Option<crate::board::schema::BootLoader>,
+
+    /// The file for a blob or raw partition, replacing the board's source
+    /// (repeatable), e.g. --blob idbloader=out/idbloader.img.
+    #[arg(long = "blob", value_name = "NAME=PATH")]
+    pub blobs: Vec<crate::board::BlobOverride>,
 
     /// Seed for identities the board does not fix.
     #[arg(long, default_value = crate::plan::identity::DEFAULT_SEED)]

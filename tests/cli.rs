@@ -47,8 +47,19 @@ fn boards_lists_qemu_boards() {
     let out = mkimg(&["boards"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("qemu-riscv64  riscv64"), "{text}");
-    assert!(text.contains("qemu-aarch64  aarch64"), "{text}");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
+    for (name, arch) in [
+        ("qemu-riscv64", "riscv64"),
+        ("qemu-aarch64", "aarch64"),
+        ("qemu-aarch64-uboot", "aarch64"),
+        ("rock3a", "aarch64"),
+        ("nezha", "riscv64"),
+    ] {
+        assert!(rows.contains(&vec![name, arch]), "{name}:\n{text}");
+    }
 }
 
 #[test]

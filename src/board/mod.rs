@@ -37,6 +37,99 @@ pub enum BoardError {
     },
     #[error("{location}: {message}")]
     Parse { location: Location, message: String },
+    #[error("--blob {name}=…: board {board} has no blob or raw partition named {name:?} (it has: {known})")]
+    UnknownBlob {
+        name: String,
+        board: String,
+        known: String,
+    },
+    #[error("--blob {arg:?}: {reason}; write NAME=PATH, e.g. --blob idbloader=out/idbloader.img")]
+    BadBlobArg { arg: String, reason: String },
+}
+
+/// `--blob NAME=PATH`: the file for a blob (or a raw partition's `source`)
+/// given on the command line; it replaces the board's `source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobOverride {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for BlobOverride {
+    type Err = BoardError;
+
+    fn from_str(arg: &str) -> Result<Self, BoardError> {
+        let bad = |reason: &str| BoardError::BadBlobArg {
+            arg: arg.to_string(),
+            reason: reason.to_string(),
+        };
+        let (name, path) = arg.split_once('=').ok_or_else(|| bad("no '='"))?;
+        if name.is_empty() || path.is_empty() {
+            return Err(bad("empty name or path"));
+        }
+        Ok(BlobOverride {
+            name: name.to_string(),
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+impl Board {
+    /// Point blobs and raw partitions at the files of `--blob` arguments.
+    /// Relative paths are taken from the current directory.
+    pub fn override_sources(&mut self, overrides: &[BlobOverride]) -> Result<(), BoardError> {
+        for o in overrides {
+            let path = if o.path.is_absolute() {
+                o.path.clone()
+            } else {
+                std::env::current_dir()
+                    .map_err(|source| BoardError::Read {
+                        path: PathBuf::from("."),
+                        source,
+                    })?
+                    .join(&o.path)
+            };
+            let text = path
+                .to_str()
+                .ok_or_else(|| BoardError::BadBlobArg {
+                    arg: format!("{}={}", o.name, o.path.display()),
+                    reason: "the path is not UTF-8".to_string(),
+                })?
+                .to_string();
+            let file = &mut self.file;
+            if let Some(blob) = file.blobs.iter_mut().find(|b| b.name == o.name) {
+                blob.source = text;
+            } else if let Some(part) = file
+                .partitions
+                .iter_mut()
+                .find(|p| p.name == o.name && p.filesystem == Some(schema::FilesystemKind::Raw))
+            {
+                part.source = Some(text);
+            } else {
+                let known: Vec<&str> = file
+                    .blobs
+                    .iter()
+                    .map(|b| b.name.as_str())
+                    .chain(
+                        file.partitions
+                            .iter()
+                            .filter(|p| p.filesystem == Some(schema::FilesystemKind::Raw))
+                            .map(|p| p.name.as_str()),
+                    )
+                    .collect();
+                return Err(BoardError::UnknownBlob {
+                    name: o.name.clone(),
+                    board: file.board.name.clone(),
+                    known: if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `file:line:column`, 1-based, as editors understand it.

@@ -54,13 +54,21 @@ pub struct BootSection {
     /// Kernel arguments the board always needs, e.g. `console=ttyS0`.
     #[serde(default)]
     pub cmdline: Option<String>,
+    /// extlinux.conf `fdtdir`: a rootfs path, `{version}` replaced by each
+    /// kernel's version (e.g. `/boot/dtbs/{version}/`). Absent: no fdtdir
+    /// line, U-Boot passes its own device tree.
+    #[serde(default)]
+    pub fdtdir: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BootLoader {
+    /// grub.cfg on the ESP (UEFI).
     Grub,
+    /// extlinux/extlinux.conf on the partition holding /boot (U-Boot distro boot).
     Extlinux,
+    /// No boot loader configuration.
     None,
 }
 
@@ -82,12 +90,18 @@ pub struct EfiFileSection {
     pub to: String,
 }
 
-/// Firmware files copied next to the image for `start_vm.sh`.
+/// Firmware files copied next to the image for `start_vm.sh`: UEFI on
+/// pflash (`code` + `vars`), or a boot loader QEMU loads with `-bios`
+/// (e.g. U-Boot). Exactly one of `code` and `bios`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FirmwareSection {
     /// Host path of the read-only code image (pflash 0).
-    pub code: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Host path of an image for `-bios`, e.g. `/usr/lib/u-boot/qemu_arm64/u-boot.bin`.
+    #[serde(default)]
+    pub bios: Option<String>,
     /// Host path of the variable store template (pflash 1).
     #[serde(default)]
     pub vars: Option<String>,
@@ -229,11 +243,28 @@ pub enum PartitionFlag {
     NoAutomount,
 }
 
+/// Raw bytes at a fixed disk offset, outside any partition (boot-ROM
+/// loaders such as Rockchip's idbloader.img or Allwinner's boot0).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlobSection {
     pub name: String,
-    /// A file relative to the board file.
+    /// A file relative to the board file, or `rootfs:/path` inside the
+    /// rootfs (read during the rootfs pass). `--blob NAME=PATH` overrides it.
     pub source: String,
     pub offset: Size,
+    /// Room reserved for the blob: its region in the plan. Required for
+    /// `rootfs:` sources (their size is known only at build time); the real
+    /// file must fit. Absent: the file's own size.
+    #[serde(default)]
+    pub size: Option<Size>,
+    /// Where the file usually comes from, for the error when it is missing.
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// Bytes the file must hold at `magic_offset`: ASCII (`"eGON.BT0"`) or
+    /// hex (`"0xd00dfeed"`). Catches a wrong file before it is written.
+    #[serde(default)]
+    pub magic: Option<String>,
+    #[serde(default)]
+    pub magic_offset: Option<u64>,
 }

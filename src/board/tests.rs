@@ -94,3 +94,38 @@ fn unknown_board_lists_search_path() {
     assert!(matches!(err, BoardError::NotFound { .. }));
     assert!(err.to_string().contains("mkimg boards"), "{err}");
 }
+
+#[test]
+fn blob_overrides_replace_sources_or_name_the_choices() {
+    use super::{BlobOverride, Board};
+    let text = format!(
+        "{MINIMAL}\n[[blob]]\nname = \"spl\"\nsource = \"spl.bin\"\noffset = \"8K\"\n\n\
+         [[partition]]\nname = \"env\"\ntype = \"linux\"\nsize = \"1M\"\nfilesystem = \"raw\"\nsource = \"env.bin\"\n"
+    );
+    let file = parse_board(&text, Path::new("b.toml")).unwrap();
+    let mut board = Board {
+        file,
+        path: "b.toml".into(),
+        dir: "/boards/b".into(),
+    };
+    let o: Vec<BlobOverride> = ["spl=/out/spl.bin", "env=/out/env.img"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    board.override_sources(&o).unwrap();
+    assert_eq!(board.file.blobs[0].source, "/out/spl.bin");
+    assert_eq!(
+        board.file.partitions[1].source.as_deref(),
+        Some("/out/env.img")
+    );
+    let err = board
+        .override_sources(&["root=/x".parse().unwrap()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no blob or raw partition named \"root\" (it has: spl, env)"),
+        "{err}"
+    );
+    let err = "spl".parse::<BlobOverride>().unwrap_err().to_string();
+    assert!(err.contains("write NAME=PATH"), "{err}");
+}

@@ -166,5 +166,51 @@ pub fn extlinux_config_from_plan(
     })
 }
 
+/// Where extlinux.conf goes: U-Boot's distro boot looks for
+/// `/extlinux/extlinux.conf` and `/boot/extlinux/extlinux.conf` on the
+/// partition it scans.
+pub const EXTLINUX_CONF: &str = "extlinux/extlinux.conf";
+
+/// extlinux.conf for the partition holding /boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtlinuxFile {
+    /// The partition that holds /boot.
+    pub partition: String,
+    /// Relative to that partition's root: `extlinux/extlinux.conf` on a
+    /// separate /boot, `boot/extlinux/extlinux.conf` on the root.
+    pub path: String,
+    pub text: String,
+}
+
+/// Render extlinux.conf for `plan` from the names in the rootfs's /boot,
+/// with the board's `fdtdir`. A board fdtdir under /boot that /boot does
+/// not hold is refused: U-Boot would load no device tree.
+pub fn extlinux_file(plan: &Plan, boot_names: &[String]) -> Result<ExtlinuxFile> {
+    let fdtdir = plan.boot.fdtdir.as_deref();
+    if let Some(rest) = fdtdir.and_then(|d| d.strip_prefix("/boot/")) {
+        let top = rest.split('/').next().unwrap_or_default();
+        if !top.contains('{') && !boot_names.iter().any(|n| n == top) {
+            bail!(
+                "extlinux.conf: [boot] fdtdir = {:?}, but the rootfs's /boot has no {top}; \
+                 copy the kernel's device trees there (Debian ships them in \
+                 /usr/lib/linux-image-<version>/), or drop fdtdir so U-Boot passes its own",
+                fdtdir.unwrap_or_default()
+            );
+        }
+    }
+    let config = extlinux_config_from_plan(plan, boot_names, fdtdir)?;
+    let text = render_extlinux(&config)?;
+    let partition = plan
+        .partition_holding("/boot")
+        .context("extlinux.conf: no partition holds /boot")?;
+    Ok(ExtlinuxFile {
+        partition: partition.name.clone(),
+        path: format!("{}/{EXTLINUX_CONF}", config.boot_prefix)
+            .trim_start_matches('/')
+            .to_string(),
+        text,
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,13 +5,15 @@
 //! - [`default_grub`]: `/etc/default/grub` and os-release read without
 //!   running them;
 //! - [`grub`], [`extlinux`]: the configs, rendered from `templates/`;
-//! - [`template`]: the one minijinja set-up every generator shares.
+//! - [`template`]: the one minijinja set-up every generator shares;
+//! - [`place`]: the small writer that puts extlinux.conf on its partition.
 
 pub mod default_grub;
 pub mod esp;
 pub mod extlinux;
 pub mod grub;
 pub mod kernels;
+pub mod place;
 pub mod template;
 
 #[cfg(test)]

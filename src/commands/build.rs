@@ -19,8 +19,10 @@ use sha2::{Digest, Sha256};
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::{load_board, BoardSearch};
 use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
+use crate::bootloader::place::place_extlinux;
 use crate::cli::{BuildArgs, Compress, ImageFormat};
 use crate::context::BuildContext;
+use crate::disk::blobs::{check_blob_files, load_blobs};
 use crate::disk::qcow2::{Compression, Qcow2Options};
 use crate::disk::write::{write_disk, DiskOutput};
 use crate::filesystems::images::build_partition_images;
@@ -37,7 +39,8 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let step = |text: &str| eprintln!("mkimg: [{:6.1}s] {text}", started.elapsed().as_secs_f64());
     let board_spec = args.board.as_deref().context("--board is required")?;
     let ctx = BuildContext::from_env(&args.seed)?;
-    let board = load_board(board_spec, &BoardSearch::from_env())?;
+    let mut board = load_board(board_spec, &BoardSearch::from_env())?;
+    board.override_sources(&args.blobs)?;
     let mut plan = plan_board(&board, &ctx.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;
     for warning in &plan.warnings {
@@ -46,6 +49,10 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     if let Some(mode) = args.grub {
         plan.boot.grub = mode;
     }
+    if let Some(loader) = args.bootloader {
+        plan.boot.loader = loader;
+    }
+    check_blob_files(&plan)?;
     if plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig {
         bail!(
             "--grub mkconfig (the distro's grub-mkconfig in a chroot) is not available yet; \
@@ -100,6 +107,11 @@ fn build_in(
         }
         extra.insert(esp.name.clone(), files);
     }
+    if plan.boot.loader == BootLoader::Extlinux {
+        let placed = place_extlinux(plan, &contents, ctx.source_date_epoch, &mut extra)?;
+        step(&format!("extlinux.conf on {placed}"));
+    }
+    let blobs = load_blobs(plan, &contents.captures)?;
 
     // Filesystems.
     let mut progress = |text: &str| step(text);
@@ -135,7 +147,7 @@ fn build_in(
     if outputs.is_empty() {
         bail!("--format names no image format; use qcow2, raw or raw,qcow2");
     }
-    let (assembly, sinks) = write_disk(plan, &images, &outputs)?;
+    let (assembly, sinks) = write_disk(plan, &blobs, &images, &outputs)?;
     for sink in &sinks {
         step(&format!(
             "wrote {} ({} MiB written, {} MiB data streamed)",

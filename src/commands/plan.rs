@@ -10,7 +10,8 @@ use crate::commands::table::{render_rows, Row};
 use crate::plan::{plan_board, Plan, PlannedFs, RegionKind};
 
 pub fn run(args: &PlanArgs) -> Result<()> {
-    let board = load_board(&args.board, &BoardSearch::from_env())?;
+    let mut board = load_board(&args.board, &BoardSearch::from_env())?;
+    board.override_sources(&args.blobs)?;
     let plan = plan_board(&board, &args.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;
     for warning in &plan.warnings {
@@ -105,7 +106,20 @@ pub fn plan_rows(plan: &Plan) -> Vec<Row> {
                         }
                     }
                 }
-                RegionKind::Blob => row.type_ = "raw blob".to_string(),
+                RegionKind::Blob => {
+                    row.type_ = "raw blob".to_string();
+                    if let Some(blob) = layout.blobs.iter().find(|b| {
+                        b.offset == region.start && format!("blob '{}'", b.name) == region.name
+                    }) {
+                        row.label = match &blob.source {
+                            crate::plan::BlobSource::File(path) => path
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default(),
+                            source => source.to_string(),
+                        };
+                    }
+                }
                 _ => row.type_ = "table".to_string(),
             }
             row

@@ -7,6 +7,7 @@
 //! is moved); `tables` converts a plan's layout into them.
 
 pub mod assemble;
+pub mod blobs;
 pub mod gpt;
 pub mod mbr;
 pub mod qcow2;

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::disk::assemble::{assemble, table_pieces, AssemblyReport, Content, Piece};
+use crate::disk::blobs::LoadedBlob;
 use crate::disk::qcow2::Qcow2Options;
 use crate::disk::sink::{DiskSink, Qcow2Sink, RawSink, SinkReport};
 use crate::filesystems::images::PartitionImage;
@@ -18,9 +19,11 @@ pub enum DiskOutput<'a> {
     Qcow2(&'a Path, Qcow2Options),
 }
 
-/// Assemble tables, blobs and partition images into every output.
+/// Assemble tables, blobs and partition images into every output. `blobs`
+/// holds the bytes of every planned blob (see [`crate::disk::blobs`]).
 pub fn write_disk(
     plan: &Plan,
+    blobs: &[LoadedBlob],
     images: &[PartitionImage],
     outputs: &[DiskOutput<'_>],
 ) -> Result<(AssemblyReport, Vec<SinkReport>)> {
@@ -28,6 +31,10 @@ pub fn write_disk(
     let mut pieces = table_pieces(layout)?;
     let regions = layout.regions();
     for blob in &layout.blobs {
+        let loaded = blobs
+            .iter()
+            .find(|b| b.name == blob.name)
+            .with_context(|| format!("blob '{}' was not loaded", blob.name))?;
         // Room: up to the next region that starts after the blob.
         let next = regions
             .iter()
@@ -36,10 +43,10 @@ pub fn write_disk(
             .min()
             .unwrap_or(layout.disk_size);
         pieces.push(Piece {
-            name: format!("blob '{}' ({})", blob.name, blob.source.display()),
+            name: format!("blob '{}' ({})", blob.name, blob.source),
             offset: blob.offset,
             room: next - blob.offset,
-            content: Content::File(blob.source.clone()),
+            content: loaded.content.clone(),
         });
     }
     for image in images {

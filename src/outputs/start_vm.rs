@@ -11,6 +11,7 @@
 //! - UEFI firmware on pflash: riscv64 `virt` takes `-blockdev` nodes named
 //!   `pflash0`/`pflash1` via `-M virt,pflash0=pflash0,pflash1=pflash1`,
 //!   aarch64 takes `-drive if=pflash`; the code image is read-only;
+//!   `[firmware] bios` (U-Boot) is loaded with `-bios` instead;
 //! - `VARS=${MKIMG_VARS:-$here/<vars file>}`: a caller can substitute a
 //!   throw-away copy. On riscv64 (`-blockdev`) `-snapshot` does not protect
 //!   the variable store, so pass MKIMG_VARS for a pristine run;
@@ -30,7 +31,7 @@ use serde::Serialize;
 
 use crate::arch::Arch;
 use crate::bootloader::template::render_template;
-use crate::plan::Plan;
+use crate::plan::{FirmwareLoad, Plan};
 
 const TEMPLATE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -55,7 +56,7 @@ impl ImageFormat {
     }
 }
 
-/// How the firmware flash is attached.
+/// How the firmware is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PflashWiring {
@@ -63,6 +64,8 @@ pub enum PflashWiring {
     Blockdev,
     /// `-drive if=pflash` (aarch64 virt).
     Drive,
+    /// `-bios FILE`: no flash, e.g. U-Boot on aarch64 `virt` (`[firmware] bios`).
+    Bios,
 }
 
 /// Everything start_vm.sh says.
@@ -172,9 +175,10 @@ pub fn start_vm_from_plan(plan: &Plan, image_format: ImageFormat) -> Result<Star
         image_format,
         firmware_code: file_name(&firmware.code)?,
         firmware_vars: firmware.vars.as_deref().map(file_name).transpose()?,
-        pflash: match plan.board.arch {
-            Arch::Riscv64 => PflashWiring::Blockdev,
-            _ => PflashWiring::Drive,
+        pflash: match (firmware.load, plan.board.arch) {
+            (FirmwareLoad::Bios, _) => PflashWiring::Bios,
+            (FirmwareLoad::Pflash, Arch::Riscv64) => PflashWiring::Blockdev,
+            (FirmwareLoad::Pflash, _) => PflashWiring::Drive,
         },
         ssh_port: qemu.ssh_port,
         extra: qemu.extra.clone(),

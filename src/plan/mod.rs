@@ -50,13 +50,28 @@ pub struct BootPlan {
     pub cmdline: String,
     /// Rootfs path → ESP path.
     pub efi_files: Vec<(String, String)>,
+    /// extlinux.conf device tree directory (a rootfs path with `{version}`).
+    pub fdtdir: Option<String>,
 }
 
+/// Firmware for `start_vm.sh`: `code` is the pflash code image, or the
+/// `-bios` image when `load` is [`FirmwareLoad::Bios`].
 #[derive(Debug, Clone, Serialize)]
 pub struct FirmwarePlan {
     pub code: PathBuf,
     pub vars: Option<PathBuf>,
     pub package: Option<String>,
+    pub load: FirmwareLoad,
+}
+
+/// How QEMU loads the firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirmwareLoad {
+    /// UEFI code (and variable store) on pflash.
+    Pflash,
+    /// `-bios FILE` (U-Boot on `virt`).
+    Bios,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,9 +197,33 @@ pub struct MountSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedBlob {
     pub name: String,
-    pub source: PathBuf,
+    pub source: BlobSource,
     pub offset: u64,
+    /// Its region: the room the board reserves (`size`), else the file's size.
     pub size: u64,
+    /// Where the file usually comes from (for the missing-file error).
+    pub hint: Option<String>,
+    /// Bytes the file must hold at an offset: (offset, bytes).
+    pub magic: Option<(u64, Vec<u8>)>,
+}
+
+/// Where a blob's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobSource {
+    /// A host file (next to the board, or given with `--blob`).
+    File(PathBuf),
+    /// A file inside the rootfs, read during the rootfs pass.
+    Rootfs(String),
+}
+
+impl std::fmt::Display for BlobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobSource::File(path) => write!(f, "{}", path.display()),
+            BlobSource::Rootfs(path) => write!(f, "rootfs:{path}"),
+        }
+    }
 }
 
 impl Plan {

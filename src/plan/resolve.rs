@@ -25,8 +25,8 @@ use crate::plan::layout::{
 };
 use crate::plan::parttype::{resolve_part_type, PartType, ESP};
 use crate::plan::{
-    BoardInfo, BootPlan, EditsPlan, FirmwarePlan, GptPlacement, MountSpec, Plan, PlannedBlob,
-    PlannedFs, PlannedPartition, QemuPlan,
+    BlobSource, BoardInfo, BootPlan, EditsPlan, FirmwareLoad, FirmwarePlan, GptPlacement,
+    MountSpec, Plan, PlannedBlob, PlannedFs, PlannedPartition, QemuPlan,
 };
 
 /// The board could not be planned; `Display` lists every problem and the map.
@@ -233,6 +233,7 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
         blobs,
     };
     check_layout(&layout, first_usable, last_usable_end, &mut problems);
+    let (boot, firmware, qemu, edits) = resolve_build_settings(board, &mut problems);
 
     let warnings: Vec<String> = problems
         .iter()
@@ -262,7 +263,6 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     }
 
     let info = &file.board;
-    let (boot, firmware, qemu, edits) = resolve_build_settings(board);
     Ok(Plan {
         board: BoardInfo {
             name: info.name.clone(),
@@ -286,6 +286,7 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
 /// Defaults for the boot, firmware, QEMU and edit settings.
 fn resolve_build_settings(
     board: &Board,
+    problems: &mut Vec<Problem>,
 ) -> (BootPlan, Option<FirmwarePlan>, Option<QemuPlan>, EditsPlan) {
     let file = &board.file;
     let section = file.boot.clone();
@@ -312,11 +313,29 @@ fn resolve_build_settings(
             .iter()
             .map(|f| (f.from.clone(), f.to.clone()))
             .collect(),
+        fdtdir: section.as_ref().and_then(|b| b.fdtdir.clone()),
     };
-    let firmware = file.firmware.as_ref().map(|f| FirmwarePlan {
-        code: board.dir.join(&f.code),
-        vars: f.vars.as_ref().map(|v| board.dir.join(v)),
-        package: f.package.clone(),
+    let firmware = file.firmware.as_ref().and_then(|f| {
+        let (code, load) = match (&f.code, &f.bios) {
+            (Some(code), None) => (code, FirmwareLoad::Pflash),
+            (None, Some(bios)) if f.vars.is_none() => (bios, FirmwareLoad::Bios),
+            _ => {
+                problems.push(
+                    Problem::error(
+                        "[firmware] needs exactly one of code (UEFI on pflash, with optional \
+                         vars) and bios (an image for -bios, without vars)",
+                    )
+                    .with_fix("code = \"/usr/share/AAVMF/AAVMF_CODE.fd\" or bios = \"/usr/lib/u-boot/qemu_arm64/u-boot.bin\""),
+                );
+                return None;
+            }
+        };
+        Some(FirmwarePlan {
+            code: board.dir.join(code),
+            vars: f.vars.as_ref().map(|v| board.dir.join(v)),
+            package: f.package.clone(),
+            load,
+        })
     });
     let qemu = file.qemu.as_ref().map(|q| QemuPlan {
         machine: q.machine.clone(),
@@ -338,32 +357,115 @@ fn resolve_build_settings(
     (boot, firmware, qemu, edits)
 }
 
+/// The prefix of a blob source inside the rootfs.
+pub const ROOTFS_PREFIX: &str = "rootfs:";
+
 fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
     let mut blobs = Vec::new();
     for section in &board.file.blobs {
-        let source = board.dir.join(&section.source);
-        let size = match std::fs::metadata(&source) {
-            Ok(meta) => meta.len(),
-            Err(err) => {
+        let who = format!("blob '{}'", section.name);
+        let hint = section.hint.clone();
+        let usually = hint
+            .as_deref()
+            .map(|h| format!("; it usually comes from {h}"))
+            .unwrap_or_default();
+        let room = section.size.map(|s| s.0);
+        let magic = section
+            .magic
+            .as_deref()
+            .and_then(|text| match parse_magic(text) {
+                Some(bytes) => Some((section.magic_offset.unwrap_or(0), bytes)),
+                None => {
+                    problems.push(
+                        Problem::error(format!("{who}: magic = {text:?} is empty or bad hex"))
+                            .with_fix("magic = \"eGON.BT0\" (ASCII) or \"0xd00dfeed\" (hex bytes)"),
+                    );
+                    None
+                }
+            });
+        let (source, size) = if let Some(path) = section.source.strip_prefix(ROOTFS_PREFIX) {
+            if !path.starts_with('/') {
+                problems.push(Problem::error(format!(
+                    "{who}: source {:?} must name an absolute rootfs path",
+                    section.source
+                )));
+            }
+            if room.is_none() {
                 problems.push(
                     Problem::error(format!(
-                        "blob '{}': cannot read {}: {err}",
-                        section.name,
-                        source.display()
+                        "{who}: source {:?} has no size until the rootfs is read",
+                        section.source
                     ))
-                    .with_fix("put the file next to board.toml, or fix blob.source"),
+                    .with_fix("set size = \"…\" on the blob: the room it may fill"),
                 );
-                0
             }
+            (BlobSource::Rootfs(path.to_string()), room.unwrap_or(0))
+        } else {
+            let path = board.dir.join(&section.source);
+            let size = match (std::fs::metadata(&path), room) {
+                (Ok(meta), Some(room)) if meta.len() > room => {
+                    problems.push(
+                        Problem::error(format!(
+                            "{who}: {} is {} bytes, more than its room size = {room}",
+                            path.display(),
+                            meta.len()
+                        ))
+                        .with_fix(
+                            "check the file, or grow the blob's size if the next region allows",
+                        ),
+                    );
+                    room
+                }
+                (Ok(_), Some(room)) => room,
+                (Ok(meta), None) => meta.len(),
+                // The build fails on a missing file; the plan can still be shown.
+                (Err(_), Some(room)) => {
+                    problems.push(Problem::warning(format!(
+                        "{who}: {} not found{usually}; `mkimg build` needs it (or --blob {}=PATH)",
+                        path.display(),
+                        section.name
+                    )));
+                    room
+                }
+                (Err(err), None) => {
+                    problems.push(
+                        Problem::error(format!(
+                            "{who}: cannot read {}: {err}{usually}",
+                            path.display()
+                        ))
+                        .with_fix(format!(
+                            "put the file next to board.toml, pass --blob {}=PATH, or fix blob.source",
+                            section.name
+                        )),
+                    );
+                    0
+                }
+            };
+            (BlobSource::File(path), size)
         };
         blobs.push(PlannedBlob {
             name: section.name.clone(),
             source,
             offset: section.offset.0,
             size,
+            hint,
+            magic,
         });
     }
     blobs
+}
+
+/// `"eGON.BT0"` → its ASCII bytes; `"0xd00dfeed"` → d0 0d fe ed.
+fn parse_magic(text: &str) -> Option<Vec<u8>> {
+    let bytes = match text.strip_prefix("0x") {
+        Some(hex) if hex.len() % 2 == 0 => (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?,
+        Some(_) => return None,
+        None => text.as_bytes().to_vec(),
+    };
+    (!bytes.is_empty()).then_some(bytes)
 }
 
 fn resolve_partition(

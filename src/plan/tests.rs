@@ -357,3 +357,161 @@ filesystem = \"vfat\"
         plan.warnings
     );
 }
+
+const BLOB_DISK: &str = r#"
+[disk]
+table = "gpt"
+size = "64M"
+gpt_entries_offset = "1M"
+
+[[partition]]
+name = "root"
+type = "linux"
+offset = "8M"
+size = "rest"
+filesystem = "ext4"
+mount = "/"
+"#;
+
+#[test]
+fn rootfs_blob_needs_a_size_and_takes_it_as_its_region() {
+    let blob = "\n[[blob]]\nname = \"spl\"\nsource = \"rootfs:/usr/lib/u-boot/b/spl.bin\"\noffset = \"8K\"\n";
+    let err = plan_text(&format!("{HEAD}{BLOB_DISK}{blob}")).unwrap_err();
+    assert!(
+        err.contains("blob 'spl': source \"rootfs:/usr/lib/u-boot/b/spl.bin\" has no size until the rootfs is read"),
+        "{err}"
+    );
+    let plan = plan_text(&format!("{HEAD}{BLOB_DISK}{blob}size = \"1000K\"\n")).unwrap();
+    let spl = &plan.layout.blobs[0];
+    assert_eq!(
+        spl.source,
+        crate::plan::BlobSource::Rootfs("/usr/lib/u-boot/b/spl.bin".into())
+    );
+    assert_eq!((spl.offset, spl.size), (8192, 1000 << 10));
+}
+
+#[test]
+fn file_blob_larger_than_its_room_and_bad_magic_are_refused() {
+    // board_in writes 64 KiB blob files.
+    let blob = "\n[[blob]]\nname = \"boot0\"\nsource = \"boot0.bin\"\noffset = \"8K\"\nsize = \"32K\"\nhint = \"the BSP\"\n";
+    let err = plan_text(&format!("{HEAD}{BLOB_DISK}{blob}")).unwrap_err();
+    assert!(
+        err.contains("boot0.bin is 65536 bytes, more than its room size = 32768"),
+        "{err}"
+    );
+    let err = plan_text(&format!("{HEAD}{BLOB_DISK}{blob}magic = \"0xabc\"\n")).unwrap_err();
+    assert!(
+        err.contains("magic = \"0xabc\" is empty or bad hex"),
+        "{err}"
+    );
+    let plan = plan_text(&format!(
+        "{HEAD}{BLOB_DISK}{}magic = \"0xd00dfeed\"\n",
+        blob.replace("32K", "64K")
+    ))
+    .unwrap();
+    assert_eq!(
+        plan.layout.blobs[0].magic,
+        Some((0, vec![0xd0, 0x0d, 0xfe, 0xed]))
+    );
+}
+
+#[test]
+fn missing_blob_file_is_an_error_without_size_and_a_warning_with() {
+    let blob = "\n[[blob]]\nname = \"spl\"\nsource = \"nope.bin\"\noffset = \"8K\"\nhint = \"U-Boot's SPL build\"\n";
+    let err = plan_text(&format!("{HEAD}{BLOB_DISK}{blob}")).unwrap_err();
+    assert!(err.contains("nope.bin"), "{err}");
+    assert!(
+        err.contains("it usually comes from U-Boot's SPL build"),
+        "{err}"
+    );
+    assert!(err.contains("--blob spl=PATH"), "{err}");
+    let plan = plan_text(&format!("{HEAD}{BLOB_DISK}{blob}size = \"64K\"\n")).unwrap();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("nope.bin not found; it usually comes from U-Boot's SPL build")),
+        "{:?}",
+        plan.warnings
+    );
+}
+
+#[test]
+fn firmware_is_code_or_bios_not_both() {
+    let fw = "\n[firmware]\ncode = \"a.fd\"\nbios = \"u-boot.bin\"\n";
+    let err = plan_text(&format!("{HEAD}{BLOB_DISK}{fw}")).unwrap_err();
+    assert!(
+        err.contains("[firmware] needs exactly one of code"),
+        "{err}"
+    );
+    let plan = plan_text(&format!(
+        "{HEAD}{BLOB_DISK}\n[firmware]\nbios = \"u-boot.bin\"\n"
+    ))
+    .unwrap();
+    let firmware = plan.firmware.unwrap();
+    assert_eq!(firmware.load, crate::plan::FirmwareLoad::Bios);
+    assert!(firmware.code.ends_with("u-boot.bin"));
+}
+
+#[test]
+fn rock3a_and_nezha_layouts() {
+    let plan = plan_board(&builtin("rock3a"), "mkimg").unwrap();
+    let layout = &plan.layout;
+    let blobs: Vec<_> = layout
+        .blobs
+        .iter()
+        .map(|b| (b.name.as_str(), b.offset, b.size))
+        .collect();
+    assert_eq!(
+        blobs,
+        [
+            ("idbloader", 64 * 512, 8160 << 10),
+            ("u-boot", 16384 * 512, 8 << 20)
+        ]
+    );
+    let parts: Vec<_> = layout
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.start,
+                p.size,
+                p.mount.as_ref().unwrap().path.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            ("boot", 16 << 20, 496 << 20, "/boot"),
+            ("rootfs", 512 << 20, 3 << 30, "/")
+        ]
+    );
+    assert_eq!(layout.gpt.as_ref().unwrap().entries_lba, 2);
+
+    let plan = plan_board(&builtin("nezha"), "mkimg").unwrap();
+    let layout = &plan.layout;
+    assert_eq!(layout.gpt.as_ref().unwrap().entries_lba, 2048);
+    assert_eq!(
+        (layout.blobs[0].offset, layout.blobs[1].offset),
+        (8192, 32800 * 512)
+    );
+    let sizes: Vec<_> = layout
+        .partitions
+        .iter()
+        .map(|p| (p.name.as_str(), p.size >> 10))
+        .collect();
+    assert_eq!(
+        &sizes[..4],
+        [
+            ("boot-resource", 4032),
+            ("env", 252),
+            ("env-redund", 252),
+            ("boot", 150 << 10)
+        ]
+    );
+    assert!(matches!(
+        layout.partitions[1].filesystem,
+        PlannedFs::Raw { .. }
+    ));
+}

@@ -4,8 +4,8 @@
 //! in the work directory for `mke2fs -d`; vfat: files in memory), the edits
 //! the plan implies (fstab, hostname, hosts, removals, overlay), and the
 //! captures later stages need (the /boot listing, /etc/default/grub,
-//! os-release, the EFI files the board copies into the ESP, ELF headers for
-//! the architecture check). Hashes the tarball as it streams, so it is read
+//! os-release, the EFI files the board copies into the ESP, `rootfs:` blobs,
+//! ELF headers for the architecture check). Hashes the tarball as it streams, so it is read
 //! exactly once.
 
 use std::collections::BTreeMap;
@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::board::schema::BootLoader;
 use crate::elf::{check_rootfs_arch, detect_elf};
-use crate::plan::{Plan, PlannedFs};
+use crate::plan::{BlobSource, Plan, PlannedFs};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
     detect_compression, process_rootfs, scan_overlay, CaptureResults, Captures, Compression, Edits,
@@ -28,6 +29,8 @@ use crate::rootfs::{
 /// Files whose content the build needs after the pass.
 pub const DEFAULT_GRUB: &str = "/etc/default/grub";
 pub const OS_RELEASE: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
+/// The rootfs's own extlinux.conf (e.g. from u-boot-menu), replaced by ours.
+const EXTLINUX_STALE: &str = "/boot/extlinux/extlinux.conf";
 
 /// What the pass produced, per partition name.
 #[derive(Debug)]
@@ -108,6 +111,13 @@ pub fn ingest_rootfs(
     captures
         .files
         .extend(plan.boot.efi_files.iter().map(|(from, _)| from.clone()));
+    // Blobs the board takes from the rootfs (`rootfs:/usr/lib/u-boot/…`).
+    captures
+        .files
+        .extend(plan.layout.blobs.iter().filter_map(|b| match &b.source {
+            BlobSource::Rootfs(path) => Some(path.clone()),
+            BlobSource::File(_) => None,
+        }));
 
     let compression = sniff_compression(tarball)?;
     let file =
@@ -188,6 +198,11 @@ fn sniff_compression(tarball: &Path) -> Result<String> {
 fn plan_edits(plan: &Plan, epoch: i64) -> Result<Edits> {
     let mut edits = Edits::new(u64::try_from(epoch).unwrap_or(0));
     edits.remove = plan.edits.remove.clone();
+    if plan.boot.loader == BootLoader::Extlinux {
+        // The build writes its own after the pass; a stale one must not
+        // land beside it in the tar.
+        edits.remove.push(EXTLINUX_STALE.to_string());
+    }
     edits.replace_file("/etc/fstab", render_fstab(plan));
     edits.replace_file("/etc/hostname", format!("{}\n", plan.board.hostname));
     edits.set_hostname(&plan.board.hostname);

@@ -42,7 +42,7 @@ pub use entry::{normalise_path, Entry, EntryKind, NodeType, Xattr};
 pub use error::RootfsError;
 pub use sink::{EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, SinkError};
 pub use stats::OutputStats;
-pub use tar_sink::{TarSink, XattrRecord};
+pub use tar_sink::{append_files, AddedFile, TarSink, XattrRecord};
 
 /// One partition other than the root, and where its entries go.
 pub struct SplitTarget<'s> {

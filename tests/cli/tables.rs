@@ -44,7 +44,10 @@ fn write_board(source: &Path) -> Written {
     file.set_len(plan.layout.disk_size).unwrap();
     let mut blobs = Vec::new();
     for blob in &plan.layout.blobs {
-        let data = fs::read(&blob.source).unwrap();
+        let mkimg::plan::BlobSource::File(path) = &blob.source else {
+            panic!("{}: not a file blob", blob.name)
+        };
+        let data = fs::read(path).unwrap();
         file.seek(SeekFrom::Start(blob.offset)).unwrap();
         file.write_all(&data).unwrap();
         blobs.push((blob.offset, data));

@@ -181,3 +181,17 @@ fn riscv64_script_boots_edk2() {
 fn aarch64_script_boots_edk2() {
     smoke("qemu-aarch64");
 }
+
+#[test]
+fn u_boot_board_loads_the_bios_image() {
+    let (vm, text) = rendered("qemu-aarch64-uboot", ImageFormat::Qcow2);
+    assert_eq!(vm.pflash, PflashWiring::Bios);
+    assert_eq!(vm.firmware_code, "u-boot.bin");
+    assert_eq!(vm.firmware_vars, None);
+    assert!(
+        text.contains("    -bios \"$here/u-boot.bin\" \\\n"),
+        "{text}"
+    );
+    assert!(!text.contains("pflash"), "{text}");
+    assert!(!text.contains("VARS"), "{text}");
+}
