@@ -6,4 +6,9 @@ pub mod binfmt;
 pub mod cmd;
 pub mod console;
 pub mod interrupt;
+pub mod loopdev;
+pub mod mount;
 pub mod vm;
+
+#[cfg(test)]
+pub(crate) mod test_support;
