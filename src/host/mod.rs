@@ -3,6 +3,7 @@
 //! signals. No other module spawns processes or calls mount/ioctl.
 
 pub mod binfmt;
+pub mod chroot;
 pub mod cmd;
 pub mod console;
 pub mod interrupt;
