@@ -12,6 +12,7 @@ pub mod esp;
 pub mod extlinux;
 pub mod grub;
 pub mod kernels;
+pub mod lint;
 pub mod template;
 
 #[cfg(test)]
