@@ -200,10 +200,13 @@ pub fn grub_cfg_by_mkconfig(
     let closed = device.close();
     let (program, grub_cfg, messages) = match result {
         Err(err) if interrupt.is_set() => {
+            if let Err(detach) = closed {
+                eprintln!("mkimg: warning: {detach:#}");
+            }
             return Err(err.context(format!(
                 "interrupted by {}: mounts and loop device cleaned up, nothing published",
                 interrupt.signal_name().unwrap_or("a signal")
-            )))
+            )));
         }
         other => other?,
     };
