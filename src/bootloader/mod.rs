@@ -1,10 +1,14 @@
-//! Boot loader configuration generators (grub.cfg, extlinux.conf): pure
-//! functions from the plan and what the rootfs holds to text.
+//! Boot loader configuration (grub.cfg, extlinux.conf): pure generators
+//! from the plan and what the rootfs holds to text, and the one stage that
+//! asks the distro's own tool instead (`--grub mkconfig`).
 //!
 //! - [`kernels`]: which kernels `/boot` holds, newest first;
 //! - [`default_grub`]: `/etc/default/grub` and os-release read without
 //!   running them;
 //! - [`grub`], [`extlinux`]: the configs, rendered from `templates/`;
+//! - [`mkconfig`]: grub.cfg by the distro's grub-mkconfig in a chroot of
+//!   the finished root filesystem (the one part that runs programs, through
+//!   `host`), checked by [`lint`];
 //! - [`template`]: the one minijinja set-up every generator shares;
 //! - [`place`]: the small writer that puts extlinux.conf on its partition.
 
@@ -13,6 +17,8 @@ pub mod esp;
 pub mod extlinux;
 pub mod grub;
 pub mod kernels;
+pub mod lint;
+pub mod mkconfig;
 pub mod place;
 pub mod template;
 

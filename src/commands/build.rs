@@ -1,7 +1,8 @@
 //! `mkimg build`: the chain of stages, one call each.
 //!
-//! board → plan → rootfs (one pass over the tarball) → boot files →
-//! filesystems (one image per partition) → disk (tables + blobs + images,
+//! board → plan → rootfs (one pass over the tarball) → filesystems but vfat
+//! → boot files (grub.cfg: template, or grub-mkconfig over the finished root
+//! filesystem) → vfat → disk (tables + blobs + images,
 //! streamed once into qcow2/raw) → outputs (firmware, start_vm.sh,
 //! manifest.json) → atomic publish. Nothing outside the staging and work
 //! directories is written; a failure publishes nothing.
@@ -19,13 +20,15 @@ use sha2::{Digest, Sha256};
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::{load_board, BoardSearch};
 use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
+use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
 use crate::cli::{BuildArgs, Compress, ImageFormat};
 use crate::context::BuildContext;
 use crate::disk::blobs::{check_blob_files, load_blobs};
 use crate::disk::qcow2::{Compression, Qcow2Options};
 use crate::disk::write::{write_disk, DiskOutput};
-use crate::filesystems::images::build_partition_images;
+use crate::filesystems::images::{build_image_group, sort_by_layout, ImageGroup, PartitionImage};
+use crate::filesystems::vfat::VfatEntry;
 use crate::outputs::firmware::copy_firmware;
 use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, RootfsInput};
 use crate::outputs::publish::Staging;
@@ -54,10 +57,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
     check_blob_files(&plan)?;
     if plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig {
-        bail!(
-            "--grub mkconfig (the distro's grub-mkconfig in a chroot) is not available yet; \
-             use --grub template, which needs neither root nor emulation"
-        );
+        mkconfig::preflight(&plan)?;
     }
     let rootfs = resolve_rootfs(args, &board.file.rootfs, &plan, &ctx)?;
     let output_dir = args
@@ -86,7 +86,7 @@ fn build_in(
     args: &BuildArgs,
     workdir: &Path,
     output_dir: &Path,
-    step: &dyn Fn(&str),
+    step: &(dyn Fn(&str) + Sync),
 ) -> Result<PathBuf> {
     // rootfs: one pass, split by mount point.
     let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir)?;
@@ -98,31 +98,57 @@ fn build_in(
         contents.summary.compression
     ));
 
-    // Boot files for the ESP.
+    // extlinux.conf first: on an ext4 /boot it is appended to that
+    // partition's tar, which must happen before the ext4 image is made.
     let mut extra = BTreeMap::new();
-    if let Some(esp) = esp_partition(plan) {
-        let mut files = efi_files(plan, &contents.captures)?;
-        if plan.boot.loader == BootLoader::Grub {
-            files.push(grub_cfg_file(plan, &contents.captures)?);
-        }
-        extra.insert(esp.name.clone(), files);
-    }
     if plan.boot.loader == BootLoader::Extlinux {
         let placed = place_extlinux(plan, &contents, ctx.source_date_epoch, &mut extra)?;
         step(&format!("extlinux.conf on {placed}"));
     }
+
+    // Filesystems but vfat: the root filesystem is finished before grub.cfg
+    // is made from it (--grub mkconfig).
+    let mut progress = |text: &str| step(text);
+    let no_extra = BTreeMap::new();
+    let epoch = ctx.source_date_epoch;
+    let mut images = build_image_group(
+        plan,
+        &contents,
+        &no_extra,
+        epoch,
+        workdir,
+        ImageGroup::NotVfat,
+        &mut progress,
+    )?;
+
+    // Boot files for the ESP.
+    if let Some(esp) = esp_partition(plan) {
+        let mut files = efi_files(plan, &contents.captures)?;
+        if plan.boot.loader == BootLoader::Grub {
+            files.push(match plan.boot.grub {
+                GrubMode::Template => grub_cfg_file(plan, &contents.captures)?,
+                GrubMode::Mkconfig => mkconfig_grub_cfg(plan, &images, workdir, step)?,
+            });
+        }
+        extra
+            .entry(esp.name.clone())
+            .or_insert_with(Vec::new)
+            .extend(files);
+    }
     let blobs = load_blobs(plan, &contents.captures)?;
 
-    // Filesystems.
-    let mut progress = |text: &str| step(text);
-    let images = build_partition_images(
+    // vfat, with the boot files.
+    let vfat = build_image_group(
         plan,
         &contents,
         &extra,
-        ctx.source_date_epoch,
+        epoch,
         workdir,
+        ImageGroup::Vfat,
         &mut progress,
     )?;
+    images.extend(vfat);
+    sort_by_layout(plan, &mut images);
 
     // Disk, straight into the staging directory.
     let staging = Staging::create(output_dir)?;
@@ -230,6 +256,37 @@ fn work_root(rootfs: &Path) -> PathBuf {
         }
     }
     std::env::temp_dir()
+}
+
+/// grub.cfg by the distro's grub-mkconfig over the finished root filesystem.
+fn mkconfig_grub_cfg(
+    plan: &Plan,
+    images: &[PartitionImage],
+    workdir: &Path,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<VfatEntry> {
+    let root = plan
+        .root_partition()
+        .context("--grub mkconfig needs a partition mounted at /")?;
+    let image = images
+        .iter()
+        .find(|i| i.partition == root.name)
+        .with_context(|| format!("no image was built for the root partition '{}'", root.name))?;
+    let report = mkconfig::grub_cfg_by_mkconfig(plan, &image.path, workdir, step)
+        .context("making grub.cfg with the distro's grub-mkconfig (--grub mkconfig)")?;
+    for line in &report.messages {
+        step(&format!("mkconfig: {line}"));
+    }
+    step(&format!(
+        "mkconfig: {} made grub.cfg ({} lines, lint passed) in {:.1}s",
+        report.program,
+        report.grub_cfg.lines().count(),
+        report.elapsed.as_secs_f64()
+    ));
+    Ok(VfatEntry::File {
+        path: plan.boot.grub_cfg.trim_start_matches('/').to_string(),
+        data: report.grub_cfg.into_bytes(),
+    })
 }
 
 /// `--rootfs`, or the board's recipe bootstrapped (and cached).

@@ -4,7 +4,9 @@
 //! extra files the build adds (EFI binaries, grub.cfg); ext4 partitions are
 //! made by `mke2fs -d` from their tar; raw partitions point at the board's
 //! file. Images are sparse files in the work directory, complete before the
-//! disk is assembled.
+//! disk is assembled. The build makes them in two groups ([`ImageGroup`]):
+//! ext4 and raw first, then vfat, because `--grub mkconfig` makes the ESP's
+//! grub.cfg from the finished root filesystem.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -25,6 +27,22 @@ pub struct PartitionImage {
     pub path: PathBuf,
 }
 
+/// Which partitions one call builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageGroup {
+    /// ext4 and raw: everything the ESP's contents may depend on (`--grub
+    /// mkconfig` reads the finished root filesystem).
+    NotVfat,
+    /// vfat, with the extra files (grub.cfg) made from the others.
+    Vfat,
+}
+
+impl ImageGroup {
+    fn holds(self, fs: &PlannedFs) -> bool {
+        matches!(fs, PlannedFs::Vfat { .. }) == (self == ImageGroup::Vfat)
+    }
+}
+
 /// Build every partition's image. `extra` adds files to vfat partitions
 /// (partition name → entries), e.g. EFI binaries and grub.cfg for the ESP.
 pub fn build_partition_images(
@@ -35,8 +53,51 @@ pub fn build_partition_images(
     workdir: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<PartitionImage>> {
+    let mut images = build_image_group(
+        plan,
+        contents,
+        &BTreeMap::new(),
+        epoch,
+        workdir,
+        ImageGroup::NotVfat,
+        progress,
+    )?;
+    images.extend(build_image_group(
+        plan,
+        contents,
+        extra,
+        epoch,
+        workdir,
+        ImageGroup::Vfat,
+        progress,
+    )?);
+    sort_by_layout(plan, &mut images);
+    Ok(images)
+}
+
+/// Images in the order of the partition table.
+pub fn sort_by_layout(plan: &Plan, images: &mut [PartitionImage]) {
+    let index = |name: &str| plan.layout.partitions.iter().position(|p| p.name == name);
+    images.sort_by_key(|image| index(&image.partition));
+}
+
+/// Build the images of one [`ImageGroup`], in layout order.
+pub fn build_image_group(
+    plan: &Plan,
+    contents: &RootfsContents,
+    extra: &BTreeMap<String, Vec<VfatEntry>>,
+    epoch: i64,
+    workdir: &Path,
+    group: ImageGroup,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<PartitionImage>> {
     let mut images = Vec::new();
-    for part in &plan.layout.partitions {
+    for part in plan
+        .layout
+        .partitions
+        .iter()
+        .filter(|p| group.holds(&p.filesystem))
+    {
         let who = format!("partition {} '{}'", part.number, part.name);
         let image = workdir.join(format!("{}.img", part.name));
         match &part.filesystem {

@@ -11,8 +11,13 @@ use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rustix::process::{kill_process_group, Pid, Signal};
 
 /// How much of stderr is kept in an error.
 const STDERR_TAIL: usize = 1024;
@@ -43,6 +48,8 @@ pub enum CmdError {
         status: String,
         stderr: String,
     },
+    #[error("{purpose}: {argv} was stopped: mkimg was interrupted")]
+    Interrupted { purpose: String, argv: String },
 }
 
 fn tail_text(stderr: &str) -> String {
@@ -210,6 +217,58 @@ impl Cmd {
     }
 }
 
+impl Cmd {
+    /// Run in a process group of its own, capturing stdout and stderr, while
+    /// watching `interrupted`: once it is set, the whole group (the program
+    /// and everything it started) is killed with SIGKILL and reaped, and the
+    /// result is [`CmdError::Interrupted`]. Its own group also keeps a
+    /// terminal's Ctrl-C away from it: mkimg decides when it stops, after
+    /// which its guards clean up.
+    pub fn output_interruptible(&self, interrupted: &AtomicBool) -> Result<Output, CmdError> {
+        tracing_debug(&self.argv_text());
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                pipe.read_to_end(&mut buf).map(|_| buf)
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("stdout is piped")));
+        let stderr = drain(Box::new(child.stderr.take().expect("stderr is piped")));
+        let group = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+        let status = loop {
+            if interrupted.load(Ordering::SeqCst) {
+                if let Some(group) = group {
+                    // ESRCH: the group is already gone.
+                    let _ = kill_process_group(group, Signal::KILL);
+                }
+                let _ = child.wait();
+                let _ = (stdout.join(), stderr.join());
+                return Err(CmdError::Interrupted {
+                    purpose: self.purpose.clone(),
+                    argv: self.argv_text(),
+                });
+            }
+            match child.try_wait().map_err(|e| self.spawn_error(e))? {
+                Some(status) => break status,
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let joined = |h: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
+            h.join().ok().and_then(Result::ok).unwrap_or_default()
+        };
+        let (stdout, stderr) = (joined(stdout), joined(stderr));
+        self.check(status, &stderr)?;
+        Ok(Output { stdout, stderr })
+    }
+}
+
 /// The last lines of a stream, at most about [`STDERR_TAIL`] bytes of them.
 #[derive(Default)]
 struct LineTail {
@@ -256,6 +315,10 @@ fn tracing_debug(argv: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
     use super::{Cmd, CmdError};
 
     #[test]
@@ -325,6 +388,50 @@ mod tests {
             .run_with_stderr_lines(|_| {})
             .unwrap_err();
         assert!(err.to_string().contains("setup-debian.sh"), "{err}");
+    }
+
+    #[test]
+    fn interruptible_runs_to_completion() {
+        let flag = AtomicBool::new(false);
+        let out = Cmd::new("echoing", "sh")
+            .args(["-c", "echo out; echo err >&2"])
+            .output_interruptible(&flag)
+            .unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        let err = Cmd::new("failing", "sh")
+            .args(["-c", "echo why >&2; exit 5"])
+            .output_interruptible(&flag)
+            .unwrap_err();
+        assert!(err.to_string().contains("exited with 5"), "{err}");
+        assert!(err.to_string().contains("why"), "{err}");
+    }
+
+    #[test]
+    fn interruption_kills_the_whole_group() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let setter = Arc::clone(&flag);
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild");
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            setter.store(true, Ordering::SeqCst);
+        });
+        let started = Instant::now();
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let err = Cmd::new("sleeping", "sh")
+            .args(["-c", &script])
+            .output_interruptible(&flag)
+            .unwrap_err();
+        assert!(matches!(err, CmdError::Interrupted { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        // The grandchild (same group) is gone too, or at most a zombie.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        assert!(
+            stat.as_deref().map_or(true, |s| s.contains(") Z ")),
+            "grandchild {pid} survived: {stat:?}"
+        );
     }
 
     #[test]

@@ -1,8 +1,15 @@
-//! Everything that touches the host: the one command runner, and (later)
-//! loop devices, mounts, chroot and binfmt. No other module spawns
-//! processes or calls mount/ioctl.
+//! Everything that touches the host: the one command runner, loop devices,
+//! mounts and the private mount namespace, the chroot session, binfmt,
+//! signals. No other module spawns processes or calls mount/ioctl.
 
 pub mod binfmt;
+pub mod chroot;
 pub mod cmd;
 pub mod console;
+pub mod interrupt;
+pub mod loopdev;
+pub mod mount;
 pub mod vm;
+
+#[cfg(test)]
+pub(crate) mod test_support;

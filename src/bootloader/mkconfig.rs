@@ -1,0 +1,335 @@
+//! `--grub mkconfig`: grub.cfg made by the distro's own grub-mkconfig
+//! (Debian) or grub2-mkconfig (Fedora, openEuler), run in a chroot of the
+//! freshly built root filesystem through binfmt-registered qemu-user.
+//!
+//! Flows in: the plan and the finished ext4 image of the root partition
+//! (built before the ESP, which receives the result). Flows out: the
+//! grub.cfg text, linted ([`crate::bootloader::lint`]). The caller puts it
+//! at `plan.boot.grub_cfg` in the ESP.
+//!
+//! The steps, each held by a guard and undone in reverse on success, error,
+//! panic and SIGINT/SIGTERM ([`InterruptGuard`]):
+//!
+//! 1. attach the ext4 image to a loop device, read-only ([`LoopDevice`]);
+//! 2. on a thread in a private mount namespace ([`in_private_namespace`]):
+//!    mount it read-only with a private /dev, /proc, /sys, tmpfs /tmp and a
+//!    tmpfs at the ESP's mount point ([`ChrootSession`]); a tmpfs over
+//!    /etc/default with a copy of it, /etc/default/grub extended by the
+//!    board's kernel arguments ([`render_board_defaults`]);
+//! 3. `grub-mkconfig -o /tmp/grub.cfg` (the root is read-only: its output
+//!    goes to tmpfs), read the result, unmount;
+//! 4. detach; check the image is byte-identical to before; lint.
+//!
+//! What grub-probe needs, found by running Debian trixie's grub 2.12:
+//! `--target=device /` reads the root's device from
+//! /proc/self/mountinfo and that node must exist in the chroot — hence the
+//! root is mounted from `/dev/mkimg-root` (see `host::chroot::ROOT_NODE`,
+//! also why not `/dev/loopN`); `--target=fs_uuid` reads the filesystem
+//! through that node; 10_linux writes `root=UUID=` only when
+//! `/dev/disk/by-uuid/<uuid>` exists, so the session makes that link. The
+//! loop device has no partition table, so grub-probe reports no partmap and
+//! no PARTUUID; the layout's identities come from the plan, never from
+//! probing. No GRUB_DEVICE* overrides are needed.
+//!
+//! Must not: write to the root filesystem, leave a mount or loop device
+//! behind, or let the build host leak into the result (the lint checks).
+
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::bootloader::kernels::board_cmdline;
+use crate::bootloader::lint::{check_grub_cfg, LintRules, RootBy};
+use crate::host::binfmt::{preflight as binfmt_preflight, DEFAULT_DIR as BINFMT_DIR};
+use crate::host::chroot::{ChrootSession, DiskLinks, ROOT_NODE};
+use crate::host::interrupt::InterruptGuard;
+use crate::host::loopdev::{LoopDevice, LoopOptions};
+use crate::host::mount::in_private_namespace;
+use crate::plan::{Plan, PlannedFs};
+
+/// Where grub-mkconfig writes inside the chroot (a tmpfs).
+pub const OUTPUT: &str = "/tmp/grub.cfg";
+/// The programs looked for when the board does not name one, in order.
+const CANDIDATES: [&str; 4] = [
+    "/usr/sbin/grub-mkconfig",
+    "/usr/sbin/grub2-mkconfig",
+    "/usr/bin/grub-mkconfig",
+    "/usr/bin/grub2-mkconfig",
+];
+const DEFAULT_GRUB: &str = "/etc/default/grub";
+const DEFAULT_DIR: &str = "/etc/default";
+
+/// The error for a non-root mkimg, said before any work is done.
+pub const NEEDS_ROOT: &str = "--grub mkconfig runs the distro's grub-mkconfig in a chroot of the \
+     root filesystem, which needs root (a loop device and mounts in a private mount namespace); \
+     run mkimg as root, or use --grub template, which needs neither root nor emulation";
+
+/// What the stage did, for the build's progress lines.
+#[derive(Debug, Clone)]
+pub struct MkconfigReport {
+    pub grub_cfg: String,
+    pub program: String,
+    /// grub-mkconfig's own messages ("Found linux image: …").
+    pub messages: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Checks made before the build starts: root, then binfmt for a foreign
+/// architecture. Cheap; says the fix.
+pub fn preflight(plan: &Plan) -> Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        bail!(NEEDS_ROOT);
+    }
+    if std::env::consts::ARCH.parse().ok() != Some(plan.board.arch) {
+        binfmt_preflight(Path::new(BINFMT_DIR), plan.board.arch)
+            .context("--grub mkconfig runs the rootfs's programs under qemu-user")?;
+    }
+    root_partition(plan).map(|_| ())
+}
+
+/// The root partition and its filesystem UUID; /boot and /usr must be on it.
+fn root_partition(plan: &Plan) -> Result<(&crate::plan::PlannedPartition, String)> {
+    let root = plan
+        .root_partition()
+        .context("--grub mkconfig needs a partition mounted at /")?;
+    let PlannedFs::Ext4 { uuid, .. } = &root.filesystem else {
+        bail!(
+            "--grub mkconfig mounts the root filesystem; partition '{}' is not ext4",
+            root.name
+        );
+    };
+    for path in ["/boot", "/usr"] {
+        if let Some(other) = plan.partition_holding(path).filter(|p| p.name != root.name) {
+            bail!(
+                "--grub mkconfig needs {path} on the root filesystem, but board {} puts it on \
+                 partition '{}'; use --grub template",
+                plan.board.name,
+                other.name
+            );
+        }
+    }
+    Ok((root, uuid.to_string()))
+}
+
+/// Run grub-mkconfig over `root_image` (the root partition's finished ext4
+/// image) and return the linted grub.cfg. `workdir` holds the mount point.
+pub fn grub_cfg_by_mkconfig(
+    plan: &Plan,
+    root_image: &Path,
+    workdir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<MkconfigReport> {
+    let started = Instant::now();
+    let (root, fs_uuid) = root_partition(plan)?;
+    let before = hash_image(root_image)?;
+    let interrupt = InterruptGuard::arm().context("catching SIGINT/SIGTERM")?;
+    let mountpoint = workdir.join("mkconfig-root");
+    fs::create_dir_all(&mountpoint)
+        .with_context(|| format!("creating {}", mountpoint.display()))?;
+    let links = DiskLinks {
+        fs_uuid: Some(fs_uuid.clone()),
+        part_uuid: root.uuid.map(|u| u.to_string()),
+    };
+    let esp_mount = plan
+        .layout
+        .partitions
+        .iter()
+        .filter(|p| matches!(p.filesystem, PlannedFs::Vfat { .. }))
+        .filter_map(|p| p.mount.as_ref().map(|m| m.path.clone()))
+        .collect::<Vec<_>>();
+    let board_lines = render_board_defaults(&board_cmdline(plan));
+
+    let device = LoopDevice::attach(
+        root_image,
+        &LoopOptions {
+            read_only: true,
+            ..LoopOptions::default()
+        },
+    )?;
+    progress(&format!(
+        "mkconfig: {} attached read-only at {}",
+        root_image.file_name().unwrap_or_default().to_string_lossy(),
+        device.path().display()
+    ));
+    let interrupted = || -> Result<()> {
+        match interrupt.signal_name() {
+            Some(signal) => bail!("interrupted by {signal}"),
+            None => Ok(()),
+        }
+    };
+    interrupted()?;
+    let result = in_private_namespace(|| {
+        let mut session = ChrootSession::open(&device, "ext4", &mountpoint, &links)?;
+        for mount in &esp_mount {
+            // vfat cannot be mounted from here (it is built after this step).
+            session.mount_tmpfs(mount, "mode=0700,size=1m")?;
+        }
+        let program = find_program(&session, plan.boot.mkconfig.as_deref())?;
+        // Absent when only grub-common is installed (the grub-efi-* postinst
+        // makes it); grub-mkconfig then uses its defaults.
+        let original = session.read(DEFAULT_GRUB).unwrap_or_default();
+        let default_grub = with_board_defaults(&original, &board_lines);
+        session.overlay_dir(DEFAULT_DIR, &[("grub".to_string(), default_grub)])?;
+        interrupted()?;
+        progress(&format!(
+            "mkconfig: running {program} -o {OUTPUT} in the chroot (under qemu-user this takes a while)"
+        ));
+        let output = session.run(
+            &format!("running {program} in a chroot of {}", root_image.display()),
+            &[&program, "-o", OUTPUT],
+            &[
+                ("LC_ALL", "C"),
+                ("TMPDIR", "/tmp"),
+                ("GRUB_DISABLE_OS_PROBER", "true"),
+            ],
+            interrupt.flag(),
+        )?;
+        let grub_cfg = String::from_utf8(session.read(OUTPUT)?)
+            .with_context(|| format!("{program} wrote a grub.cfg that is not UTF-8"))?;
+        session.close()?;
+        let messages = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        Ok((program, grub_cfg, messages))
+    });
+    let closed = device.close();
+    let (program, grub_cfg, messages) = match result {
+        Err(err) if interrupt.is_set() => {
+            if let Err(detach) = closed {
+                eprintln!("mkimg: warning: {detach:#}");
+            }
+            return Err(err.context(format!(
+                "interrupted by {}: mounts and loop device cleaned up, nothing published",
+                interrupt.signal_name().unwrap_or("a signal")
+            )));
+        }
+        other => other?,
+    };
+    closed?;
+    drop(interrupt);
+
+    let after = hash_image(root_image)?;
+    if before != after {
+        bail!(
+            "{} changed while mounted read-only (sha256 {before} → {after}); refusing to use it",
+            root_image.display()
+        );
+    }
+    let rules = LintRules {
+        root: RootBy::Uuid(fs_uuid),
+        arch: plan.board.arch,
+        forbidden: vec![
+            workdir.display().to_string(),
+            "mkimg-work-".to_string(),
+            format!("/dev/{ROOT_NODE}"),
+        ],
+    };
+    check_grub_cfg(&format!("grub.cfg from {program}"), &grub_cfg, &rules)?;
+    Ok(MkconfigReport {
+        grub_cfg,
+        program,
+        messages,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The board's `[boot] mkconfig`, else the first of [`CANDIDATES`] present.
+fn find_program(session: &ChrootSession, board: Option<&str>) -> Result<String> {
+    if let Some(program) = board {
+        return Ok(program.to_string());
+    }
+    CANDIDATES
+        .iter()
+        .find(|p| session.inside(p).is_ok_and(|path| path.is_file()))
+        .map(|p| p.to_string())
+        .with_context(|| {
+            format!(
+                "the rootfs has no grub-mkconfig or grub2-mkconfig (looked for {}): install it \
+                 (Debian: add grub-efi-<arch> to the rootfs packages; Fedora: grub2-tools), \
+                 name it with [boot] mkconfig, or use --grub template",
+                CANDIDATES.join(", ")
+            )
+        })
+}
+
+/// Lines appended to /etc/default/grub for this run only (the image keeps
+/// the distro's file): the board's kernel arguments and no os-prober.
+/// Sourced after the distro's settings, so they win.
+pub fn render_board_defaults(cmdline: &str) -> String {
+    let mut out = String::from(
+        "\n# Added by mkimg for this grub-mkconfig run (not part of the image):\n\
+         # the board's kernel arguments; no probing of other disks.\n",
+    );
+    if !cmdline.trim().is_empty() {
+        out.push_str(&format!(
+            "GRUB_CMDLINE_LINUX=\"${{GRUB_CMDLINE_LINUX:+$GRUB_CMDLINE_LINUX }}\"{}\n",
+            shell_quote(cmdline.trim())
+        ));
+    }
+    out.push_str("GRUB_DISABLE_OS_PROBER=true\n");
+    out
+}
+
+/// The distro's /etc/default/grub with `board_lines` after it.
+pub fn with_board_defaults(original: &[u8], board_lines: &str) -> Vec<u8> {
+    let mut out = original.to_vec();
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(board_lines.as_bytes());
+    out
+}
+
+/// `'text'` for sh, with `'` as `'\''`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A fingerprint of an image's content: sha256 over its length and every
+/// non-zero 64 KiB chunk with its offset. Equal fingerprints mean equal
+/// bytes (a skipped chunk is all zeros). Only the data extents are read
+/// (SEEK_DATA/SEEK_HOLE), so a 10 GiB sparse image costs what its data
+/// costs; the extent map itself is not hashed, as it may change without
+/// the content changing (unwritten extents, delayed allocation).
+pub fn hash_image(path: &Path) -> Result<String> {
+    use rustix::fs::{seek, SeekFrom};
+    use std::io::{Read, Seek};
+    const CHUNK: u64 = 64 << 10;
+    let mut file = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
+    let len = file.metadata()?.len();
+    let mut hasher = Sha256::new();
+    hasher.update(len.to_le_bytes());
+    let mut buf = vec![0u8; CHUNK as usize];
+    // Next chunk not yet hashed.
+    let mut next = 0;
+    while next < len {
+        let data = match seek(&file, SeekFrom::Data(next)) {
+            Ok(start) => start,
+            Err(rustix::io::Errno::NXIO) => break, // only a hole remains
+            Err(err) => return Err(io::Error::from(err)).context("SEEK_DATA"),
+        };
+        let hole = seek(&file, SeekFrom::Hole(data)).context("SEEK_HOLE")?;
+        let mut chunk = (data / CHUNK * CHUNK).max(next);
+        file.seek(io::SeekFrom::Start(chunk))?;
+        while chunk < hole {
+            let size = CHUNK.min(len - chunk) as usize;
+            file.read_exact(&mut buf[..size])
+                .with_context(|| format!("hashing {} at {chunk}", path.display()))?;
+            if buf[..size].iter().any(|&b| b != 0) {
+                hasher.update(chunk.to_le_bytes());
+                hasher.update(&buf[..size]);
+            }
+            chunk += size as u64;
+        }
+        next = chunk;
+    }
+    Ok(crate::rootfs::ingest::hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! The chroot argv, path checks and tree copy (no root), and a whole
+//! session over a small ext4 root made of the host's own programs (root):
+//! what the program inside sees, that the root stays read-only and
+//! byte-identical, that an interruption stops it, and that nothing is left
+//! mounted or attached.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::{chroot_cmd, read_tree, write_tree, ChrootSession, DiskLinks, ROOT_NODE};
+use crate::host::cmd::CmdError;
+use crate::host::loopdev::{LoopDevice, LoopOptions};
+use crate::host::mount::in_private_namespace;
+use crate::host::test_support::{
+    ext4_image, host_mounts, host_programs, loops_of, privileged, TEST_UUID,
+};
+
+#[test]
+fn chroot_argv_clears_the_environment() {
+    let cmd = chroot_cmd(
+        "running grub-mkconfig",
+        Path::new("/w/root"),
+        &["/usr/sbin/grub-mkconfig", "-o", "/tmp/grub.cfg"],
+        &[("LC_ALL", "C"), ("GRUB_DISABLE_OS_PROBER", "true")],
+    );
+    assert_eq!(
+        cmd.argv_text(),
+        r#""chroot" "/w/root" "/usr/bin/env" "-i" "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "LC_ALL=C" "GRUB_DISABLE_OS_PROBER=true" "/usr/sbin/grub-mkconfig" "-o" "/tmp/grub.cfg""#
+    );
+    assert!(cmd.env.is_empty());
+}
+
+#[test]
+fn paths_inside_the_root_do_not_follow_symlinks_or_dotdot() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("boot/efi")).unwrap();
+    symlink("/etc", root.join("escape")).unwrap();
+    let session = ChrootSession {
+        root: root.to_owned(),
+        mounts: Vec::new(),
+    };
+    assert_eq!(session.inside("/boot/efi").unwrap(), root.join("boot/efi"));
+    let err = session.inside("/escape/default").unwrap_err().to_string();
+    assert!(err.contains("is a symlink in the root"), "{err}");
+    assert!(session.inside("/boot/../../etc").is_err());
+    assert!(session
+        .inside("/missing")
+        .unwrap_err()
+        .to_string()
+        .contains("is missing"));
+}
+
+#[test]
+fn tree_copy_keeps_files_dirs_links_and_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+    fs::create_dir_all(from.join("grub.d/deeper")).unwrap();
+    fs::write(from.join("grub"), b"GRUB_TIMEOUT=5\n").unwrap();
+    fs::write(from.join("grub.d/deeper/x.cfg"), b"X=1\n").unwrap();
+    symlink("../locale.conf", from.join("locale")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(from.join("grub.d"), fs::Permissions::from_mode(0o750)).unwrap();
+    fs::create_dir(&to).unwrap();
+    write_tree(&to, &read_tree(&from).unwrap()).unwrap();
+    assert_eq!(fs::read(to.join("grub")).unwrap(), b"GRUB_TIMEOUT=5\n");
+    assert_eq!(fs::read(to.join("grub.d/deeper/x.cfg")).unwrap(), b"X=1\n");
+    assert_eq!(
+        fs::read_link(to.join("locale")).unwrap(),
+        Path::new("../locale.conf")
+    );
+    let mode = fs::metadata(to.join("grub.d"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o750);
+}
+
+const SCRIPT: &str = r#"
+env
+echo ---
+readlink /dev/disk/by-uuid/6d6b696d-672d-7465-7374-2d726f6f7421 /dev/disk/by-partuuid/0f0e0d0c-0b0a-0908-0706-050403020100
+ls /dev
+echo ---
+cat /proc/self/mountinfo
+echo ---
+echo tmp-ok > /tmp/t && cat /tmp/t
+touch /etc/new 2>/dev/null || echo root-read-only
+touch /boot/efi/x && echo esp-writable
+cat /etc/default/grub /etc/default/keep
+"#;
+
+#[test]
+fn session_gives_a_private_dev_and_read_only_root() {
+    if !privileged("session_gives_a_private_dev_and_read_only_root") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = host_programs(&["env", "sh", "cat", "ls", "readlink", "touch", "sleep"]);
+    files.push(("etc/default/keep".into(), b"KEEP=1\n".to_vec()));
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    let image = ext4_image(dir.path(), &borrowed);
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let before = (host_mounts(), sha256(&image));
+    let ro = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    let device = LoopDevice::attach(&image, &ro).unwrap();
+    let links = DiskLinks {
+        fs_uuid: Some(TEST_UUID.to_string()),
+        part_uuid: Some("0f0e0d0c-0b0a-0908-0706-050403020100".to_string()),
+    };
+    let never = AtomicBool::new(false);
+    let out = in_private_namespace(|| {
+        let mut session = ChrootSession::open(&device, "ext4", &root, &links)?;
+        session.mount_tmpfs("/boot/efi", "size=1m")?;
+        session.overlay_dir(
+            "/etc/default",
+            &[("grub".into(), b"GRUB_MADE=here\n".to_vec())],
+        )?;
+        let out = session.run(
+            "probing the chroot",
+            &["sh", "-c", SCRIPT],
+            &[("MARK", "1")],
+            &never,
+        )?;
+        session.close()?;
+        Ok(String::from_utf8(out.stdout)?)
+    })
+    .unwrap();
+    device.close().unwrap();
+    let parts: Vec<&str> = out.split("---\n").collect();
+    // sh adds PWD itself.
+    let env: Vec<&str> = parts[0]
+        .lines()
+        .filter(|l| !l.starts_with("PWD="))
+        .collect();
+    assert_eq!(env.len(), 2, "only PATH and MARK: {env:?}");
+    assert!(env.contains(&"MARK=1"));
+    let listing = parts[1];
+    assert!(
+        listing.starts_with(&format!("../../{ROOT_NODE}\n../../{ROOT_NODE}\n")),
+        "{listing}"
+    );
+    for node in [
+        "null", "zero", "full", "random", "urandom", "tty", "disk", "fd", ROOT_NODE,
+    ] {
+        assert!(
+            listing.lines().any(|l| l == node),
+            "/dev/{node} missing: {listing}"
+        );
+    }
+    assert!(!listing.lines().any(|l| l.starts_with("loop")), "{listing}");
+    let root_line = parts[2]
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap();
+    assert!(
+        root_line.contains(&format!(" - ext4 /dev/{ROOT_NODE} ro")),
+        "{root_line}"
+    );
+    assert!(
+        root_line.split(' ').nth(5).unwrap().starts_with("ro"),
+        "{root_line}"
+    );
+    assert_eq!(
+        parts[3],
+        "tmp-ok\nroot-read-only\nesp-writable\nGRUB_MADE=here\nKEEP=1\n"
+    );
+    assert_eq!((host_mounts(), sha256(&image)), before);
+    assert!(loops_of(&image).is_empty());
+}
+
+#[test]
+fn interrupted_run_is_stopped_and_cleaned_up() {
+    if !privileged("interrupted_run_is_stopped_and_cleaned_up") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = host_programs(&["env", "sh", "sleep"]);
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    let image = ext4_image(dir.path(), &borrowed);
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let before = host_mounts();
+    let device = LoopDevice::attach(&image, &LoopOptions::default()).unwrap();
+    let flag = AtomicBool::new(false);
+    let started = Instant::now();
+    let err = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            flag.store(true, Ordering::SeqCst);
+        });
+        in_private_namespace(|| {
+            let session = ChrootSession::open(&device, "ext4", &root, &DiskLinks::default())?;
+            // Busy in /tmp: its processes must be gone before the unmount.
+            session.run(
+                "sleeping",
+                &["sh", "-c", "cd /tmp && sleep 60 & cd /tmp && sleep 60"],
+                &[],
+                &flag,
+            )?;
+            session.close()
+        })
+        .unwrap_err()
+    });
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        matches!(
+            err.downcast_ref::<CmdError>(),
+            Some(CmdError::Interrupted { .. })
+        ),
+        "{err:#}"
+    );
+    device.close().unwrap();
+    assert_eq!(host_mounts(), before);
+    assert!(loops_of(&image).is_empty());
+}
+
+fn sha256(path: &Path) -> Vec<u8> {
+    Sha256::digest(fs::read(path).unwrap()).to_vec()
+}

@@ -1,0 +1,325 @@
+//! `mkimg build --grub mkconfig` as a user runs it (privileged suite).
+//!
+//! - non-root: fails at once, naming `--grub template` (needs root to run
+//!   the test as `nobody` through `setpriv`);
+//! - slow (MKIMG_SLOW_TESTS=1, root, a Debian riscv64 rootfs with
+//!   grub-efi-riscv64 from MKIMG_TEST_ROOTFS_RISCV64_GRUB): two builds are
+//!   byte-identical, the ESP's grub.cfg is Debian's own menu and passes the
+//!   lint, the image boots to a root shell with root=UUID=…. Run it with
+//!   `cargo test --release`: a debug mkimg takes ~10 minutes per build;
+//! - slow: SIGINT while grub-mkconfig runs stops the build with a non-zero
+//!   exit, leaves /proc/mounts and `losetup -a` as they were, publishes
+//!   nothing and leaves no work directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use mkimg::arch::Arch;
+use mkimg::bootloader::lint::{lint_grub_cfg, LintRules, RootBy};
+use rustix::process::{kill_process, Pid, Signal};
+
+const ROOT_UUID: &str = "78662d6f-706f-6570-6f72-742d726f6f74";
+const DEFAULT_ROOTFS: &str = "/var/cache/mkimg-dev/rootfs-riscv64-grub-efi.tar";
+/// Where qemu-riscv64's ESP starts (board.toml: offset = "2M").
+const ESP_OFFSET: &str = "2M";
+
+fn mkimg() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mkimg"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null());
+    command
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Root, or skip (fail under MKIMG_REQUIRE_TOOLS=1).
+fn privileged(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "MKIMG_REQUIRE_TOOLS=1 but {test} needs root"
+    );
+    eprintln!("skipping {test}: needs root");
+    false
+}
+
+/// The rootfs for the slow tests, or `None` (with a loud message).
+fn slow_rootfs(test: &str) -> Option<PathBuf> {
+    if std::env::var("MKIMG_SLOW_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipping {test}: set MKIMG_SLOW_TESTS=1");
+        return None;
+    }
+    if !privileged(test) {
+        return None;
+    }
+    let path = PathBuf::from(
+        std::env::var("MKIMG_TEST_ROOTFS_RISCV64_GRUB").unwrap_or(DEFAULT_ROOTFS.into()),
+    );
+    if !path.is_file() {
+        eprintln!(
+            "\n*** SKIPPING {test}: no rootfs with grub-mkconfig at {} ***\n\
+             *** make one with `mkimg rootfs --board qemu-riscv64 --packages grub-efi-riscv64` \
+             and set MKIMG_TEST_ROOTFS_RISCV64_GRUB ***\n",
+            path.display()
+        );
+        return None;
+    }
+    Some(path)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The slow tests share loop devices and pgrep: one at a time.
+static SLOW: Mutex<()> = Mutex::new(());
+
+/// Lines of `losetup -a` and /proc/self/mounts that belong to a build
+/// whose TMPDIR is `tmp` (its work directory, its chroot) or name the
+/// chroot's root node. Other users of this machine may mount and attach
+/// meanwhile; everything mkimg makes is under its work directory.
+fn leftovers(tmp: &Path) -> Vec<String> {
+    let loops = text(&Command::new("losetup").arg("-a").output().unwrap().stdout);
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let tmp = tmp.display().to_string();
+    loops
+        .lines()
+        .chain(mounts.lines())
+        .filter(|l| l.contains(&tmp) || l.contains("mkimg-root"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `mkimg build --grub mkconfig` of qemu-riscv64 into `out`; returns the wall time.
+fn build(rootfs: &Path, out: &Path, tmp: &Path) -> Duration {
+    let started = Instant::now();
+    let output = mkimg()
+        .args(["build", "--board", "qemu-riscv64", "--format", "raw,qcow2"])
+        .args(["--grub", "mkconfig", "--rootfs"])
+        .arg(rootfs)
+        .arg("--output")
+        .arg(out)
+        .env("TMPDIR", tmp)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    started.elapsed()
+}
+
+fn same_bytes(a: &Path, b: &Path) {
+    let status = Command::new("cmp").arg(a).arg(b).status().unwrap();
+    assert!(
+        status.success(),
+        "{} and {} differ",
+        a.display(),
+        b.display()
+    );
+}
+
+#[test]
+fn non_root_fails_at_once_naming_the_rootless_mode() {
+    if !privileged("non_root_fails_at_once_naming_the_rootless_mode") {
+        return;
+    }
+    let started = Instant::now();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mkimg"))
+        .args(["build", "--board", "qemu-riscv64", "--grub", "mkconfig"])
+        .args([
+            "--rootfs",
+            "/nonexistent/rootfs.tar",
+            "--output",
+            "/nonexistent/out",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&output.stderr);
+    assert!(!output.status.success(), "{err}");
+    // Before anything else: not even the missing rootfs is noticed.
+    assert!(
+        err.starts_with("mkimg: error: --grub mkconfig runs the distro's grub-mkconfig"),
+        "{err}"
+    );
+    assert!(err.contains("needs root"), "{err}");
+    assert!(err.contains("use --grub template"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn mkconfig_build_is_reproducible_distro_menu_and_boots() {
+    let Some(rootfs) = slow_rootfs("mkconfig_build_is_reproducible_distro_menu_and_boots") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let first = build(&rootfs, &one, &tmp);
+    let second = build(&rootfs, &two, &tmp);
+    eprintln!(
+        "--grub mkconfig builds: {:.1}s and {:.1}s",
+        first.as_secs_f64(),
+        second.as_secs_f64()
+    );
+    assert_eq!(leftovers(&tmp), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "work directory left"
+    );
+    for file in ["qemu-riscv64.raw", "qemu-riscv64.qcow2", "manifest.json"] {
+        same_bytes(&one.join(file), &two.join(file));
+    }
+
+    let raw = format!("{}@@{ESP_OFFSET}", one.join("qemu-riscv64.raw").display());
+    let cfg = dir.path().join("grub.cfg");
+    let status = Command::new("mcopy")
+        .args(["-n", "-i", &raw, "::EFI/debian/grub.cfg"])
+        .arg(&cfg)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cfg = std::fs::read_to_string(cfg).unwrap();
+    assert!(cfg.contains("generated by grub-mkconfig"), "{cfg}");
+    assert!(
+        cfg.contains("submenu 'Advanced options for Debian GNU/Linux'"),
+        "{cfg}"
+    );
+    let kernel_lines: Vec<&str> = cfg
+        .lines()
+        .filter(|l| l.trim_start().starts_with("linux"))
+        .collect();
+    assert_eq!(kernel_lines.len(), 3, "{kernel_lines:?}");
+    for line in &kernel_lines {
+        assert!(
+            line.contains(&format!("root=UUID={ROOT_UUID} ro")),
+            "{line}"
+        );
+        assert!(line.contains("console=ttyS0"), "{line}");
+    }
+    let rules = LintRules {
+        root: RootBy::Uuid(ROOT_UUID.to_string()),
+        arch: Arch::Riscv64,
+        forbidden: vec![
+            "mkimg-work-".into(),
+            "/dev/mkimg-root".into(),
+            tmp.display().to_string(),
+        ],
+    };
+    assert_eq!(lint_grub_cfg(&cfg, &rules), []);
+
+    let port = 20000 + (std::process::id() % 20000);
+    let output = mkimg()
+        .arg("boot")
+        .arg(&one)
+        // Debian's GRUB_CMDLINE_LINUX_DEFAULT="quiet" hides the kernel and root
+        // markers; the login prompt and the command's output prove the boot.
+        .args(["--timeout", "900", "--markers", "firmware,grub,login"])
+        .args(["--login", "root:root", "--run", "cat /proc/cmdline"])
+        .env("MKIMG_SSH_PORT", port.to_string())
+        .output()
+        .unwrap();
+    let (out, err) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{err}");
+    assert!(out.contains(&format!("root=UUID={ROOT_UUID} ro")), "{out}");
+    assert!(out.contains("console=ttyS0"), "{out}");
+}
+
+#[test]
+fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
+    let Some(rootfs) =
+        slow_rootfs("sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = dir.path().join("out");
+    let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
+    let mounts = || std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let before_mounts = mounts();
+    let mut child = mkimg()
+        .args([
+            "build",
+            "--board",
+            "qemu-riscv64",
+            "--grub",
+            "mkconfig",
+            "--rootfs",
+        ])
+        .arg(&rootfs)
+        .arg("--output")
+        .arg(&out)
+        .env("TMPDIR", &tmp)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines_tx.send(line);
+        }
+        all
+    });
+    // The progress line comes just before grub-mkconfig starts.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no `mkconfig: running` line");
+        if line.contains("mkconfig: running") {
+            break;
+        }
+    }
+    // …and its processes (sh scripts under qemu-user) show up.
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", "grub-mkconfig"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !running() {
+        assert!(Instant::now() < deadline, "grub-mkconfig never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(running(), "grub-mkconfig finished before the signal");
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    kill_process(pid, Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(!status.success(), "{err}");
+    assert_eq!(status.code(), Some(1), "exit status {status:?}: {err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(!running(), "grub-mkconfig survived");
+    assert_eq!(leftovers(&tmp), Vec::<String>::new());
+    if mounts() != before_mounts {
+        eprintln!("note: the host's mount table changed meanwhile (another user of this machine?)");
+    }
+    assert!(!out.exists(), "output published");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "work directory left"
+    );
+}
