@@ -67,7 +67,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 
     let work = tempfile::Builder::new()
         .prefix("mkimg-work-")
-        .tempdir_in(work_root(&rootfs))
+        .tempdir_in(work_root(&rootfs, plan.boot.grub == GrubMode::Mkconfig))
         .context("creating the work directory")?;
     let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &output_dir, &step);
     if args.keep_workdir {
@@ -236,10 +236,15 @@ fn build_in(
 /// Where the work directory goes: `$MKIMG_WORKDIR`; else /dev/shm when it
 /// is a tmpfs with room for 3× the tarball (the root tar and the ext4 image
 /// then never reach the disk: mke2fs fsyncs its image, and on tmpfs that is
-/// free); else the system temp directory.
-fn work_root(rootfs: &Path) -> PathBuf {
+/// free); else the system temp directory. Not /dev/shm for `--grub
+/// mkconfig`: its chroot stage mounts a private tmpfs over /dev, which would
+/// hide a work directory there.
+fn work_root(rootfs: &Path, mkconfig: bool) -> PathBuf {
     if let Some(dir) = std::env::var_os("MKIMG_WORKDIR") {
         return PathBuf::from(dir);
+    }
+    if mkconfig {
+        return std::env::temp_dir();
     }
     let need = fs::metadata(rootfs)
         .map(|m| m.len())
