@@ -337,3 +337,88 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
         "work directory left"
     );
 }
+
+/// aarch64: Debian's grub-mkconfig through binfmt, then a boot. The rootfs
+/// is $MKIMG_TEST_ROOTFS_AARCH64_GRUB, else the dev cache, else
+/// `mkimg rootfs --board qemu-aarch64 --packages grub-efi-arm64`.
+#[test]
+fn aarch64_mkconfig_build_boots_with_the_layout_root() {
+    let test = "aarch64_mkconfig_build_boots_with_the_layout_root";
+    if std::env::var("MKIMG_SLOW_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipping {test}: set MKIMG_SLOW_TESTS=1");
+        return;
+    }
+    if !privileged(test) {
+        return;
+    }
+    let prepared = PathBuf::from(
+        std::env::var("MKIMG_TEST_ROOTFS_AARCH64_GRUB")
+            .unwrap_or("/var/cache/mkimg-dev/rootfs-aarch64-grub-efi.tar".into()),
+    );
+    let rootfs = if prepared.is_file() {
+        prepared
+    } else {
+        let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(|e| e.into_inner());
+        let out = mkimg()
+            .args([
+                "rootfs",
+                "--board",
+                "qemu-aarch64",
+                "--packages",
+                "grub-efi-arm64",
+            ])
+            .output()
+            .expect("run mkimg rootfs");
+        assert!(out.status.success(), "mkimg rootfs: {}", text(&out.stderr));
+        PathBuf::from(text(&out.stdout).trim())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let built = mkimg()
+        .args([
+            "build",
+            "--board",
+            "qemu-aarch64",
+            "--grub",
+            "mkconfig",
+            "--rootfs",
+        ])
+        .arg(&rootfs)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "build: {}", text(&built.stderr));
+    // The ESP's grub.cfg is read from the booted system (/boot/efi).
+    let booted = mkimg()
+        .arg("boot")
+        .arg(&out)
+        .args([
+            "--timeout",
+            "600",
+            "--markers",
+            "firmware,grub,login",
+            "--login",
+            "root:root",
+        ])
+        .args([
+            "--run",
+            "cat /proc/cmdline; grep -c 'Advanced options' /boot/efi/EFI/debian/grub.cfg",
+        ])
+        .output()
+        .unwrap();
+    let stdout = text(&booted.stdout);
+    assert!(
+        booted.status.success(),
+        "boot: {}\n{stdout}",
+        text(&booted.stderr)
+    );
+    assert!(
+        stdout.contains("root=UUID=78662d6f-706f-6570-6f72-742d726f6f74"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "1"),
+        "Debian's Advanced options submenu: {stdout}"
+    );
+}
