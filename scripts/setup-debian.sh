@@ -49,6 +49,7 @@ base_pkgs=(
     qemu-efi-aarch64 u-boot-qemu
     genimage zstd xz-utils gzip python3 acl attr file libarchive13
     grub-common shellcheck bc time
+    binutils procps openssl systemd
 )
 backport_pkgs=(
     e2fsprogs qemu-utils qemu-system-misc qemu-system-arm qemu-user-static
