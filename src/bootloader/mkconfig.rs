@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bootloader::kernels::board_cmdline;
 use crate::bootloader::lint::{check_grub_cfg, LintRules, RootBy};
-use crate::host::binfmt::{preflight as binfmt_preflight, DEFAULT_DIR as BINFMT_DIR};
+use crate::host::binfmt::preflight_host;
 use crate::host::chroot::{ChrootSession, DiskLinks, ROOT_NODE};
 use crate::host::interrupt::InterruptGuard;
 use crate::host::loopdev::{LoopDevice, LoopOptions};
@@ -84,10 +84,8 @@ pub fn preflight(plan: &Plan) -> Result<()> {
     if !rustix::process::geteuid().is_root() {
         bail!(NEEDS_ROOT);
     }
-    if std::env::consts::ARCH.parse().ok() != Some(plan.board.arch) {
-        binfmt_preflight(Path::new(BINFMT_DIR), plan.board.arch)
-            .context("--grub mkconfig runs the rootfs's programs under qemu-user")?;
-    }
+    preflight_host(plan.board.arch)
+        .context("--grub mkconfig runs the rootfs's programs under qemu-user")?;
     root_partition(plan).map(|_| ())
 }
 

@@ -36,6 +36,16 @@ pub use status::{preflight, status, BinfmtArchStatus, BinfmtStatus, PreflightErr
 
 /// Where the kernel's binfmt_misc filesystem is normally mounted.
 pub const DEFAULT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+
+/// Whether `arch` programs can run in a chroot on this host: natively, or
+/// through a usable entry in the real binfmt_misc ([`preflight`]). What
+/// every command that runs target code checks first.
+pub fn preflight_host(arch: Arch) -> Result<(), PreflightError> {
+    if std::env::consts::ARCH.parse().ok() == Some(arch) {
+        return Ok(());
+    }
+    preflight(Path::new(DEFAULT_DIR), arch)
+}
 /// Where Debian's qemu-user-binfmt / qemu-user-static ship their registrations.
 pub const DEBIAN_CONF_DIR: &str = "/usr/lib/binfmt.d";
 /// Where Debian installs the argv0-preserving interpreter names.

@@ -42,7 +42,7 @@ use crate::host::cmd::Cmd;
 pub use cache::{cache_key, default_cache_dir, publish_copy, CacheRecord};
 pub use debian::{debian_arch, mmdebstrap_cmd, DebianArch};
 pub use inspect::{inspect_tarball, TarballSummary};
-pub use preflight::{check_binfmt, parse_binfmt_entry, BinfmtEntry, BinfmtError, Mode};
+pub use preflight::Mode;
 pub use progress::ProgressStyle;
 pub use rpm::{customize_root, dnf_install_cmd, rpm_packages, tar_root_cmd};
 pub use shadow::{sha512_crypt, CryptSalt};

@@ -3,20 +3,19 @@
 //! a foreign arch, the route's tools installed, and how mmdebstrap may run
 //! (as root, or in a user namespace).
 //!
-//! The binfmt check is a minimal stand-in for the binfmt module; it reads
-//! /proc/sys/fs/binfmt_misc/qemu-<arch> and nothing else.
+//! The binfmt check is `host::binfmt::preflight_host`, the one every command
+//! that runs target code uses.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 
 use crate::arch::Arch;
+use crate::host::binfmt::preflight_host;
 use crate::host::cmd::Cmd;
 
 use super::ResolvedRecipe;
-
-const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 
 /// How mmdebstrap gets the privileges to build a chroot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,79 +35,9 @@ impl Mode {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BinfmtError {
-    #[error("no binfmt_misc handler for {arch} ({path}); run `mkimg binfmt register {arch}`")]
-    Missing { arch: Arch, path: String },
-    #[error("the binfmt_misc handler for {arch} is disabled; run `mkimg binfmt register {arch}`")]
-    Disabled { arch: Arch },
-    #[error(
-        "the binfmt_misc handler for {arch} lacks the F flag (flags: {flags:?}), so it fails \
-         inside a chroot; run `mkimg binfmt register {arch}`"
-    )]
-    NoFixBinary { arch: Arch, flags: String },
-}
-
-/// What a binfmt_misc entry file says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BinfmtEntry {
-    pub enabled: bool,
-    pub interpreter: Option<String>,
-    pub flags: String,
-}
-
-/// Parse /proc/sys/fs/binfmt_misc/<name>: `enabled`, `interpreter …`, `flags: POF`.
-pub fn parse_binfmt_entry(text: &str) -> BinfmtEntry {
-    let mut entry = BinfmtEntry {
-        enabled: false,
-        interpreter: None,
-        flags: String::new(),
-    };
-    for line in text.lines() {
-        let line = line.trim();
-        if line == "enabled" {
-            entry.enabled = true;
-        } else if let Some(rest) = line.strip_prefix("interpreter ") {
-            entry.interpreter = Some(rest.trim().to_string());
-        } else if let Some(rest) = line.strip_prefix("flags:") {
-            entry.flags = rest.trim().to_string();
-        }
-    }
-    entry
-}
-
 /// The architecture this process runs on, if mkimg knows it.
 pub fn host_arch() -> Option<Arch> {
     std::env::consts::ARCH.parse().ok()
-}
-
-/// `arch` programs run here: natively, or through an enabled binfmt_misc
-/// handler with the F flag (the interpreter is opened at registration, so it
-/// works inside a chroot that does not contain it).
-pub fn check_binfmt(arch: Arch) -> Result<(), BinfmtError> {
-    if host_arch() == Some(arch) {
-        return Ok(());
-    }
-    check_binfmt_in(Path::new(BINFMT_DIR), arch)
-}
-
-fn check_binfmt_in(dir: &Path, arch: Arch) -> Result<(), BinfmtError> {
-    let path = dir.join(format!("qemu-{}", arch.as_str()));
-    let text = std::fs::read_to_string(&path).map_err(|_| BinfmtError::Missing {
-        arch,
-        path: path.display().to_string(),
-    })?;
-    let entry = parse_binfmt_entry(&text);
-    if !entry.enabled {
-        return Err(BinfmtError::Disabled { arch });
-    }
-    if !entry.flags.contains('F') {
-        return Err(BinfmtError::NoFixBinary {
-            arch,
-            flags: entry.flags,
-        });
-    }
-    Ok(())
 }
 
 /// `program` on $PATH, or None.
@@ -139,7 +68,7 @@ pub fn running_as_root() -> bool {
 
 /// Everything the recipe's route needs; returns how mmdebstrap should run.
 pub fn check_host(recipe: &ResolvedRecipe) -> anyhow::Result<Mode> {
-    check_binfmt(recipe.arch)?;
+    preflight_host(recipe.arch)?;
     if recipe.distro.is_rpm() {
         require_program("dnf", "dnf")?;
         require_program("tar", "tar")?;
@@ -200,22 +129,7 @@ pub fn has_subid_range(text: &str, user: &str, uid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_binfmt_in, has_subid_range, parse_binfmt_entry, BinfmtError};
-    use crate::arch::Arch;
-
-    const REGISTERED: &str = "enabled\ninterpreter /usr/libexec/qemu-binfmt/riscv64-binfmt-P\n\
-        flags: POF\noffset 0\nmagic 7f454c46\nmask ffffffff\n";
-
-    #[test]
-    fn entry_fields_are_parsed() {
-        let entry = parse_binfmt_entry(REGISTERED);
-        assert!(entry.enabled);
-        assert_eq!(entry.flags, "POF");
-        assert_eq!(
-            entry.interpreter.as_deref(),
-            Some("/usr/libexec/qemu-binfmt/riscv64-binfmt-P")
-        );
-    }
+    use super::has_subid_range;
 
     #[test]
     fn subid_ranges_are_found_by_name_or_uid() {
@@ -228,44 +142,5 @@ mod tests {
         );
         assert!(!has_subid_range(text, "", 1003));
         assert!(!has_subid_range("", "alice", 1000));
-    }
-
-    #[test]
-    fn binfmt_check_wants_enabled_and_f_flag() {
-        let dir = tempfile::tempdir().unwrap();
-        let check = || check_binfmt_in(dir.path(), Arch::Riscv64);
-        let err = check().unwrap_err();
-        assert!(matches!(err, BinfmtError::Missing { .. }), "{err}");
-        assert!(
-            err.to_string()
-                .contains("run `mkimg binfmt register riscv64`"),
-            "{err}"
-        );
-
-        let file = dir.path().join("qemu-riscv64");
-        std::fs::write(&file, REGISTERED.replace("POF", "PO")).unwrap();
-        let err = check().unwrap_err();
-        assert_eq!(
-            err,
-            BinfmtError::NoFixBinary {
-                arch: Arch::Riscv64,
-                flags: "PO".into()
-            }
-        );
-        assert!(
-            err.to_string().contains("mkimg binfmt register riscv64"),
-            "{err}"
-        );
-
-        std::fs::write(&file, REGISTERED.replace("enabled", "disabled")).unwrap();
-        assert_eq!(
-            check().unwrap_err(),
-            BinfmtError::Disabled {
-                arch: Arch::Riscv64
-            }
-        );
-
-        std::fs::write(&file, REGISTERED).unwrap();
-        check().unwrap();
     }
 }

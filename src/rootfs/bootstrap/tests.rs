@@ -483,7 +483,7 @@ fn missing_binfmt_fails_within_a_second() {
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(
         err.to_string()
-            .contains("run `mkimg binfmt register loongarch64`"),
+            .contains("run `sudo mkimg binfmt register loongarch64`"),
         "{err}"
     );
 }
