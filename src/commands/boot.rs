@@ -12,7 +12,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::BootArgs;
 use crate::host::console::{select_markers, Console, Dialogue, Script};
-use crate::host::vm::{drive, interrupt_flag, Ending, Event, Limits, Vm, POWEROFF_WAIT};
+use crate::host::interrupt::InterruptGuard;
+use crate::host::vm::{drive, Ending, Event, Limits, Vm, POWEROFF_WAIT};
 
 pub fn run(args: &BootArgs) -> Result<()> {
     let required: Vec<String> = args
@@ -27,7 +28,7 @@ pub fn run(args: &BootArgs) -> Result<()> {
         run: args.run.clone(),
         nonce: std::process::id(),
     });
-    let interrupted = interrupt_flag().context("catching SIGINT and SIGTERM")?;
+    let interrupt = InterruptGuard::arm().context("catching SIGINT and SIGTERM")?;
     let mut log = match &args.log {
         Some(path) => Some(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -40,7 +41,7 @@ pub fn run(args: &BootArgs) -> Result<()> {
     let limits = Limits {
         timeout,
         poweroff_wait: POWEROFF_WAIT,
-        interrupted: &interrupted,
+        interrupted: interrupt.flag(),
     };
     let mut stdout = io::stdout();
     let ending = drive(

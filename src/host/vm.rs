@@ -6,8 +6,8 @@
 //! against a deadline.
 //!
 //! The group is killed (SIGTERM, then SIGKILL) on every way out: [`Vm`]'s
-//! `Drop` does it, and [`interrupt_flag`] turns SIGINT/SIGTERM to mkimg into
-//! a flag the loop checks. It prints nothing: what happens flows out as
+//! `Drop` does it, and the caller's `host::interrupt::InterruptGuard`
+//! turns SIGINT/SIGTERM to mkimg into a flag the loop checks. It prints nothing: what happens flows out as
 //! [`Event`]s; the command decides what to show.
 //!
 //! `start_vm.sh` contract (outputs/): works from any directory, ends in
@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -329,16 +328,6 @@ pub fn live_members(pgid: i32) -> Vec<i32> {
             (pgrp == pgid && state != "Z" && state != "X").then_some(pid)
         })
         .collect()
-}
-
-/// A flag set when mkimg gets SIGINT or SIGTERM, so the loop can kill the
-/// machine before mkimg exits.
-pub fn interrupt_flag() -> io::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&flag))?;
-    }
-    Ok(flag)
 }
 
 /// What happens during a session, in order.
