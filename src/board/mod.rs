@@ -5,9 +5,12 @@
 //! directory its relative paths (blobs, firmware, overlays) resolve against.
 //! Reads files; spawns nothing. Interpreting the values is `crate::plan`'s job.
 
+pub mod names;
+pub mod paths;
 pub mod schema;
 pub mod size;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,9 @@ pub struct Board {
     pub path: PathBuf,
     /// The directory relative paths in the board file resolve against.
     pub dir: PathBuf,
+    /// Blobs and raw partitions whose `source` came from `--blob` on the
+    /// command line: exempt from the board-directory rule (`paths`).
+    pub cli_sources: BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +102,7 @@ impl Board {
                     reason: "the path is not UTF-8".to_string(),
                 })?
                 .to_string();
+            self.cli_sources.insert(o.name.clone());
             let file = &mut self.file;
             if let Some(blob) = file.blobs.iter_mut().find(|b| b.name == o.name) {
                 blob.source = text;
@@ -119,7 +126,7 @@ impl Board {
                     .collect();
                 return Err(BoardError::UnknownBlob {
                     name: o.name.clone(),
-                    board: file.board.name.clone(),
+                    board: file.board.name.to_string(),
                     known: if known.is_empty() {
                         "none".to_string()
                     } else {
@@ -243,6 +250,7 @@ pub fn load_board_file(path: &Path) -> Result<Board, BoardError> {
         file,
         path: path.to_path_buf(),
         dir,
+        cli_sources: BTreeSet::new(),
     })
 }
 

@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::arch::Arch;
+use crate::board::names::{Hostname, OneLine, PlainName};
 use crate::board::size::{PartSize, Size};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,12 +145,12 @@ pub struct EditsSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoardSection {
-    pub name: String,
-    pub description: String,
+    pub name: PlainName,
+    pub description: OneLine,
     pub arch: Arch,
-    pub hostname: String,
+    pub hostname: Hostname,
     /// Output file stem: `<image>.qcow2`, `<image>.raw`.
-    pub image: String,
+    pub image: PlainName,
     /// Serial console device, e.g. `ttyS0`, `ttyAMA0`, `ttyS2,1500000`.
     #[serde(default)]
     pub console: Option<String>,

@@ -79,7 +79,8 @@ fn builtin_boards_are_listed_and_parse() {
     for (name, path) in search.list() {
         let board = super::load_board_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
-            board.file.board.name, name,
+            board.file.board.name.as_str(),
+            name,
             "board name must match its directory"
         );
     }
@@ -107,6 +108,7 @@ fn blob_overrides_replace_sources_or_name_the_choices() {
         file,
         path: "b.toml".into(),
         dir: "/boards/b".into(),
+        cli_sources: Default::default(),
     };
     let o: Vec<BlobOverride> = ["spl=/out/spl.bin", "env=/out/env.img"]
         .iter()

@@ -155,7 +155,7 @@ pub fn extlinux_config_from_plan(
         },
     };
     Ok(ExtlinuxConfig {
-        board: plan.board.name.clone(),
+        board: plan.board.name.to_string(),
         menu_title: format!("{} boot menu", plan.board.name),
         timeout: 30,
         kernels,

@@ -24,7 +24,7 @@ use crate::bootloader::default_grub::parse_default_grub;
 use crate::bootloader::kernels::{
     board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message, KernelEntry,
 };
-use crate::bootloader::template::render_template;
+use crate::bootloader::template::{render_template, sh_quote};
 use crate::plan::{Plan, PlannedFs};
 
 const TEMPLATE: &str = include_str!(concat!(
@@ -108,11 +108,18 @@ pub fn render_grub_cfg(config: &GrubConfig) -> Result<String> {
         timeout: config.timeout,
         insmods: &config.insmods,
         boot_fs_uuid: &config.boot_fs_uuid,
+        // Each argument one GRUB word: the distro's part comes from the
+        // rootfs's /etc/default/grub, and `;`, `$` or `{` there must reach
+        // the kernel as text, not run as GRUB script.
         args: join_cmdline(&[
             &format!("root=UUID={}", config.root_uuid),
             "ro",
             &config.cmdline,
-        ]),
+        ])
+        .split(' ')
+        .map(sh_quote)
+        .collect::<Vec<_>>()
+        .join(" "),
         entries,
     };
     Ok(render_template("grub.cfg.j2", TEMPLATE, &ctx)?)
@@ -191,6 +198,12 @@ pub fn grub_config_from_plan(
 /// already ends in "GNU/Linux" (trixie's GRUB_DISTRIBUTOR is os-release's
 /// NAME, "Debian GNU/Linux"; doubling it helps no one).
 fn os_title(distributor: &str) -> String {
+    // It comes from the rootfs and lands in a comment line too: one line.
+    let distributor: String = distributor
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let distributor = distributor.as_str();
     if matches!(distributor, "Ubuntu" | "Kubuntu") || distributor.ends_with("GNU/Linux") {
         distributor.to_string()
     } else {

@@ -65,7 +65,7 @@ pub fn find_kernels(boot_entries: &[String]) -> Vec<KernelEntry> {
                 continue;
             };
             if version.is_empty()
-                || version.contains('/')
+                || !is_plain_version(version)
                 || IGNORED_SUFFIXES.iter().any(|s| version.ends_with(s))
                 || kernels.iter().any(|k| k.version == version)
             {
@@ -80,6 +80,15 @@ pub fn find_kernels(boot_entries: &[String]) -> Vec<KernelEntry> {
     }
     kernels.sort_by(|a, b| compare_versions(&b.version, &a.version));
     kernels
+}
+
+/// Kernel versions are pasted into grub.cfg and extlinux.conf (paths,
+/// titles, ids): only the characters kernel packages use are accepted, so a
+/// crafted file name in /boot (a newline, a space) cannot add a line.
+fn is_plain_version(version: &str) -> bool {
+    version
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._+~-".contains(c))
 }
 
 fn find_initrd(boot_entries: &[String], version: &str) -> Option<String> {

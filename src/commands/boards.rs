@@ -12,7 +12,7 @@ pub fn run(args: &BoardsArgs) -> Result<()> {
         let (arch, description) = match load_board_file(&path) {
             Ok(board) => (
                 board.file.board.arch.to_string(),
-                board.file.board.description,
+                board.file.board.description.to_string(),
             ),
             Err(err) => ("?".to_string(), format!("(unreadable: {err})")),
         };

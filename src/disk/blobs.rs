@@ -10,9 +10,9 @@
 //! Reads host files (heads and sizes only; the assembler streams them);
 //! spawns nothing.
 
-use std::fs::File;
 use std::io::Read;
 
+use crate::board::paths::open_resolved;
 use anyhow::{bail, Context, Result};
 
 use crate::disk::assemble::Content;
@@ -67,7 +67,8 @@ fn load_blob(blob: &PlannedBlob, captures: Option<&CaptureResults>) -> Result<Lo
         .unwrap_or_default();
     let (content, len, head) = match &blob.source {
         BlobSource::File(path) => {
-            let mut file = match File::open(path) {
+            // Resolved by the planner; a symlink planted since is not followed.
+            let mut file = match open_resolved(path) {
                 Ok(file) => file,
                 Err(err) => bail!(
                     "{who}: {} not found ({err}).{usually} Put it next to board.toml or pass \

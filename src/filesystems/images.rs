@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
+use crate::board::paths::open_resolved;
 use anyhow::{bail, Context, Result};
 
 use crate::filesystems::ext4::{build_ext4, Ext4Params};
@@ -177,8 +178,15 @@ pub fn build_image_group(
                 });
             }
             PlannedFs::Raw { source } => {
-                if !source.is_file() {
-                    bail!("{who}: raw contents {} not found", source.display());
+                // The planner resolved the board's path (no symlinks left);
+                // a symlink planted since is not followed.
+                let file = open_resolved(source)
+                    .with_context(|| format!("{who}: raw contents {}", source.display()))?;
+                if !file.metadata()?.is_file() {
+                    bail!(
+                        "{who}: raw contents {} is not a regular file",
+                        source.display()
+                    );
                 }
                 images.push(PartitionImage {
                     partition: part.name.clone(),

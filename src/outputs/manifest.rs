@@ -120,7 +120,7 @@ pub fn manifest_from_plan(
     Manifest {
         mkimg_version: env!("CARGO_PKG_VERSION").to_string(),
         board: ManifestBoard {
-            name: plan.board.name.clone(),
+            name: plan.board.name.to_string(),
             arch: plan.board.arch,
         },
         seed: plan.seed.clone(),

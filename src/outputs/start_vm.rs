@@ -165,7 +165,7 @@ pub fn start_vm_from_plan(plan: &Plan, image_format: ImageFormat) -> Result<Star
             .with_context(|| format!("firmware path {} has no file name", path.display()))
     };
     Ok(StartVm {
-        board: board.clone(),
+        board: board.to_string(),
         qemu_binary: format!("qemu-system-{}", plan.board.arch.qemu_name()),
         machine: qemu.machine.clone(),
         cpu: qemu.cpu.clone(),

@@ -18,6 +18,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::arch::Arch;
+use crate::board::names::{Hostname, OneLine, PlainName};
 use crate::board::schema::{BootLoader, GrubMode, PartitionFlag, TableKind};
 
 pub use layout::{Layout, Problem, Region, RegionKind, Severity};
@@ -93,11 +94,11 @@ pub struct EditsPlan {
 /// The board identity carried into outputs.
 #[derive(Debug, Clone, Serialize)]
 pub struct BoardInfo {
-    pub name: String,
-    pub description: String,
+    pub name: PlainName,
+    pub description: OneLine,
     pub arch: Arch,
-    pub hostname: String,
-    pub image: String,
+    pub hostname: Hostname,
+    pub image: PlainName,
     pub console: Option<String>,
     /// Directory of the board file; relative paths resolved against it.
     pub dir: PathBuf,

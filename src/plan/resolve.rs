@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use crate::board::paths::{resolve_board_path, Allowed};
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::schema::{FilesystemKind, PartitionFlag, PartitionSection, TableKind};
 use crate::board::size::{format_bytes, PartSize};
@@ -315,6 +316,7 @@ fn resolve_build_settings(
             .collect(),
         fdtdir: section.as_ref().and_then(|b| b.fdtdir.clone()),
     };
+    check_boot_strings(&boot, file.board.console.as_deref(), problems);
     let firmware = file.firmware.as_ref().and_then(|f| {
         let (code, load) = match (&f.code, &f.bios) {
             (Some(code), None) => (code, FirmwareLoad::Pflash),
@@ -330,9 +332,29 @@ fn resolve_build_settings(
                 return None;
             }
         };
+        let mut firmware_path = |key: &str, text: &str| {
+            resolve_board_path(&board.dir, text, Allowed::BoardDirOrFirmware)
+                .map_err(|err| {
+                    problems.push(Problem::error(format!("[firmware] {key}: {err}")).with_fix(
+                        "name the distribution's firmware file (e.g. \
+                         /usr/share/qemu-efi-riscv64/RISCV_VIRT_CODE.fd) or one in the board \
+                         directory",
+                    ));
+                })
+                .ok()
+        };
+        let key = match load {
+            FirmwareLoad::Pflash => "code",
+            FirmwareLoad::Bios => "bios",
+        };
+        let code = firmware_path(key, code);
+        let vars = match &f.vars {
+            Some(v) => Some(firmware_path("vars", v)?),
+            None => None,
+        };
         Some(FirmwarePlan {
-            code: board.dir.join(code),
-            vars: f.vars.as_ref().map(|v| board.dir.join(v)),
+            code: code?,
+            vars,
             package: f.package.clone(),
             load,
         })
@@ -352,7 +374,16 @@ fn resolve_build_settings(
             .unwrap_or_else(|| vec!["/.dockerenv".to_string(), "/etc/resolv.conf".to_string()]),
         overlay: edits_section
             .and_then(|e| e.overlay.as_ref())
-            .map(|o| board.dir.join(o)),
+            .and_then(|o| {
+                resolve_board_path(&board.dir, o, Allowed::BoardDir)
+                    .map_err(|err| {
+                        problems.push(
+                            Problem::error(format!("[edits] overlay: {err}"))
+                                .with_fix("keep the overlay tree inside the board directory"),
+                        );
+                    })
+                    .ok()
+            }),
     };
     (boot, firmware, qemu, edits)
 }
@@ -401,7 +432,23 @@ fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
             }
             (BlobSource::Rootfs(path.to_string()), room.unwrap_or(0))
         } else {
-            let path = board.dir.join(&section.source);
+            let allowed = if board.cli_sources.contains(&section.name) {
+                Allowed::Anywhere
+            } else {
+                Allowed::BoardDir
+            };
+            let path = match resolve_board_path(&board.dir, &section.source, allowed) {
+                Ok(path) => path,
+                Err(err) => {
+                    problems.push(Problem::error(format!("{who}: source {err}")).with_fix(
+                        format!(
+                            "copy the file into the board directory, or pass --blob {}=PATH",
+                            section.name
+                        ),
+                    ));
+                    continue;
+                }
+            };
             let size = match (std::fs::metadata(&path), room) {
                 (Ok(meta), Some(room)) if meta.len() > room => {
                     problems.push(
@@ -559,9 +606,25 @@ fn resolve_partition(
             }
         }
         FilesystemKind::Raw => match &section.source {
-            Some(source) => PlannedFs::Raw {
-                source: board.dir.join(source),
-            },
+            Some(source) => {
+                let allowed = if board.cli_sources.contains(&section.name) {
+                    Allowed::Anywhere
+                } else {
+                    Allowed::BoardDir
+                };
+                match resolve_board_path(&board.dir, source, allowed) {
+                    Ok(source) => PlannedFs::Raw { source },
+                    Err(err) => {
+                        problems.push(Problem::error(format!("{who}: source {err}")).with_fix(
+                            format!(
+                                "copy the file into the board directory, or pass --blob {}=PATH",
+                                section.name
+                            ),
+                        ));
+                        PlannedFs::None
+                    }
+                }
+            }
             None => {
                 problems.push(
                     Problem::error(format!(
@@ -588,11 +651,17 @@ fn resolve_partition(
         pass: if path == "/" { 1 } else { 2 },
     });
     if let Some(mount) = &mount {
-        if !mount.path.starts_with('/') {
-            problems.push(Problem::error(format!(
-                "{who}: mount = {:?} must be an absolute path",
-                mount.path
-            )));
+        if let Err(why) = check_mount_path(&mount.path) {
+            problems.push(
+                Problem::error(format!("{who}: mount = {:?} {why}", mount.path))
+                    .with_fix("mount = \"/boot/efi\" (an absolute path of plain names)"),
+            );
+        }
+        if let Err(why) = check_fstab_field(&mount.options) {
+            problems.push(
+                Problem::error(format!("{who}: mount_options = {:?} {why}", mount.options))
+                    .with_fix("mount_options = \"defaults,noatime\""),
+            );
         }
     }
     PlannedPartition {
@@ -826,4 +895,97 @@ fn parse_u32_field(text: Option<&str>, what: &str, problems: &mut Vec<Problem>) 
         );
     }
     parsed
+}
+
+/// A mount point lands in fstab (whitespace-separated fields) and names a
+/// directory of the rootfs: absolute, plain components, nothing that fstab
+/// would split or escape.
+fn check_mount_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("must be an absolute path".to_string());
+    }
+    check_fstab_field(path)?;
+    if path
+        .split('/')
+        .skip(1)
+        .any(|c| c == "." || c == ".." || (c.is_empty() && path != "/"))
+    {
+        return Err("must not contain '.', '..' or empty components".to_string());
+    }
+    Ok(())
+}
+
+/// One fstab field: no whitespace (fstab's separator), no control
+/// characters, no `#` (a comment) and no `\\` (fstab's octal escapes).
+fn check_fstab_field(text: &str) -> Result<(), String> {
+    match text
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '#' || *c == '\\')
+    {
+        _ if text.is_empty() => Err("is empty".to_string()),
+        Some(c) => Err(format!(
+            "contains {c:?}, which would break its line in /etc/fstab"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Board strings that land in grub.cfg and extlinux.conf: kernel
+/// arguments are whitespace-separated words (extlinux has no quoting, so
+/// no control characters), and ESP paths are relative paths of plain
+/// components (never `..`: they name files inside the ESP).
+fn check_boot_strings(boot: &BootPlan, console: Option<&str>, problems: &mut Vec<Problem>) {
+    let control = |text: &str| text.chars().find(|c| c.is_control() && *c != ' ');
+    for (key, text) in [
+        ("boot.cmdline", Some(boot.cmdline.as_str())),
+        ("board.console", console),
+    ] {
+        let Some(text) = text else { continue };
+        let bad = if key == "board.console" {
+            text.chars().find(|c| c.is_whitespace() || c.is_control())
+        } else {
+            control(text)
+        };
+        if let Some(c) = bad {
+            problems.push(
+                Problem::error(format!(
+                    "{key} = {text:?} contains {c:?}; kernel arguments are written into the boot \
+                     loader's configuration"
+                ))
+                .with_fix("kernel arguments separated by single spaces, e.g. \"console=ttyS0,115200 quiet\""),
+            );
+        }
+    }
+    let esp_paths = std::iter::once(("boot.grub_cfg", boot.grub_cfg.as_str())).chain(
+        boot.efi_files
+            .iter()
+            .map(|(_, to)| ("efi_file.to", to.as_str())),
+    );
+    for (key, path) in esp_paths {
+        let plain = !path.is_empty()
+            && path.trim_start_matches('/').split('/').all(|c| {
+                !c.is_empty()
+                    && c != "."
+                    && c != ".."
+                    && !c.chars().any(|ch| ch.is_control() || ch == '\\')
+            });
+        if !plain {
+            problems.push(
+                Problem::error(format!(
+                    "{key} = {path:?} must be a path inside the ESP (plain names, no '..')"
+                ))
+                .with_fix("e.g. \"EFI/BOOT/BOOTRISCV64.EFI\""),
+            );
+        }
+    }
+    if let Some(fdtdir) = &boot.fdtdir {
+        if let Some(c) = fdtdir.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            problems.push(
+                Problem::error(format!(
+                    "boot.fdtdir = {fdtdir:?} contains {c:?}; it is one word of extlinux.conf"
+                ))
+                .with_fix("boot.fdtdir = \"/usr/lib/linux-image-{version}\""),
+            );
+        }
+    }
 }

@@ -15,6 +15,8 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::board::names::Hostname;
+
 /// Removed unless the caller says otherwise: container leftovers and the
 /// build host's resolver configuration.
 pub const DEFAULT_REMOVALS: &[&str] = &["/.dockerenv", "/etc/resolv.conf"];
@@ -29,7 +31,7 @@ pub struct Edits {
     pub files: BTreeMap<String, Vec<u8>>,
     /// When set, /etc/hosts gets `127.0.1.1\t<hostname>` (rewritten or
     /// added, other lines kept; created with localhost lines if absent).
-    pub hosts_hostname: Option<String>,
+    pub hosts_hostname: Option<Hostname>,
     /// Rootfs paths dropped from the tarball, with everything below them.
     pub remove: Vec<String>,
     /// Host files added on top, owned root:root (see [`scan_overlay`]).
@@ -49,10 +51,10 @@ impl Edits {
     }
 
     /// Writes /etc/hostname and edits /etc/hosts for `hostname`.
-    pub fn set_hostname(&mut self, hostname: &str) {
+    pub fn set_hostname(&mut self, hostname: &Hostname) {
         self.files
             .insert("/etc/hostname".into(), format!("{hostname}\n").into_bytes());
-        self.hosts_hostname = Some(hostname.to_owned());
+        self.hosts_hostname = Some(hostname.clone());
     }
 
     pub fn replace_file(&mut self, path: &str, content: impl Into<Vec<u8>>) {
@@ -63,7 +65,7 @@ impl Edits {
 /// Rewrites (or creates) /etc/hosts so that it maps 127.0.1.1 to `hostname`.
 /// Existing 127.0.1.1 lines are replaced (the first one kept in place);
 /// without one, the line goes after the first 127.0.0.1 line, else first.
-pub fn render_hosts(original: Option<&str>, hostname: &str) -> String {
+pub fn render_hosts(original: Option<&str>, hostname: &Hostname) -> String {
     let ours = format!("127.0.1.1\t{hostname}");
     let Some(original) = original else {
         return format!(

@@ -9,9 +9,10 @@
 //! In: members from [`TarWalker`]. Out: sink calls and a [`RootfsSummary`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
 use std::io::{self, Cursor, Read};
 
+use crate::board::names::Hostname;
+use crate::board::paths::open_resolved;
 use crate::rootfs::capture::{CaptureState, Tee};
 use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind};
 use crate::rootfs::entry::{
@@ -27,7 +28,7 @@ const HOSTS_LIMIT: u64 = 1 << 20;
 
 enum Replacement {
     Content(Vec<u8>),
-    Hosts(String),
+    Hosts(Hostname),
     Overlay(OverlayEntry),
 }
 
@@ -293,10 +294,11 @@ impl<'s> Pass<'s> {
                         Box::new(io::empty()),
                     ),
                     OverlayKind::File { source, size } => {
-                        let file = File::open(source).map_err(|source| RootfsError::Overlay {
-                            path: o.path.clone(),
-                            source,
-                        })?;
+                        let file =
+                            open_resolved(source).map_err(|source| RootfsError::Overlay {
+                                path: o.path.clone(),
+                                source,
+                            })?;
                         (
                             root_entry(&rel, EntryKind::File { size: *size }, o.mode, mtime),
                             Box::new(file),

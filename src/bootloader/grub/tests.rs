@@ -125,3 +125,32 @@ fn empty_menu_is_refused() {
     config.kernels.clear();
     assert!(render_grub_cfg(&config).is_err());
 }
+
+/// A crafted rootfs: /etc/default/grub arguments that are GRUB script, an
+/// os-release NAME with a newline, and a kernel file name with a newline.
+/// None of it may become a GRUB command.
+#[test]
+fn rootfs_text_cannot_inject_grub_commands() {
+    let plan = builtin_plan("qemu-riscv64");
+    let default_grub = "GRUB_DISTRIBUTOR=\"Evil\nset root=(hd9)\"\n\
+        GRUB_CMDLINE_LINUX='quiet; insmod evil $x }'\n";
+    let mut boot = riscv64_boot();
+    boot.push("vmlinuz-6.99\nlinux /evil".to_string());
+    boot.push("vmlinuz-6.98 evil".to_string());
+    let config = grub_config_from_plan(&plan, &boot, Some(default_grub), None).unwrap();
+    let text = render_grub_cfg(&config).unwrap();
+    assert!(!text.contains("6.99") && !text.contains("6.98"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.trim_start().starts_with("set root=")),
+        "{text}"
+    );
+    assert!(
+        text.contains(" 'quiet;' insmod evil '$x' '}' console=ttyS0\n"),
+        "{text}"
+    );
+    if let Some(verdict) = grub_script_check(&text) {
+        verdict.unwrap_or_else(|e| panic!("grub-script-check rejected:\n{e}\n{text}"));
+    }
+}

@@ -291,7 +291,7 @@ pub fn run(
 /// The edits an image build makes.
 pub fn image_edits() -> Edits {
     let mut e = Edits::new(EPOCH);
-    e.set_hostname("board");
+    e.set_hostname(&"board".parse().unwrap());
     e.replace_file("/etc/fstab", b"LABEL=rootfs / ext4 defaults 0 1\n".to_vec());
     e
 }

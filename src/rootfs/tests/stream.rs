@@ -738,7 +738,7 @@ fn gnu_sparse_member_is_expanded() {
 fn render_hosts_keeps_one_line_in_place() {
     let text = "127.0.0.1 localhost\n127.0.1.1 a a.lan\n# c\n127.0.1.1 b\n";
     assert_eq!(
-        crate::rootfs::render_hosts(Some(text), "board"),
+        crate::rootfs::render_hosts(Some(text), &"board".parse().unwrap()),
         "127.0.0.1 localhost\n127.0.1.1\tboard\n# c\n"
     );
 }

@@ -1,0 +1,62 @@
+//! The hostile suite: crafted tarballs, board files and command lines, as an
+//! attacker or a careless user would write them, against the real `mkimg`
+//! binary. Each case asserts the exit status, that the message names the
+//! problem, that decoy host files are untouched and that nothing is left
+//! behind (output, staging or work directories).
+//!
+//! One file per kind of input under `tests/hostile/`.
+
+#[path = "hostile/boards.rs"]
+mod boards;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `mkimg ARGS` with a clean environment: no user boards, no user config,
+/// the work directory under `work` (so leftovers can be checked).
+pub fn mkimg_in(work: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mkimg"))
+        .args(args)
+        .env_remove("MKIMG_BOARDS")
+        .env("HOME", "/nonexistent")
+        .env("MKIMG_WORKDIR", work)
+        .env("TMPDIR", work)
+        .output()
+        .expect("run mkimg")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a failure whose message holds every one of `needles`.
+pub fn assert_refused(out: &Output, needles: &[&str]) {
+    let text = stderr(out);
+    assert!(!out.status.success(), "expected a failure:\n{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in needles {
+        assert!(text.contains(needle), "message lacks {needle:?}:\n{text}");
+    }
+}
+
+/// The entries of `dir` (empty when it does not exist).
+pub fn entries(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(list) => list.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A one-file tar: enough to get past `--rootfs` checks; cases here fail
+/// before the rootfs is read.
+pub fn tiny_tar(path: &Path) {
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(3);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "etc/motd", &b"hi\n"[..])
+        .unwrap();
+    builder.finish().unwrap();
+}
