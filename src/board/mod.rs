@@ -28,6 +28,9 @@ pub struct Board {
     /// Blobs and raw partitions whose `source` came from `--blob` on the
     /// command line: exempt from the board-directory rule (`paths`).
     pub cli_sources: BTreeSet<String>,
+    /// The board file's text, to cite `file:line:column` for a value the
+    /// planner rejects (see [`Board::locate`]).
+    pub text: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,11 @@ impl std::str::FromStr for BlobOverride {
 }
 
 impl Board {
+    /// `file:line:column` of a byte span of the board text.
+    pub fn locate(&self, span: std::ops::Range<usize>) -> Location {
+        locate(&self.text, span.start, &self.path)
+    }
+
     /// Point blobs and raw partitions at the files of `--blob` arguments.
     /// Relative paths are taken from the current directory.
     pub fn override_sources(&mut self, overrides: &[BlobOverride]) -> Result<(), BoardError> {
@@ -251,6 +259,7 @@ pub fn load_board_file(path: &Path) -> Result<Board, BoardError> {
         path: path.to_path_buf(),
         dir,
         cli_sources: BTreeSet::new(),
+        text,
     })
 }
 

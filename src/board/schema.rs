@@ -7,6 +7,7 @@
 //! that cites `file:line:column` instead of a silently ignored setting.
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::arch::Arch;
 use crate::board::names::{Hostname, OneLine, PlainName};
@@ -171,9 +172,9 @@ pub struct DiskSection {
     pub table: TableKind,
     #[serde(default)]
     pub sector_size: Option<u64>,
-    pub size: Size,
+    pub size: Spanned<Size>,
     #[serde(default)]
-    pub alignment: Option<Size>,
+    pub alignment: Option<Spanned<Size>>,
     /// GPT disk GUID; derived from the seed when absent.
     #[serde(default)]
     pub guid: Option<String>,
@@ -182,7 +183,7 @@ pub struct DiskSection {
     pub mbr_signature: Option<String>,
     /// Where the primary GPT entry array starts (default: LBA 2).
     #[serde(default)]
-    pub gpt_entries_offset: Option<Size>,
+    pub gpt_entries_offset: Option<Spanned<Size>>,
     /// Number of GPT entries (default 128).
     #[serde(default)]
     pub gpt_entries: Option<u32>,
@@ -197,10 +198,10 @@ pub struct PartitionSection {
     #[serde(rename = "type")]
     pub type_: String,
     #[serde(default)]
-    pub offset: Option<Size>,
-    pub size: PartSize,
+    pub offset: Option<Spanned<Size>>,
+    pub size: Spanned<PartSize>,
     #[serde(default)]
-    pub alignment: Option<Size>,
+    pub alignment: Option<Spanned<Size>>,
     #[serde(default)]
     pub filesystem: Option<FilesystemKind>,
     /// Raw contents for `filesystem = "raw"`, relative to the board file.
@@ -253,12 +254,12 @@ pub struct BlobSection {
     /// A file relative to the board file, or `rootfs:/path` inside the
     /// rootfs (read during the rootfs pass). `--blob NAME=PATH` overrides it.
     pub source: String,
-    pub offset: Size,
+    pub offset: Spanned<Size>,
     /// Room reserved for the blob: its region in the plan. Required for
     /// `rootfs:` sources (their size is known only at build time); the real
     /// file must fit. Absent: the file's own size.
     #[serde(default)]
-    pub size: Option<Size>,
+    pub size: Option<Spanned<Size>>,
     /// Where the file usually comes from, for the error when it is missing.
     #[serde(default)]
     pub hint: Option<String>,

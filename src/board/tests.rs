@@ -32,7 +32,7 @@ fn parse_err(text: &str) -> String {
 fn minimal_board_parses() {
     let board = parse_board(MINIMAL, Path::new("b.toml")).unwrap();
     assert_eq!(board.partitions.len(), 1);
-    assert_eq!(board.disk.size.0, 64 << 20);
+    assert_eq!(board.disk.size.get_ref().0, 64 << 20);
 }
 
 #[test]
@@ -109,6 +109,7 @@ fn blob_overrides_replace_sources_or_name_the_choices() {
         path: "b.toml".into(),
         dir: "/boards/b".into(),
         cli_sources: Default::default(),
+        text: text.clone(),
     };
     let o: Vec<BlobOverride> = ["spl=/out/spl.bin", "env=/out/env.img"]
         .iter()

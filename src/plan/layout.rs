@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::board::schema::TableKind;
 use crate::board::size::format_bytes;
+use crate::plan::bounds::{add, div, mul, sub};
 use crate::plan::{GptPlacement, PlannedBlob, PlannedPartition};
 
 /// Size of one GPT partition entry; the UEFI spec allows larger, nobody uses them.
@@ -69,7 +70,7 @@ impl fmt::Display for Region {
 
 impl Layout {
     pub fn disk_sectors(&self) -> u64 {
-        self.disk_size / self.sector_size
+        div(self.disk_size, self.sector_size)
     }
 
     /// Every region, sorted by start (ties: table structures first).
@@ -87,28 +88,28 @@ impl Layout {
                 "primary GPT header",
                 RegionKind::GptHeader,
                 ss,
-                2 * ss,
+                mul(2, ss),
             ));
-            let entries = gpt.entries_lba * ss;
+            let entries = mul(gpt.entries_lba, ss);
             regions.push(region(
                 "primary GPT entries",
                 RegionKind::GptEntries,
                 entries,
-                entries + gpt.entry_array_sectors * ss,
+                add(entries, mul(gpt.entry_array_sectors, ss)),
             ));
-            let backup = gpt.backup_entries_lba * ss;
+            let backup = mul(gpt.backup_entries_lba, ss);
             regions.push(region(
                 "backup GPT entries",
                 RegionKind::BackupGptEntries,
                 backup,
-                backup + gpt.entry_array_sectors * ss,
+                add(backup, mul(gpt.entry_array_sectors, ss)),
             ));
-            let header = gpt.backup_header_lba * ss;
+            let header = mul(gpt.backup_header_lba, ss);
             regions.push(region(
                 "backup GPT header",
                 RegionKind::BackupGptHeader,
                 header,
-                header + ss,
+                add(header, ss),
             ));
         }
         for part in &self.partitions {
@@ -121,7 +122,7 @@ impl Layout {
                 &name,
                 RegionKind::Blob,
                 blob.offset,
-                blob.offset + blob.size,
+                add(blob.offset, blob.size),
             ));
         }
         regions.sort_by_key(|r| (r.start, r.end));
@@ -201,7 +202,7 @@ impl fmt::Display for Problem {
 pub fn check_overlaps(regions: &[Region]) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (i, a) in regions.iter().enumerate() {
-        for b in &regions[i + 1..] {
+        for b in regions.iter().skip(i.saturating_add(1)) {
             if a.overlaps(b) {
                 let overlap_start = a.start.max(b.start);
                 let overlap_end = a.end.min(b.end);
@@ -210,7 +211,7 @@ pub fn check_overlaps(regions: &[Region]) -> Vec<Problem> {
                         "{} and {} overlap by {} bytes at {:#x}..{:#x}",
                         a.name,
                         b.name,
-                        overlap_end - overlap_start,
+                        sub(overlap_end, overlap_start),
                         overlap_start,
                         overlap_end
                     ))
@@ -272,9 +273,9 @@ pub fn render_map(regions: &[Region], problems: &[Problem], sector_size: u64) ->
             region.name,
             region.start,
             region.end,
-            region.start / sector_size,
+            div(region.start, sector_size),
             region.end.div_ceil(sector_size).saturating_sub(1),
-            format_bytes(region.end - region.start),
+            format_bytes(region.end.saturating_sub(region.start)),
         ));
     }
     out
@@ -284,7 +285,7 @@ pub fn align_up(value: u64, align: u64) -> u64 {
     if align <= 1 {
         value
     } else {
-        value.div_ceil(align) * align
+        mul(value.div_ceil(align), align)
     }
 }
 
@@ -292,6 +293,6 @@ pub fn align_down(value: u64, align: u64) -> u64 {
     if align <= 1 {
         value
     } else {
-        value / align * align
+        mul(div(value, align), align)
     }
 }

@@ -1,3 +1,4 @@
+#![deny(clippy::arithmetic_side_effects)]
 //! What will be built: a board resolved into a [`Plan`] — absolute byte
 //! offsets and sizes of every region, every identity, every filesystem's
 //! parameters — validated as a whole.
@@ -7,6 +8,7 @@
 //! reading the size of blob files next to the board; after `plan_board`
 //! returns nothing reads the board again.
 
+pub mod bounds;
 pub mod identity;
 pub mod layout;
 pub mod parttype;
@@ -140,7 +142,7 @@ pub struct PlannedPartition {
 
 impl PlannedPartition {
     pub fn end(&self) -> u64 {
-        self.start + self.size
+        bounds::add(self.start, self.size)
     }
 }
 

@@ -19,6 +19,7 @@ use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::schema::{FilesystemKind, PartitionFlag, PartitionSection, TableKind};
 use crate::board::size::{format_bytes, PartSize};
 use crate::board::Board;
+use crate::plan::bounds::{add, check_bounds, div, mul, rem, sub};
 use crate::plan::identity::IdentitySource;
 use crate::plan::layout::{
     align_down, align_up, check_overlaps, render_map, Layout, Problem, Severity, GPT_ENTRY_SIZE,
@@ -44,6 +45,10 @@ pub struct PlanError {
 pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     let file = &board.file;
     let ids = IdentitySource::new(seed, &file.board.name);
+    let out_of_range = check_bounds(board);
+    if !out_of_range.is_empty() {
+        return Err(plan_error(board, out_of_range, String::new()));
+    }
     let mut problems = Vec::new();
 
     let ss = file.disk.sector_size.unwrap_or(512);
@@ -56,8 +61,8 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
         );
     }
     let ss = if ss == 4096 { 4096 } else { 512 };
-    let disk_size = file.disk.size.0;
-    if !disk_size.is_multiple_of(ss) || disk_size < 64 * ss {
+    let disk_size = file.disk.size.get_ref().0;
+    if !disk_size.is_multiple_of(ss) || disk_size < mul(64, ss) {
         problems.push(
             Problem::error(format!(
                 "disk.size = {disk_size} bytes is not a multiple of the {ss}-byte sector size \
@@ -70,7 +75,12 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
         );
     }
     let disk_size = align_down(disk_size, ss);
-    let alignment = file.disk.alignment.map(|a| a.0).unwrap_or(1 << 20);
+    let alignment = file
+        .disk
+        .alignment
+        .as_ref()
+        .map(|a| a.get_ref().0)
+        .unwrap_or(1 << 20);
     if alignment == 0 || !alignment.is_multiple_of(ss) {
         problems.push(Problem::error(format!(
             "disk.alignment = {alignment} is not a multiple of the sector size {ss}"
@@ -97,27 +107,27 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
                 "disk.gpt_entries = 0: a GPT needs at least one entry",
             ));
         }
-        let array_sectors = (u64::from(entry_count.max(1)) * GPT_ENTRY_SIZE).div_ceil(ss);
-        let entries_lba = match file.disk.gpt_entries_offset {
+        let array_sectors = mul(u64::from(entry_count.max(1)), GPT_ENTRY_SIZE).div_ceil(ss);
+        let entries_lba = match file.disk.gpt_entries_offset.as_ref().map(|o| *o.get_ref()) {
             None => 2,
-            Some(offset) if offset.0 % ss != 0 || offset.0 < 2 * ss => {
+            Some(offset) if rem(offset.0, ss) != 0 || offset.0 < mul(2, ss) => {
                 problems.push(
                     Problem::error(format!(
                         "disk.gpt_entries_offset = {} must be a multiple of the sector size and \
                          at or after LBA 2 (byte {})",
                         offset.0,
-                        2 * ss
+                        mul(2, ss)
                     ))
                     .with_fix(format!(
                         "disk.gpt_entries_offset = \"{}\"",
-                        format_bytes(align_up(offset.0.max(2 * ss), ss))
+                        format_bytes(align_up(offset.0.max(mul(2, ss)), ss))
                     )),
                 );
                 2
             }
-            Some(offset) => offset.0 / ss,
+            Some(offset) => div(offset.0, ss),
         };
-        let disk_sectors = disk_size / ss;
+        let disk_sectors = div(disk_size, ss);
         let backup_header_lba = disk_sectors.saturating_sub(1);
         let backup_entries_lba = backup_header_lba.saturating_sub(array_sectors);
         gpt = Some(GptPlacement {
@@ -131,18 +141,22 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
             backup_entries_lba,
             backup_header_lba,
         });
-        first_usable = (entries_lba + array_sectors) * ss;
-        last_usable_end = backup_entries_lba * ss;
+        first_usable = mul(add(entries_lba, array_sectors), ss);
+        last_usable_end = mul(backup_entries_lba, ss);
     }
     // Blobs before the first partition push the first usable LBA out.
-    let first_explicit = file.partitions.first().and_then(|p| p.offset).map(|o| o.0);
+    let first_explicit = file
+        .partitions
+        .first()
+        .and_then(|p| p.offset.as_ref())
+        .map(|o| o.get_ref().0);
     for blob in &blobs {
         if first_explicit.is_none_or(|first| blob.offset < first) {
-            first_usable = first_usable.max(align_up(blob.offset + blob.size, ss));
+            first_usable = first_usable.max(align_up(add(blob.offset, blob.size), ss));
         }
     }
     if let Some(gpt) = gpt.as_mut() {
-        gpt.first_usable_lba = first_usable / ss;
+        gpt.first_usable_lba = div(first_usable, ss);
     }
 
     let mbr_signature = if has_mbr {
@@ -161,12 +175,17 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     let mut cursor = first_usable;
     let count = file.partitions.len();
     for (index, section) in file.partitions.iter().enumerate() {
-        let number = index as u32 + 1;
+        let number = u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1));
         let who = format!("partition {number} '{}'", section.name);
-        let part_align = section.alignment.map(|a| a.0).unwrap_or(alignment).max(1);
-        let start = match section.offset {
+        let part_align = section
+            .alignment
+            .as_ref()
+            .map(|a| a.get_ref().0)
+            .unwrap_or(alignment)
+            .max(1);
+        let start = match section.offset.as_ref().map(|o| *o.get_ref()) {
             Some(offset) => {
-                if offset.0 % part_align != 0 {
+                if rem(offset.0, part_align) != 0 {
                     problems.push(
                         Problem::error(format!(
                             "{who}: offset {:#x} is not aligned to {}",
@@ -184,10 +203,10 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
             }
             None => align_up(cursor, part_align),
         };
-        let size = match section.size {
+        let size = match *section.size.get_ref() {
             PartSize::Fixed(size) => size.0,
             PartSize::Rest => {
-                if index + 1 != count {
+                if add(index as u64, 1) != count as u64 {
                     problems.push(
                         Problem::error(format!(
                             "{who}: size = \"rest\" is only allowed on the last partition"
@@ -203,7 +222,7 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
                 "{who}: size is zero (no room left at {start:#x})"
             )));
         }
-        if size % ss != 0 || start % ss != 0 {
+        if rem(size, ss) != 0 || rem(start, ss) != 0 {
             problems.push(
                 Problem::error(format!(
                     "{who}: start {start:#x} / size {size} are not multiples of the {ss}-byte sector"
@@ -211,7 +230,7 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
                 .with_fix(format!("size = \"{}\"", format_bytes(align_up(size, ss)))),
             );
         }
-        cursor = start + size;
+        cursor = add(start, size);
         partitions.push(resolve_partition(
             board,
             section,
@@ -246,21 +265,8 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
         .filter(|p| p.severity == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        let mut details = String::new();
-        for (i, problem) in errors.iter().enumerate() {
-            details.push_str(&format!(
-                "  {}. {}\n",
-                i + 1,
-                problem.to_string().replace('\n', "\n  ")
-            ));
-        }
-        details.push_str(&render_map(&layout.regions(), &errors, ss));
-        return Err(PlanError {
-            board: board.path.display().to_string(),
-            count: errors.len(),
-            details,
-            problems: errors,
-        });
+        let map = render_map(&layout.regions(), &errors, ss);
+        return Err(plan_error(board, errors, map));
     }
 
     let info = &file.board;
@@ -282,6 +288,26 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
         edits,
         warnings,
     })
+}
+
+/// The error for `errors`, numbered, followed by `map` (the disk map, or
+/// nothing when planning stopped before a layout).
+fn plan_error(board: &Board, errors: Vec<Problem>, map: String) -> PlanError {
+    let mut details = String::new();
+    for (i, problem) in errors.iter().enumerate() {
+        details.push_str(&format!(
+            "  {}. {}\n",
+            i.saturating_add(1),
+            problem.to_string().replace('\n', "\n  ")
+        ));
+    }
+    details.push_str(&map);
+    PlanError {
+        board: board.path.display().to_string(),
+        count: errors.len(),
+        details,
+        problems: errors,
+    }
 }
 
 /// Defaults for the boot, firmware, QEMU and edit settings.
@@ -400,7 +426,7 @@ fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
             .as_deref()
             .map(|h| format!("; it usually comes from {h}"))
             .unwrap_or_default();
-        let room = section.size.map(|s| s.0);
+        let room = section.size.as_ref().map(|s| s.get_ref().0);
         let magic = section
             .magic
             .as_deref()
@@ -493,7 +519,7 @@ fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
         blobs.push(PlannedBlob {
             name: section.name.clone(),
             source,
-            offset: section.offset.0,
+            offset: section.offset.get_ref().0,
             size,
             hint,
             magic,
@@ -507,7 +533,7 @@ fn parse_magic(text: &str) -> Option<Vec<u8>> {
     let bytes = match text.strip_prefix("0x") {
         Some(hex) if hex.len() % 2 == 0 => (0..hex.len())
             .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .map(|i| u8::from_str_radix(hex.get(i..i.checked_add(2)?)?, 16).ok())
             .collect::<Option<Vec<u8>>>()?,
         Some(_) => return None,
         None => text.as_bytes().to_vec(),
@@ -729,7 +755,7 @@ fn check_layout(layout: &Layout, first_usable: u64, usable_end: u64, problems: &
                         layout.alignment
                     )),
                     format_bytes(align_up(
-                        part.end() + (layout.disk_size - usable_end),
+                        add(part.end(), sub(layout.disk_size, usable_end)),
                         1 << 20
                     ))
                 )),
@@ -790,7 +816,8 @@ fn check_layout(layout: &Layout, first_usable: u64, usable_end: u64, problems: &
             );
         }
         if layout.table == TableKind::Mbr
-            && (part.start / ss > u64::from(u32::MAX) || part.size / ss > u64::from(u32::MAX))
+            && (div(part.start, ss) > u64::from(u32::MAX)
+                || div(part.size, ss) > u64::from(u32::MAX))
         {
             problems.push(Problem::error(format!(
                 "{who}: beyond the 2^32-sector limit of an MBR"
@@ -798,7 +825,7 @@ fn check_layout(layout: &Layout, first_usable: u64, usable_end: u64, problems: &
         }
     }
     for blob in &layout.blobs {
-        if blob.offset + blob.size > layout.disk_size {
+        if add(blob.offset, blob.size) > layout.disk_size {
             problems.push(Problem::error(format!(
                 "blob '{}' ({} bytes at {:#x}) runs past the end of the disk",
                 blob.name, blob.size, blob.offset

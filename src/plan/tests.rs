@@ -515,3 +515,45 @@ fn rock3a_and_nezha_layouts() {
         PlannedFs::Raw { .. }
     ));
 }
+
+/// Offsets and sizes near u64::MAX wrapped in release builds (the sum
+/// `offset + size`, `cursor = start + size`); now each is refused at plan
+/// time, citing its key's line.
+#[test]
+fn values_beyond_the_disk_are_refused_with_their_line() {
+    let cases = [
+        (
+            "[[partition]]\nname = \"p\"\ntype = \"linux\"\noffset = \"18446744073709551615\"\nsize = \"1M\"\n",
+            "partition 1 'p': offset = 0xffffffffffffffff is beyond the end",
+            16,
+        ),
+        (
+            "[[partition]]\nname = \"p\"\ntype = \"linux\"\nsize = \"18446744073709550592\"\n",
+            "partition 1 'p': size = 0xfffffffffffffc00 is beyond the end",
+            16,
+        ),
+        (
+            "[[blob]]\nname = \"b\"\nsource = \"boot0.bin\"\noffset = \"18446744073709486080\"\n",
+            "blob 'b': offset = 0xffffffffffff0000 is beyond the end",
+            16,
+        ),
+        (
+            "[[blob]]\nname = \"b\"\nsource = \"boot0.bin\"\noffset = \"8K\"\nsize = \"18446744073709486080\"\n",
+            "blob 'b': size = 0xffffffffffff0000 is beyond the end",
+            17,
+        ),
+    ];
+    for (extra, needle, line) in cases {
+        let text = format!("{HEAD}\n[disk]\ntable = \"gpt\"\nsize = \"64M\"\n\n{extra}");
+        let err = plan_text(&text).unwrap_err();
+        assert!(err.contains(needle), "{needle}:\n{err}");
+        assert!(
+            err.contains(&format!("board.toml:{line}:")),
+            "line {line}:\n{err}"
+        );
+    }
+    let text = format!("{HEAD}\n[disk]\ntable = \"gpt\"\nsize = \"18446744073709551104\"\n");
+    let err = plan_text(&text).unwrap_err();
+    assert!(err.contains("larger than mkimg's limit"), "{err}");
+    assert!(err.contains("board.toml:11:"), "{err}");
+}

@@ -1,0 +1,125 @@
+//! The first check of the planner: every size and offset the board gives
+//! lies within the disk, and the disk within [`MAX_DISK_SIZE`]. A value
+//! beyond the disk is reported with the `file:line:column` of its key, and
+//! planning stops there.
+//!
+//! This is what keeps the rest of the planner's arithmetic in range: with
+//! every input at most 2^60, a sum of a few of them, or a product with a
+//! sector size or GPT entry count, stays far below 2^64. The planner still
+//! does that arithmetic through [`add`] and [`mul`], which check instead of
+//! wrapping (`#![deny(clippy::arithmetic_side_effects)]` holds `plan/` to
+//! that); their panic names the broken invariant, and the planner fuzz
+//! target hunts for it. Pure: no I/O.
+
+use toml::Spanned;
+
+use crate::board::size::{format_bytes, PartSize, Size};
+use crate::board::Board;
+use crate::plan::layout::Problem;
+
+/// The largest disk mkimg plans: 1 EiB.
+pub const MAX_DISK_SIZE: u64 = 1 << 60;
+
+const INVARIANT: &str =
+    "plan arithmetic out of range: bounds::check_bounds admits only values up to MAX_DISK_SIZE";
+
+/// `a + b` over values [`check_bounds`] has admitted.
+#[track_caller]
+pub fn add(a: u64, b: u64) -> u64 {
+    a.checked_add(b).expect(INVARIANT)
+}
+
+/// `a - b` where `b <= a` by construction.
+#[track_caller]
+pub fn sub(a: u64, b: u64) -> u64 {
+    a.checked_sub(b).expect(INVARIANT)
+}
+
+/// `a * b` over values [`check_bounds`] has admitted.
+#[track_caller]
+pub fn mul(a: u64, b: u64) -> u64 {
+    a.checked_mul(b).expect(INVARIANT)
+}
+
+/// `a / b` for a divisor that is a sector size or an alignment (never 0).
+#[track_caller]
+pub fn div(a: u64, b: u64) -> u64 {
+    a.checked_div(b).expect(INVARIANT)
+}
+
+/// `a % b` for a divisor that is a sector size or an alignment (never 0).
+#[track_caller]
+pub fn rem(a: u64, b: u64) -> u64 {
+    a.checked_rem(b).expect(INVARIANT)
+}
+
+/// Every board size and offset within the disk (and the disk within
+/// [`MAX_DISK_SIZE`]); one problem per value that is not, citing its key.
+pub fn check_bounds(board: &Board) -> Vec<Problem> {
+    let file = &board.file;
+    let mut problems = Vec::new();
+    let disk = *file.disk.size.get_ref();
+    let at = |span: std::ops::Range<usize>| board.locate(span).to_string();
+    if disk.0 > MAX_DISK_SIZE {
+        problems.push(
+            Problem::error(format!(
+                "{}: disk.size = {} bytes is larger than mkimg's limit of {} (1 EiB)",
+                at(file.disk.size.span()),
+                disk.0,
+                format_bytes(MAX_DISK_SIZE)
+            ))
+            .with_fix("disk.size = \"10G\""),
+        );
+        return problems;
+    }
+    let mut check = |key: String, value: &Spanned<Size>| {
+        let v = value.get_ref().0;
+        if v > disk.0 {
+            problems.push(
+                Problem::error(format!(
+                    "{}: {key} = {v:#x} is beyond the end of the {} disk ({} bytes)",
+                    at(value.span()),
+                    format_bytes(disk.0),
+                    disk.0
+                ))
+                .with_fix(format!(
+                    "keep {key} within disk.size, or grow disk.size (now \"{}\")",
+                    format_bytes(disk.0)
+                )),
+            );
+        }
+    };
+    if let Some(a) = &file.disk.alignment {
+        check("disk.alignment".to_string(), a);
+    }
+    if let Some(o) = &file.disk.gpt_entries_offset {
+        check("disk.gpt_entries_offset".to_string(), o);
+    }
+    for (i, part) in file.partitions.iter().enumerate() {
+        let who = format!("partition {} '{}'", i.saturating_add(1), part.name);
+        if let Some(o) = &part.offset {
+            check(format!("{who}: offset"), o);
+        }
+        if let PartSize::Fixed(size) = part.size.get_ref() {
+            let spanned = Spanned::new(part.size.span(), *size);
+            check(format!("{who}: size"), &spanned);
+        }
+        if let Some(a) = &part.alignment {
+            check(format!("{who}: alignment"), a);
+        }
+    }
+    for blob in &file.blobs {
+        let who = format!("blob '{}'", blob.name);
+        check(format!("{who}: offset"), &blob.offset);
+        if let Some(size) = &blob.size {
+            check(format!("{who}: size"), size);
+        }
+        if let Some(magic) = blob.magic_offset {
+            check(
+                format!("{who}: magic_offset"),
+                &Spanned::new(blob.offset.span(), Size(magic)),
+            );
+        }
+    }
+    problems
+}
