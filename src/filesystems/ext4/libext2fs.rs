@@ -73,10 +73,7 @@ impl Ext2Error {
         let message = unsafe { CStr::from_ptr(mkimg_ext2_message(code)) }
             .to_string_lossy()
             .into_owned();
-        Ext2Error {
-            code,
-            message,
-        }
+        Ext2Error { code, message }
     }
 }
 

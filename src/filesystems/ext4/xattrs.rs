@@ -37,6 +37,9 @@ use super::{Ext4Error, Ext4Params};
 /// paths may be `/var/log/journal` or `var/log/journal` ("" is the root).
 pub use crate::rootfs::XattrRecord;
 
+#[cfg(test)]
+mod tests;
+
 /// How many failed records an error lists by name.
 const NAMED_FAILURES: usize = 20;
 const ACL_ACCESS: &str = "system.posix_acl_access";
