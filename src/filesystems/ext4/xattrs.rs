@@ -57,13 +57,40 @@ pub fn fs_path(path: &str) -> String {
     format!("/{trimmed}")
 }
 
+/// `text` for a message: control characters (a tarball's path may hold
+/// any byte but NUL and `/`) escaped, so they cannot drive the terminal.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// "NAME on /PATH", both [`shown`].
+fn describe(record: &XattrRecord) -> String {
+    format!(
+        "{} on {}",
+        shown(&record.name),
+        shown(&fs_path(&record.path))
+    )
+}
+
+fn bad_record(record: &XattrRecord, reason: &str) -> Ext4Error {
+    Ext4Error::BadXattr {
+        path: shown(&record.path),
+        name: shown(&record.name),
+        reason: reason.to_string(),
+    }
+}
+
 /// Rejects what ext4 cannot store: unknown namespaces, NUL bytes.
 pub fn check_record(record: &XattrRecord) -> Result<(), Ext4Error> {
-    let bad = |reason: &str| Ext4Error::BadXattr {
-        path: record.path.clone(),
-        name: record.name.clone(),
-        reason: reason.to_string(),
-    };
+    let bad = |reason: &str| bad_record(record, reason);
     let known = record.name == ACL_ACCESS
         || record.name == ACL_DEFAULT
         || PREFIXES
@@ -82,11 +109,7 @@ pub fn check_record(record: &XattrRecord) -> Result<(), Ext4Error> {
 
 /// The record's path and name as C strings, for libext2fs.
 fn c_strings(record: &XattrRecord) -> Result<(CString, CString), Ext4Error> {
-    let nul = || Ext4Error::BadXattr {
-        path: record.path.clone(),
-        name: record.name.clone(),
-        reason: "ext4 names cannot contain a NUL byte".into(),
-    };
+    let nul = || bad_record(record, "ext4 names cannot contain a NUL byte");
     let path = CString::new(fs_path(&record.path)).map_err(|_| nul())?;
     let name = CString::new(record.name.as_str()).map_err(|_| nul())?;
     Ok((path, name))
@@ -147,7 +170,7 @@ pub fn restore_xattrs(
     let mut failed = Vec::new();
     for (record, (path, name)) in records.iter().zip(&named) {
         if let Err(e) = fs.set_xattr(path, name, &record.value) {
-            failed.push(format!("{} on {}: {e}", record.name, fs_path(&record.path)));
+            failed.push(format!("{}: {e}", describe(record)));
         }
     }
     fs.close()
@@ -161,11 +184,7 @@ pub fn restore_xattrs(
                 Ok(_) => "reads back a different value".to_string(),
                 Err(e) => e.to_string(),
             };
-            failed.push(format!(
-                "{} on {}: {why}",
-                record.name,
-                fs_path(&record.path)
-            ));
+            failed.push(format!("{}: {why}", describe(record)));
         }
         fs.close()
             .with_context(|| format!("closing {}", image.display()))?;

@@ -10,7 +10,7 @@ use super::super::tests::{
     EPOCH, SIZE,
 };
 use super::super::{build_ext4, resolve_sbin};
-use super::{restore_xattrs, XattrRecord};
+use super::{restore_xattrs, shown, XattrRecord};
 use crate::host::cmd::Cmd;
 
 /// A PAX tar: each member's path (any length) and xattrs in its `x` header.
@@ -193,6 +193,18 @@ fn names_with_newlines_and_bangs_get_their_xattrs() {
     let got = debugfs(&image, &format!("ea_get <{ino}> user.x"));
     assert!(got.contains("\"1\""), "{got}");
     e2fsck_clean(&image);
+    // A record that cannot be set is named, its control characters escaped.
+    let missing = [rec("odd/no\nsuch\x1b[2J", "user.y", b"1")];
+    let err = restore_xattrs(&image, &missing, &params()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r"could not restore 1 xattr(s) in partition 'rootfs': user.y on /odd/no\nsuch\u{1b}[2J: File not found by ext2_lookup"
+    );
+}
+
+#[test]
+fn messages_escape_control_characters_only() {
+    assert_eq!(shown("a\tb \"c\" é\0"), r#"a\tb "c" é\u{0}"#);
 }
 
 fn superblock_wtime(image: &Path) -> u32 {
