@@ -1,6 +1,7 @@
 //! An unmounted ext4 image opened through libext2fs (the library under
-//! e2fsprogs), for setting and reading back extended attributes: the only
-//! `unsafe` in mkimg.
+//! e2fsprogs), for setting and reading back extended attributes. The crate
+//! denies `unsafe_code`; this FFI module is allowed it, each block with a
+//! `SAFETY:` comment.
 //!
 //! Why a library and not debugfs: a `debugfs -f` script is a command
 //! language (8 KiB lines, quotes, `!` runs `system()`), and the xattrs come
@@ -53,7 +54,7 @@ extern "C" {
         len: *mut usize,
     ) -> c_long;
     fn mkimg_ext2_free(value: *mut c_void);
-    fn mkimg_ext2_message(err: c_long) -> *const c_char;
+    fn mkimg_ext2_message(err: c_long, out: *mut c_char, cap: usize);
 }
 
 /// A libext2fs (com_err) error code with its text.
@@ -67,12 +68,17 @@ pub struct Ext2Error {
 
 impl Ext2Error {
     fn from_code(code: c_long) -> Self {
-        // SAFETY: mkimg_ext2_message returns com_err's error_message(), a
-        // NUL-terminated string that is static or in a static buffer, never
-        // NULL; it is copied out before any other call can reuse the buffer.
-        let message = unsafe { CStr::from_ptr(mkimg_ext2_message(code)) }
-            .to_string_lossy()
-            .into_owned();
+        let mut text = [0 as c_char; 256];
+        // SAFETY: `text` is a writable buffer of text.len() bytes that the
+        // shim fills with a NUL-terminated string (truncating if need be).
+        unsafe { mkimg_ext2_message(code, text.as_mut_ptr(), text.len()) };
+        // c_char is i8 or u8 by platform: take the bytes as they are.
+        let bytes: Vec<u8> = text
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        let message = String::from_utf8_lossy(&bytes).into_owned();
         Ext2Error { code, message }
     }
 }

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <et/com_err.h>
@@ -132,9 +133,19 @@ void mkimg_ext2_free(void *value)
 	ext2fs_free_mem(&value);
 }
 
-/* The text of a libext2fs or errno code; static, never NULL. */
-const char *mkimg_ext2_message(long err)
+/*
+ * Copies the text of a libext2fs or errno code into `out` (`cap` bytes,
+ * NUL-terminated, truncated if need be). error_message() formats unknown
+ * codes into a static buffer, so calls are serialised here.
+ */
+void mkimg_ext2_message(long err, char *out, size_t cap)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
 	pthread_once(&error_table_once, register_error_table);
-	return error_message(err);
+	if (cap == 0)
+		return;
+	pthread_mutex_lock(&lock);
+	snprintf(out, cap, "%s", error_message(err));
+	pthread_mutex_unlock(&lock);
 }
