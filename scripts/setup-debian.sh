@@ -7,6 +7,8 @@
 #
 # Why each source:
 #   bookworm-backports  e2fsprogs >= 1.47.1 (mke2fs -d file.tar, SOURCE_DATE_EPOCH),
+#                       libext2fs-dev/comerr-dev of the same version (build.rs
+#                       links the xattr shim against the library mke2fs uses),
 #                       qemu 10 (matches the machine's qemu-utils 10.0)
 #   trixie (private)    qemu-efi-riscv64 (RISCV_VIRT_CODE.fd), only in trixie;
 #                       fetched with a private apt config so the host's
@@ -52,7 +54,7 @@ base_pkgs=(
     binutils procps openssl systemd
 )
 backport_pkgs=(
-    e2fsprogs qemu-utils qemu-system-misc qemu-system-arm qemu-user-static
+    e2fsprogs libext2fs-dev comerr-dev qemu-utils qemu-system-misc qemu-system-arm qemu-user-static
 )
 missing=()
 for p in "${base_pkgs[@]}"; do

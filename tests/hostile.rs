@@ -8,6 +8,8 @@
 
 #[path = "hostile/boards.rs"]
 mod boards;
+#[path = "hostile/tarball_xattrs.rs"]
+mod tarball_xattrs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

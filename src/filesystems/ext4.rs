@@ -4,7 +4,8 @@
 //! Owns: the mke2fs command line and its configuration (templates/mke2fs.conf,
 //! handed to mke2fs through `MKE2FS_CONFIG` so the host's /etc/mke2fs.conf
 //! never leaks in), the "does it fit" check before anything is written, the
-//! restoring of xattrs mke2fs's tar reader drops (see [`xattrs`]), the
+//! restoring of xattrs mke2fs's tar reader drops (through libext2fs, never
+//! a debugfs script: see [`xattrs`]), the
 //! indexing of the directories mke2fs leaves linear (`e2fsck -fyD`), and the
 //! space report read back with dumpe2fs.
 //!
@@ -12,9 +13,9 @@
 //! - e2fsprogs >= 1.47.1 takes the clock from `SOURCE_DATE_EPOCH` (before
 //!   `E2FSPROGS_FAKE_TIME`); it fixes s_mkfs_time, s_wtime, s_lastcheck,
 //!   every inode's crtime and the times of the root and lost+found when the
-//!   tarball does not carry them. We set both variables, for mke2fs and
-//!   debugfs. debugfs' `ea_set` changes neither the superblock times nor the
-//!   inode ctime (verified with dumpe2fs before/after), so no `ssv` fix-up.
+//!   tarball does not carry them. We set both variables for mke2fs; the
+//!   xattr step opens the image through libext2fs with its clock (`now`)
+//!   set to the epoch, and setting an xattr changes no inode time.
 //! - UUID (`-U`) and directory hash seed (`-E hash_seed=`) come from the
 //!   plan; the metadata checksum seed derives from the UUID
 //!   (metadata_csum_seed is off); the internal journal has no UUID of its own.
@@ -35,10 +36,12 @@
 //! mode and mtime to the shared inode, so it must repeat the target's.
 //!
 //! Must not: pick identities or times (they come in [`Ext4Params`]), run
-//! anything except through [`Cmd`]. In: the tarball, params, xattr list.
+//! anything except through [`Cmd`], write input-derived text into any
+//! tool's command script. In: the tarball, params, xattr list.
 //! Out: the image file of exactly `size` bytes and an [`Ext4Report`].
 
 mod fit;
+mod libext2fs;
 mod xattrs;
 
 #[cfg(test)]
@@ -146,31 +149,19 @@ pub enum Ext4Error {
         reason: String,
     },
     #[error(
-        "debugfs did not restore {} xattr(s) in partition '{partition}': {}{}",
-        .missing.len(), .missing.join(", "), said(.debugfs_said)
+        "could not restore {count} xattr(s) in partition '{partition}': {}",
+        .failed.join("; ")
     )]
     XattrsNotSet {
         partition: String,
-        missing: Vec<String>,
-        debugfs_said: Vec<String>,
-    },
-    #[error("debugfs complained while restoring xattrs in partition '{partition}'{}", said(.debugfs_said))]
-    DebugfsComplained {
-        partition: String,
-        debugfs_said: Vec<String>,
+        count: usize,
+        /// "NAME on /PATH: reason", at most 20 and a count of the rest.
+        failed: Vec<String>,
     },
 }
 
 fn mib_up(bytes: u64) -> u64 {
     bytes.div_ceil(MIB)
-}
-
-fn said(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("; debugfs said: {}", lines.join(" | "))
-    }
 }
 
 /// `mke2fs` for `image` (already `size` bytes, all zero) from `tar`.
@@ -306,9 +297,9 @@ pub fn build_ext4(
         size,
         needed,
     )?;
-    xattrs::restore_xattrs(image, xattrs, scratch.path(), params)?;
+    xattrs::restore_xattrs(image, xattrs, params)?;
     // Exit 0 even when it re-indexed (1.47.2); 1 would mean it had to repair
-    // what mke2fs or debugfs wrote, which we want to hear about.
+    // what mke2fs or libext2fs wrote, which we want to hear about.
     resolve_sbin(e2fsck_index_cmd(image, params)).run()?;
     let mut report = read_report(image)?;
     scratch

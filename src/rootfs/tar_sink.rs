@@ -7,8 +7,8 @@
 //!
 //! Also keeps every xattr in a side list ([`XattrRecord`]), because mke2fs
 //! 1.47's libarchive reader applies only `security.capability` and drops
-//! the rest (ACLs included); the ext4 stage restores them with
-//! `debugfs -w -R 'ea_set -f VALUEFILE /PATH NAME' IMG`.
+//! the rest (ACLs included); the ext4 stage restores them through
+//! libext2fs (never a debugfs script: the paths come from the input).
 //!
 //! Must not: seek, or hold file data (it is copied straight through).
 //! In: entries. Out: the tar stream on `W`, plus the xattr list.
@@ -33,7 +33,7 @@ use crate::rootfs::sink::{EntrySink, SinkError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XattrRecord {
     /// Relative to the partition root, without a leading "/" ("" is the
-    /// root directory); debugfs wants `format!("/{path}")`.
+    /// root directory); the ext4 stage looks up `format!("/{path}")`.
     pub path: String,
     pub name: String,
     pub value: Vec<u8>,

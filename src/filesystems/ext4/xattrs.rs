@@ -1,38 +1,47 @@
 //! Restoring the xattrs `mke2fs -d tar` drops: its libarchive reader keeps
-//! only `security.capability` (and `gnu.translator`), so ACLs and `user.*`
-//! attributes are set afterwards with ONE `debugfs -w -f script` run of
-//! `ea_set -f VALUEFILE PATH NAME` lines, then checked with one read-only
-//! `debugfs -f script` run of `ea_get -f OUTFILE PATH NAME`.
+//! only `security.capability` (and `gnu.translator`), so ACLs and `user.*`,
+//! `trusted.*`, `security.*` attributes are set afterwards through libext2fs
+//! ([`Ext2Image`]), then read back from the closed and reopened image.
 //!
-//! Why the read-back: debugfs exits 0 when a command fails, and some of its
-//! messages ("Insufficient space to store extended attribute data") do not
-//! name the file, so its stderr cannot say which record failed. Reading every
-//! value back names exactly the path and xattr that are missing or wrong.
+//! No debugfs script: paths and values come from the tarball, and a script
+//! is a command language (a path longer than debugfs' 8 KiB line buffer
+//! split its line, and a tail starting with `!` ran `system()` as root).
+//! Through the library a path is a NUL-terminated string and a value a byte
+//! slice; any byte but NUL may be in either.
+//!
+//! Why the read-back: it names exactly the path and xattr that are missing
+//! or wrong in what was written to the file, whatever went wrong on the way.
 //!
 //! ACLs: the ext4 on-disk ACL format (version 1, short entries without an id
 //! for USER_OBJ, GROUP_OBJ, MASK, OTHER) differs from the Linux xattr wire
-//! format (version 2, 8-byte entries). debugfs 1.47 converts both ways: it
-//! takes `system.posix_acl_*` values in the wire format, stores the ext4
-//! format, and reads back the wire format with id 0 instead of
-//! ACL_UNDEFINED_ID (0xffffffff) in the short entries; the comparison
-//! ignores that id. The kernel (getfacl on a loop mount) shows the same ACL.
+//! format (version 2, 8-byte entries). libext2fs 1.47 converts both ways
+//! (as debugfs, built on it, did): it takes `system.posix_acl_*` values in
+//! the wire format, stores the ext4 format, and reads back the wire format
+//! with id 0 instead of ACL_UNDEFINED_ID (0xffffffff) in the short entries;
+//! the comparison ignores that id. The kernel (getfacl on a loop mount)
+//! shows the same ACL.
 //!
-//! Must not: run anything except through [`Cmd`]. In: the records (paths
-//! absolute, or relative to the partition root as the rootfs stage writes
-//! them). Out: the xattrs in the image, or an error naming path and xattr.
+//! Must not: run programs. In: the records (paths absolute, or relative to
+//! the partition root as the rootfs stage writes them). Out: the xattrs in
+//! the image, or an error naming path and xattr.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::ffi::CString;
+use std::path::Path;
 
 use anyhow::Context;
 
-use super::{resolve_sbin, Ext4Error, Ext4Params};
-use crate::host::cmd::Cmd;
+use super::libext2fs::{Access, Ext2Image};
+use super::{Ext4Error, Ext4Params};
 
 /// The rootfs stage's side list of xattrs that mke2fs's tar reader drops;
 /// paths may be `/var/log/journal` or `var/log/journal` ("" is the root).
 pub use crate::rootfs::XattrRecord;
 
+#[cfg(test)]
+mod tests;
+
+/// How many failed records an error lists by name.
+const NAMED_FAILURES: usize = 20;
 const ACL_ACCESS: &str = "system.posix_acl_access";
 const ACL_DEFAULT: &str = "system.posix_acl_default";
 /// Namespaces the kernel's ext4 driver stores (besides the two ACL names).
@@ -42,19 +51,46 @@ const ACL_UNDEFINED_ID: u32 = u32::MAX;
 /// ACL entry tags that carry no id: USER_OBJ, GROUP_OBJ, MASK, OTHER.
 const TAGS_WITHOUT_ID: [u16; 4] = [0x01, 0x04, 0x10, 0x20];
 
-/// `/path` as debugfs resolves it from the root.
+/// `/path` as resolved from the image's root.
 pub fn fs_path(path: &str) -> String {
     let trimmed = path.trim_start_matches("./").trim_matches('/');
     format!("/{trimmed}")
 }
 
-/// Rejects what ext4 cannot store or a debugfs script cannot express.
-pub fn check_record(record: &XattrRecord) -> Result<(), Ext4Error> {
-    let bad = |reason: &str| Ext4Error::BadXattr {
-        path: record.path.clone(),
-        name: record.name.clone(),
+/// `text` for a message: control characters (a tarball's path may hold
+/// any byte but NUL and `/`) escaped, so they cannot drive the terminal.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// "NAME on /PATH", both [`shown`].
+fn describe(record: &XattrRecord) -> String {
+    format!(
+        "{} on {}",
+        shown(&record.name),
+        shown(&fs_path(&record.path))
+    )
+}
+
+fn bad_record(record: &XattrRecord, reason: &str) -> Ext4Error {
+    Ext4Error::BadXattr {
+        path: shown(&record.path),
+        name: shown(&record.name),
         reason: reason.to_string(),
-    };
+    }
+}
+
+/// Rejects what ext4 cannot store: unknown namespaces, NUL bytes.
+pub fn check_record(record: &XattrRecord) -> Result<(), Ext4Error> {
+    let bad = |reason: &str| bad_record(record, reason);
     let known = record.name == ACL_ACCESS
         || record.name == ACL_DEFAULT
         || PREFIXES
@@ -65,94 +101,18 @@ pub fn check_record(record: &XattrRecord) -> Result<(), Ext4Error> {
             "ext4 stores only user.*, trusted.*, security.* and POSIX ACLs",
         ));
     }
-    let printable = |s: &str| !s.chars().any(|c| c.is_control());
-    if !printable(&record.path) || !printable(&record.name) {
-        return Err(bad(
-            "control characters cannot be written in a debugfs script",
-        ));
+    if record.path.contains('\0') || record.name.contains('\0') {
+        return Err(bad("ext4 names cannot contain a NUL byte"));
     }
     Ok(())
 }
 
-/// One debugfs argument, quoted the way its command parser (libss) unquotes:
-/// inside double quotes, `""` is a literal quote.
-pub fn quote(arg: &str) -> String {
-    format!("\"{}\"", arg.replace('"', "\"\""))
-}
-
-/// `ea_set -f VALUEFILE PATH NAME`, one line per record.
-pub fn render_set_script(records: &[XattrRecord], value_files: &[PathBuf]) -> String {
-    records
-        .iter()
-        .zip(value_files)
-        .map(|(r, file)| {
-            let file = file.to_string_lossy();
-            format!(
-                "ea_set -f {} {} {}\n",
-                quote(&file),
-                quote(&fs_path(&r.path)),
-                quote(&r.name)
-            )
-        })
-        .collect()
-}
-
-/// `ea_get -f OUTFILE PATH NAME`, one line per record.
-pub fn render_get_script(records: &[XattrRecord], out_files: &[PathBuf]) -> String {
-    records
-        .iter()
-        .zip(out_files)
-        .map(|(r, file)| {
-            let file = file.to_string_lossy();
-            format!(
-                "ea_get -f {} {} {}\n",
-                quote(&file),
-                quote(&fs_path(&r.path)),
-                quote(&r.name)
-            )
-        })
-        .collect()
-}
-
-/// `debugfs -w -f script image`, with the build's clock.
-pub fn debugfs_write_cmd(script: &Path, image: &Path, params: &Ext4Params) -> Cmd {
-    let epoch = params.source_date_epoch.to_string();
-    Cmd::new(
-        format!("restoring xattrs in partition '{}'", params.partition),
-        "debugfs",
-    )
-    .arg("-w")
-    .arg("-f")
-    .arg(script)
-    .arg(image)
-    .env("SOURCE_DATE_EPOCH", &epoch)
-    .env("E2FSPROGS_FAKE_TIME", &epoch)
-}
-
-/// `debugfs -f script image`, read-only.
-pub fn debugfs_read_cmd(script: &Path, image: &Path, partition: &str) -> Cmd {
-    Cmd::new(
-        format!("checking xattrs in partition '{partition}'"),
-        "debugfs",
-    )
-    .arg("-f")
-    .arg(script)
-    .arg(image)
-}
-
-/// The stderr lines that are not debugfs' version banner
-/// (`debugfs 1.47.2 (1-Jan-2025)`). Commands echo on stdout, not here.
-pub fn complaints(stderr: &str) -> Vec<String> {
-    let banner = |l: &str| {
-        l.strip_prefix("debugfs ")
-            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
-    };
-    stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !banner(l))
-        .map(str::to_string)
-        .collect()
+/// The record's path and name as C strings, for libext2fs.
+fn c_strings(record: &XattrRecord) -> Result<(CString, CString), Ext4Error> {
+    let nul = || bad_record(record, "ext4 names cannot contain a NUL byte");
+    let path = CString::new(fs_path(&record.path)).map_err(|_| nul())?;
+    let name = CString::new(record.name.as_str()).map_err(|_| nul())?;
+    Ok((path, name))
 }
 
 /// The wire-format ACL with every id-less entry's id set to
@@ -173,7 +133,7 @@ fn canonical_acl(value: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Whether debugfs' read-back `got` is the value that was set.
+/// Whether the read-back `got` is the value that was set.
 pub fn same_value(name: &str, wanted: &[u8], got: &[u8]) -> bool {
     if name == ACL_ACCESS || name == ACL_DEFAULT {
         if let (Some(a), Some(b)) = (canonical_acl(wanted), canonical_acl(got)) {
@@ -183,61 +143,64 @@ pub fn same_value(name: &str, wanted: &[u8], got: &[u8]) -> bool {
     wanted == got
 }
 
-/// Sets every record with one debugfs run, reads them back with another,
-/// and fails naming each path and xattr that did not stick.
+/// Sets every record through libext2fs, closes the image, reopens it and
+/// reads every record back; fails naming each path and xattr that did not
+/// stick, with libext2fs's reason.
 pub fn restore_xattrs(
     image: &Path,
     records: &[XattrRecord],
-    scratch: &Path,
     params: &Ext4Params,
 ) -> anyhow::Result<()> {
     if records.is_empty() {
         return Ok(());
     }
-    let dir = scratch.join("xattrs");
-    fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let value_files: Vec<PathBuf> = (0..records.len())
-        .map(|i| dir.join(format!("value-{i:06}")))
-        .collect();
-    let out_files: Vec<PathBuf> = (0..records.len())
-        .map(|i| dir.join(format!("readback-{i:06}")))
-        .collect();
-    for (record, file) in records.iter().zip(&value_files) {
-        fs::write(file, &record.value).with_context(|| format!("writing {}", file.display()))?;
-    }
-    let set_script = dir.join("set.debugfs");
-    fs::write(&set_script, render_set_script(records, &value_files))
-        .with_context(|| format!("writing {}", set_script.display()))?;
-    let get_script = dir.join("get.debugfs");
-    fs::write(&get_script, render_get_script(records, &out_files))
-        .with_context(|| format!("writing {}", get_script.display()))?;
+    let named: Vec<(CString, CString)> = records.iter().map(c_strings).collect::<Result<_, _>>()?;
+    let epoch = params.source_date_epoch;
+    let opening = |access| {
+        Ext2Image::open(image, access, epoch).with_context(|| {
+            format!(
+                "opening {} (partition '{}') with libext2fs",
+                image.display(),
+                params.partition
+            )
+        })
+    };
 
-    let out = resolve_sbin(debugfs_write_cmd(&set_script, image, params)).output()?;
-    let debugfs_said = complaints(&String::from_utf8_lossy(&out.stderr));
-    resolve_sbin(debugfs_read_cmd(&get_script, image, &params.partition)).output()?;
+    let mut fs = opening(Access::ReadWrite)?;
+    let mut failed = Vec::new();
+    for (record, (path, name)) in records.iter().zip(&named) {
+        if let Err(e) = fs.set_xattr(path, name, &record.value) {
+            failed.push(format!("{}: {e}", describe(record)));
+        }
+    }
+    fs.close()
+        .with_context(|| format!("writing xattrs to {}", image.display()))?;
 
-    let mut missing = Vec::new();
-    for (record, file) in records.iter().zip(&out_files) {
-        let got = fs::read(file).ok();
-        if !got.is_some_and(|got| same_value(&record.name, &record.value, &got)) {
-            missing.push(format!("{} on {}", record.name, fs_path(&record.path)));
+    if failed.is_empty() {
+        let mut fs = opening(Access::ReadOnly)?;
+        for (record, (path, name)) in records.iter().zip(&named) {
+            let why = match fs.xattr(path, name) {
+                Ok(got) if same_value(&record.name, &record.value, &got) => continue,
+                Ok(_) => "reads back a different value".to_string(),
+                Err(e) => e.to_string(),
+            };
+            failed.push(format!("{}: {why}", describe(record)));
         }
+        fs.close()
+            .with_context(|| format!("closing {}", image.display()))?;
     }
-    let partition = params.partition.clone();
-    if !missing.is_empty() {
-        return Err(Ext4Error::XattrsNotSet {
-            partition,
-            missing,
-            debugfs_said,
-        }
-        .into());
+    if failed.is_empty() {
+        return Ok(());
     }
-    if !debugfs_said.is_empty() {
-        return Err(Ext4Error::DebugfsComplained {
-            partition,
-            debugfs_said,
-        }
-        .into());
+    let count = failed.len();
+    if count > NAMED_FAILURES {
+        failed.truncate(NAMED_FAILURES);
+        failed.push(format!("and {} more", count - NAMED_FAILURES));
     }
-    Ok(())
+    Err(Ext4Error::XattrsNotSet {
+        partition: params.partition.clone(),
+        count,
+        failed,
+    }
+    .into())
 }
