@@ -21,7 +21,6 @@ use crate::rootfs::bootstrap::Distro;
     version,
     propagate_version = true,
     verbatim_doc_comment,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 pub struct Cli {

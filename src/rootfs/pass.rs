@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 
+use crate::rootfs::budget::{Budget, Overrun, Usage};
 use crate::rootfs::capture::{CaptureState, Tee};
 use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind};
 use crate::rootfs::entry::{
@@ -24,6 +25,10 @@ use crate::rootfs::stats::OutputStats;
 use crate::rootfs::RootfsJob;
 
 const HOSTS_LIMIT: u64 = 1 << 20;
+/// Longest file name (one path component) ext4 and FAT hold, in bytes.
+const NAME_MAX: usize = 255;
+/// Longest symlink target ext4 holds.
+const SYMLINK_MAX: usize = 4095;
 
 enum Replacement {
     Content(Vec<u8>),
@@ -32,16 +37,22 @@ enum Replacement {
 }
 
 /// Which input an emitted entry came from, for error messages.
+#[derive(Clone)]
 pub struct Ctx {
     pub name: String,
     pub index: u64,
     pub offset: u64,
+    /// Data bytes the archive stores for the member (less than its size
+    /// for a sparse member); `None` for entries that are not a member.
+    pub stored: Option<u64>,
 }
 
 struct Output<'s> {
     mount: String,
     sink: &'s mut dyn EntrySink,
     stats: OutputStats,
+    budget: Option<Budget>,
+    used: Usage,
 }
 
 pub struct Pass<'s> {
@@ -77,6 +88,8 @@ impl<'s> Pass<'s> {
             mount: String::new(),
             sink: job.root,
             stats: OutputStats::new("/"),
+            budget: job.root_budget,
+            used: Usage::default(),
         }];
         for t in job.split {
             let bad = || RootfsError::InvalidMountPoint {
@@ -92,6 +105,8 @@ impl<'s> Pass<'s> {
                 stats: OutputStats::new(&format!("/{mount}")),
                 mount,
                 sink: t.sink,
+                budget: t.budget,
+                used: Usage::default(),
             });
         }
         let mut deepest_first: Vec<usize> = (1..outputs.len()).collect();
@@ -158,7 +173,9 @@ impl<'s> Pass<'s> {
             name,
             index: m.index,
             offset: m.offset,
+            stored: Some(m.stored),
         };
+        check_names(&entry, &ctx)?;
         entry.mtime = entry.mtime.min(self.epoch);
         let path = entry.path.clone();
         let unsupported = |kind: &str| RootfsError::UnsupportedMember {
@@ -246,6 +263,10 @@ impl<'s> Pass<'s> {
         original_hosts: Option<&str>,
         ctx: &Ctx,
     ) -> Result<(), RootfsError> {
+        let ctx = &Ctx {
+            stored: None,
+            ..ctx.clone()
+        };
         let (out, rel) = self.route(path);
         let epoch = self.epoch;
         let (entry, mut data): (Entry, Box<dyn Read>) = match &self.replacements[path] {
@@ -361,8 +382,14 @@ impl<'s> Pass<'s> {
         data: Option<&mut dyn Read>,
         ctx: &Ctx,
     ) -> Result<(), RootfsError> {
+        self.check_duplicate(path, &entry, ctx)?;
         let plan = self.captures.plan(path, &entry)?;
         let output = &mut self.outputs[out];
+        if let Some(budget) = &output.budget {
+            budget
+                .charge(&mut output.used, &entry, ctx.stored)
+                .map_err(|overrun| over_budget(budget, &output.stats.mount_point, path, overrun))?;
+        }
         let label = output.stats.mount_point.clone();
         let sink_err = |source| RootfsError::Sink {
             output: label,
@@ -408,6 +435,29 @@ impl<'s> Pass<'s> {
         Ok(())
     }
 
+    /// A path seen before as another kind of node (a file then a directory
+    /// of the same name, a directory then a symlink) is refused here, with
+    /// both kinds, instead of deep inside mke2fs. A path repeated as the
+    /// same kind is fine (tar semantics, which mke2fs follows: the later
+    /// one wins).
+    fn check_duplicate(&self, path: &str, entry: &Entry, ctx: &Ctx) -> Result<(), RootfsError> {
+        let Some(&(_, first)) = self.seen.get(path) else {
+            return Ok(());
+        };
+        let second = entry.kind.node_type();
+        if first == second {
+            return Ok(());
+        }
+        Err(RootfsError::DuplicateEntry {
+            name: ctx.name.clone(),
+            path: format!("/{path}"),
+            first: kind_name(first).into(),
+            second: kind_name(second).into(),
+            index: ctx.index,
+            offset: ctx.offset,
+        })
+    }
+
     /// Adds what the tarball lacked (edited files, overlay, mount points),
     /// then finishes every sink.
     pub fn finish(
@@ -426,6 +476,7 @@ impl<'s> Pass<'s> {
                 name: format!("(added) /{path}"),
                 index: members,
                 offset,
+                stored: None,
             };
             if let Some((_, NodeType::Dir)) = self.seen.get(&path) {
                 if matches!(
@@ -448,6 +499,7 @@ impl<'s> Pass<'s> {
                     name: format!("(mount point) /{mount}"),
                     index: members,
                     offset,
+                    stored: None,
                 };
                 let (out, rel) = self.route(&mount);
                 let dir = root_entry(&rel, EntryKind::Dir, 0o755, self.epoch);
@@ -486,4 +538,64 @@ fn read_hosts<R: Read>(
             expected: m.size,
         })?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn kind_name(kind: NodeType) -> &'static str {
+    match kind {
+        NodeType::Dir => "directory",
+        NodeType::File => "file",
+        NodeType::Symlink => "symlink",
+        NodeType::HardLink => "hard link",
+        NodeType::CharDev => "character device",
+        NodeType::BlockDev => "block device",
+        NodeType::Fifo => "FIFO",
+    }
+}
+
+fn over_budget(budget: &Budget, mount_point: &str, path: &str, overrun: Overrun) -> RootfsError {
+    let (partition, size) = (budget.partition.clone(), budget.size);
+    let (mount_point, path) = (mount_point.to_owned(), format!("/{path}"));
+    match overrun {
+        Overrun::Bytes { needed, left } => RootfsError::OverBudget {
+            partition,
+            mount_point,
+            size,
+            path,
+            needed,
+            left,
+            usable: budget.data_bytes,
+        },
+        Overrun::Inodes { inodes } => RootfsError::OutOfInodes {
+            partition,
+            mount_point,
+            size,
+            path,
+            inodes,
+        },
+    }
+}
+
+/// Names no filesystem mkimg makes can hold, refused with the member.
+fn check_names(entry: &Entry, ctx: &Ctx) -> Result<(), RootfsError> {
+    if let Some(long) = entry.path.split('/').find(|c| c.len() > NAME_MAX) {
+        let shown: String = long.chars().take(64).collect();
+        return Err(RootfsError::NameTooLong {
+            name: ctx.name.clone(),
+            component: format!("{shown}…"),
+            len: long.len(),
+            index: ctx.index,
+            offset: ctx.offset,
+        });
+    }
+    if let EntryKind::Symlink { target } = &entry.kind {
+        if target.len() > SYMLINK_MAX {
+            return Err(RootfsError::SymlinkTooLong {
+                name: ctx.name.clone(),
+                len: target.len(),
+                index: ctx.index,
+                offset: ctx.offset,
+            });
+        }
+    }
+    Ok(())
 }
