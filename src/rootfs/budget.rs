@@ -2,8 +2,8 @@
 //!
 //! Owns: [`Budget`], the bytes and inodes a partition's filesystem offers
 //! its files, and what one entry costs against it. The pass checks an
-//! entry's cost (from its header: the size, or for a GNU sparse member the
-//! data it stores) BEFORE the entry reaches a sink, so a 51 KiB tarball
+//! entry's cost (from its header: the size a file will have, sparse or
+//! not) BEFORE the entry reaches a sink, so a 51 KiB tarball
 //! that declares a 2 GiB file, or a zstd bomb, stops at the first member
 //! that does not fit instead of filling the work directory first.
 //!
@@ -29,16 +29,6 @@ const FAST_SYMLINK_MAX: usize = 59;
 /// The smallest FAT cluster.
 const FAT_SECTOR: u64 = 512;
 
-/// Whether runs of zero bytes cost space on the filesystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holes {
-    /// ext4: the work tar is written sparse and `mke2fs -d` leaves zero
-    /// blocks unallocated, so a sparse member costs the data it stores.
-    Kept,
-    /// FAT has no holes: a file costs its full size.
-    Filled,
-}
-
 /// The space one partition offers the rootfs entries routed to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
@@ -52,7 +42,6 @@ pub struct Budget {
     /// Inodes the filesystem will have for entries; `None` on FAT.
     pub inodes: Option<u64>,
     granule: u64,
-    holes: Holes,
 }
 
 /// What the entries routed to one partition have cost so far.
@@ -105,7 +94,6 @@ impl Budget {
             data_bytes: size.saturating_sub(overhead),
             inodes: Some(inodes.saturating_sub(EXT4_RESERVED_INODES)),
             granule: EXT4_BLOCK,
-            holes: Holes::Kept,
         }
     }
 
@@ -118,20 +106,16 @@ impl Budget {
             data_bytes: size.saturating_sub(size / 64 + MIB),
             inodes: None,
             granule: FAT_SECTOR,
-            holes: Holes::Filled,
         }
     }
 
-    /// Bytes `entry` takes; `stored` is the data a sparse member stores.
-    pub fn cost(&self, entry: &Entry, stored: Option<u64>) -> u64 {
+    /// Bytes `entry` takes. A sparse file counts at its full size: FAT has
+    /// no holes, and the ext4 stage's own check counts it so too (mke2fs
+    /// leaves zero blocks unallocated, but nothing bounds the data between
+    /// them).
+    pub fn cost(&self, entry: &Entry) -> u64 {
         match &entry.kind {
-            EntryKind::File { size } => {
-                let data = match (self.holes, stored) {
-                    (Holes::Kept, Some(stored)) => stored.min(*size),
-                    _ => *size,
-                };
-                round_up(data, self.granule)
-            }
+            EntryKind::File { size } => round_up(*size, self.granule),
             EntryKind::Dir => self.granule,
             EntryKind::Symlink { target } if target.len() > FAST_SYMLINK_MAX => self.granule,
             _ => 0,
@@ -140,13 +124,8 @@ impl Budget {
 
     /// Adds `entry` to `used`, or says why it does not fit (and leaves
     /// `used` as it was).
-    pub fn charge(
-        &self,
-        used: &mut Usage,
-        entry: &Entry,
-        stored: Option<u64>,
-    ) -> Result<(), Overrun> {
-        let needed = self.cost(entry, stored);
+    pub fn charge(&self, used: &mut Usage, entry: &Entry) -> Result<(), Overrun> {
+        let needed = self.cost(entry);
         let left = self.data_bytes.saturating_sub(used.bytes);
         if needed > left {
             return Err(Overrun::Bytes { needed, left });
@@ -197,8 +176,8 @@ mod tests {
     fn a_file_larger_than_what_is_left_is_refused_before_it_counts() {
         let b = Budget::ext4("rootfs", 64 << 20);
         let mut used = Usage::default();
-        b.charge(&mut used, &file(1 << 20), None).unwrap();
-        let err = b.charge(&mut used, &file(2 << 30), None).unwrap_err();
+        b.charge(&mut used, &file(1 << 20)).unwrap();
+        let err = b.charge(&mut used, &file(2 << 30)).unwrap_err();
         assert_eq!(
             err,
             Overrun::Bytes {
@@ -210,15 +189,13 @@ mod tests {
         assert_eq!(used.inodes, 1);
     }
 
-    /// A sparse member costs its stored data on ext4, its full size on FAT.
     #[test]
-    fn sparse_members_cost_their_data_on_ext4_only() {
-        let sparse = file(2 << 30);
+    fn a_file_costs_its_full_size_rounded_to_the_block() {
         let ext4 = Budget::ext4("rootfs", 64 << 20);
-        assert_eq!(ext4.cost(&sparse, Some(1)), 4096);
+        assert_eq!(ext4.cost(&file(1)), 4096);
         let fat = Budget::vfat("esp", 600 << 20);
-        assert_eq!(fat.cost(&sparse, Some(1)), 2 << 30);
-        assert!(fat.charge(&mut Usage::default(), &sparse, Some(1)).is_err());
+        assert_eq!(fat.cost(&file(1)), 512);
+        assert!(fat.charge(&mut Usage::default(), &file(2 << 30)).is_err());
     }
 
     #[test]
@@ -228,10 +205,10 @@ mod tests {
         let limit = b.inodes.unwrap();
         assert_eq!(limit, 64 - 11);
         for _ in 0..limit {
-            b.charge(&mut used, &file(0), None).unwrap();
+            b.charge(&mut used, &file(0)).unwrap();
         }
         assert_eq!(
-            b.charge(&mut used, &file(0), None),
+            b.charge(&mut used, &file(0)),
             Err(Overrun::Inodes { inodes: limit })
         );
     }

@@ -36,7 +36,7 @@ mod tests;
 
 use std::io::Read;
 
-pub use budget::{Budget, Holes};
+pub use budget::Budget;
 pub use capture::{CaptureResults, Captured, Captures, DirChild, ElfHead};
 pub use decompress::{detect_compression, Compression};
 pub use edits::{render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, DEFAULT_REMOVALS};

@@ -37,14 +37,10 @@ enum Replacement {
 }
 
 /// Which input an emitted entry came from, for error messages.
-#[derive(Clone)]
 pub struct Ctx {
     pub name: String,
     pub index: u64,
     pub offset: u64,
-    /// Data bytes the archive stores for the member (less than its size
-    /// for a sparse member); `None` for entries that are not a member.
-    pub stored: Option<u64>,
 }
 
 struct Output<'s> {
@@ -173,7 +169,6 @@ impl<'s> Pass<'s> {
             name,
             index: m.index,
             offset: m.offset,
-            stored: Some(m.stored),
         };
         check_names(&entry, &ctx)?;
         entry.mtime = entry.mtime.min(self.epoch);
@@ -263,10 +258,6 @@ impl<'s> Pass<'s> {
         original_hosts: Option<&str>,
         ctx: &Ctx,
     ) -> Result<(), RootfsError> {
-        let ctx = &Ctx {
-            stored: None,
-            ..ctx.clone()
-        };
         let (out, rel) = self.route(path);
         let epoch = self.epoch;
         let (entry, mut data): (Entry, Box<dyn Read>) = match &self.replacements[path] {
@@ -387,7 +378,7 @@ impl<'s> Pass<'s> {
         let output = &mut self.outputs[out];
         if let Some(budget) = &output.budget {
             budget
-                .charge(&mut output.used, &entry, ctx.stored)
+                .charge(&mut output.used, &entry)
                 .map_err(|overrun| over_budget(budget, &output.stats.mount_point, path, overrun))?;
         }
         let label = output.stats.mount_point.clone();
@@ -476,7 +467,6 @@ impl<'s> Pass<'s> {
                 name: format!("(added) /{path}"),
                 index: members,
                 offset,
-                stored: None,
             };
             if let Some((_, NodeType::Dir)) = self.seen.get(&path) {
                 if matches!(
@@ -499,7 +489,6 @@ impl<'s> Pass<'s> {
                     name: format!("(mount point) /{mount}"),
                     index: members,
                     offset,
-                    stored: None,
                 };
                 let (out, rel) = self.route(&mount);
                 let dir = root_entry(&rel, EntryKind::Dir, 0o755, self.epoch);

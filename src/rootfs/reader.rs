@@ -40,9 +40,6 @@ pub struct RawMember {
     pub pax: Vec<(String, Vec<u8>)>,
     /// Logical (expanded) size of the data.
     pub size: u64,
-    /// Data bytes the archive stores for it: `size` unless the member is a
-    /// GNU sparse file, whose holes are not stored.
-    pub stored: u64,
 }
 
 struct DataState {
@@ -296,7 +293,6 @@ impl<R: Read> TarWalker<R> {
             link,
             pax,
             size: logical_size,
-            stored: if carries_data { stored } else { 0 },
         })
     }
 
