@@ -5,8 +5,13 @@
 //!     ──pass (edits, removals, split by mount point, hard link/parent checks,
 //!             mtime clamp, captures)──▶ EntrySink per partition
 //!                                        ├─ TarSink    → PAX tar for `mke2fs -d` + xattr list
-//!                                        └─ MemorySink → files in memory for vfat
+//!                                        └─ MemorySink → vfat files: small ones in memory,
+//!                                                        large ones in a sparse spill file
 //! ```
+//!
+//! Every output may carry a [`Budget`] (its partition's bytes and inodes);
+//! an entry that would overrun it is refused from its header, before any
+//! sink sees it.
 //!
 //! Owns: everything between the tarball bytes and the per-partition sinks.
 //! Must not: unpack onto the host, write any host file (it only writes the
@@ -14,7 +19,8 @@
 //! of the rootfs. Reads host files only for the overlay (`scan_overlay`,
 //! and the overlay files' bytes during the pass).
 //! Memory: file data streams through; only `/etc/hosts` (≤ 1 MiB),
-//! captures, `MemorySink` and a path → type map of the entries are held.
+//! captures, `MemorySink`'s small files (< 1 MiB each) and a path → type
+//! map of the entries are held.
 
 pub mod bootstrap;
 mod budget;

@@ -3,7 +3,10 @@
 //! Owns: the split by mount point (deepest wins; a mount point itself stays
 //! in its parent partition as a directory), replacements and removals,
 //! hard link and parent checks, implicit parent directories, per-output
-//! statistics, and calling the capture hooks.
+//! statistics and budgets (checked before an entry reaches its sink), the
+//! refusal of a path given twice as different kinds and of names no
+//! filesystem holds (a component over 255 bytes, a symlink target over
+//! 4095), and calling the capture hooks.
 //! Must not: buffer file data (only /etc/hosts, captures and sinks that
 //! choose to), follow a symlink, or write anything but the sinks.
 //! In: members from [`TarWalker`]. Out: sink calls and a [`RootfsSummary`].

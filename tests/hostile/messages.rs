@@ -243,3 +243,61 @@ fn rootfs_from_standard_input() {
     assert_no_workdir_left(&case.work());
     let _ = fs::remove_dir_all(case.out());
 }
+
+/// Before: "reading rootfs … (plain tar; truncated or corrupt?)". Now a
+/// full work directory (a 4 MiB tmpfs in a private mount namespace) is
+/// named as such, with the work file and the fix. Needs root (mount).
+#[test]
+fn full_work_directory_says_so() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIP: mounting a small tmpfs needs root");
+        return;
+    }
+    if !tool_available("unshare") {
+        return;
+    }
+    let case = Case::new();
+    let mut random = vec![0u8; 8 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in random.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let tar = Rootfs::minimal()
+        .dir("srv")
+        .file("srv/rand", &random)
+        .finish();
+    let rootfs = case.write("rootfs.tar", &tar);
+    let work = case.work();
+    let board = small_board(&case);
+    // The script is constant; every path reaches it as an argument.
+    let script = r#"d=$1; shift; mount -t tmpfs -o size=4m none "$d" || exit 99; "$@"; rc=$?; ls -A "$d"; exit $rc"#;
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--", "sh", "-c", script, "sh"])
+        .arg(&work)
+        .arg("env")
+        .arg(format!("MKIMG_WORKDIR={}", work.display()))
+        .arg(env!("CARGO_BIN_EXE_mkimg"))
+        .args(["build", "--board", &board, "--rootfs"])
+        .arg(&rootfs)
+        .arg("-o")
+        .arg(case.out())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for want in [
+        "rootfs.tar (the contents of /)",
+        "the file system holding the work directory is full",
+        "MKIMG_WORKDIR",
+        "No space left on device",
+    ] {
+        assert!(stderr.contains(want), "missing {want:?} in: {stderr}");
+    }
+    assert!(!stderr.contains("truncated or corrupt"), "{stderr}");
+    let left = String::from_utf8_lossy(&out.stdout);
+    assert!(left.trim().is_empty(), "left in the work directory: {left}");
+    assert!(!case.out().exists());
+}
