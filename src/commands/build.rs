@@ -254,21 +254,12 @@ fn work_root(plan: &Plan, rootfs: &RootfsSource, mkconfig: bool) -> PathBuf {
     if let Some(dir) = std::env::var_os("MKIMG_WORKDIR") {
         return PathBuf::from(dir);
     }
-    let stream = match rootfs {
-        RootfsSource::Stdin => true,
-        RootfsSource::Path(path) => fs::metadata(path).is_ok_and(|m| !m.is_file()),
-    };
-    if mkconfig || stream {
+    if mkconfig {
         return std::env::temp_dir();
     }
-    let need = plan
-        .layout
-        .partitions
-        .iter()
-        .filter(|p| p.mount.is_some())
-        .fold(256u64 << 20, |sum, p| {
-            sum.saturating_add(p.size.saturating_mul(2))
-        });
+    let Some(need) = ram_work_need(plan, rootfs) else {
+        return std::env::temp_dir();
+    };
     let shm = Path::new("/dev/shm");
     if let Ok(stat) = rustix::fs::statvfs(shm) {
         let free = stat.f_bavail.saturating_mul(stat.f_frsize);
@@ -279,6 +270,25 @@ fn work_root(plan: &Plan, rootfs: &RootfsSource, mkconfig: bool) -> PathBuf {
         }
     }
     std::env::temp_dir()
+}
+
+/// The most a RAM-backed work directory may have to hold: each mounted
+/// partition twice (its tar or spill file, and its image) plus slack, or
+/// `None` for a stream (standard input, a FIFO), which is assumed not to fit.
+fn ram_work_need(plan: &Plan, rootfs: &RootfsSource) -> Option<u64> {
+    let stream = match rootfs {
+        RootfsSource::Stdin => true,
+        RootfsSource::Path(path) => fs::metadata(path).is_ok_and(|m| !m.is_file()),
+    };
+    (!stream).then(|| {
+        plan.layout
+            .partitions
+            .iter()
+            .filter(|p| p.mount.is_some())
+            .fold(256u64 << 20, |sum, p| {
+                sum.saturating_add(p.size.saturating_mul(2))
+            })
+    })
 }
 
 /// grub.cfg by the distro's grub-mkconfig over the finished root filesystem.
@@ -380,4 +390,34 @@ fn sha256_file(path: &Path) -> Result<String> {
     let mut file = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
     io::copy(&mut file, &mut hasher)?;
     Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::ram_work_need;
+    use crate::board::{load_board, BoardSearch};
+    use crate::plan::plan_board;
+    use crate::rootfs::ingest::RootfsSource;
+
+    /// Whatever the tarball's size (a 51 KiB bomb), the worst case is the
+    /// plan's: qemu-riscv64's ~10 GiB of mounted partitions, twice. A
+    /// stream (stdin; anything but a regular file) never goes to RAM.
+    #[test]
+    fn ram_work_dir_need_comes_from_the_plan() {
+        let board = load_board("qemu-riscv64", &BoardSearch::from_env()).unwrap();
+        let plan = plan_board(&board, "test").unwrap();
+        let mounted: u64 = plan.layout.partitions.iter().map(|p| p.size).sum();
+        let tiny = PathBuf::from(file!());
+        assert_eq!(
+            ram_work_need(&plan, &RootfsSource::Path(tiny)),
+            Some(2 * mounted + (256 << 20))
+        );
+        assert_eq!(ram_work_need(&plan, &RootfsSource::Stdin), None);
+        assert_eq!(
+            ram_work_need(&plan, &RootfsSource::Path("/dev/null".into())),
+            None
+        );
+    }
 }
