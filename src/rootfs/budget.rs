@@ -17,7 +17,6 @@
 
 use crate::rootfs::entry::{Entry, EntryKind};
 
-const MIB: u64 = 1 << 20;
 /// ext4 block and inode size and bytes per inode (templates/mke2fs.conf).
 const EXT4_BLOCK: u64 = 4096;
 const EXT4_INODE: u64 = 256;
@@ -99,13 +98,15 @@ impl Budget {
         }
     }
 
-    /// A FAT partition of `size` bytes: two FATs of at most 4 bytes per
-    /// 512-byte cluster, the reserved sectors and the root directory.
+    /// A FAT partition of `size` bytes. Its overhead depends on the cluster
+    /// size the writer picks (two FATs of 4 bytes per cluster may be 1/64
+    /// of the volume or 1/4096), so the whole size is the bound here; the
+    /// vfat writer checks clusters exactly before it writes anything.
     pub fn vfat(partition: &str, size: u64) -> Self {
         Self {
             partition: partition.to_owned(),
             size,
-            data_bytes: size.saturating_sub(size / 64 + MIB),
+            data_bytes: size,
             inodes: None,
             granule: FAT_SECTOR,
         }

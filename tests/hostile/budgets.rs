@@ -145,3 +145,34 @@ fn large_file_under_boot_efi_streams_into_the_fat_writer() {
     }
     let _ = fs::remove_dir_all(case.out());
 }
+
+/// The ESP has its own budget: a file larger than the ESP is refused from
+/// its header, naming the ESP, before it reaches the spill file.
+#[test]
+fn file_larger_than_the_esp_names_the_esp() {
+    if !tool_available("time") {
+        return;
+    }
+    let case = Case::new();
+    let tar = Rootfs::minimal()
+        .dir("boot/efi/EFI")
+        .sparse("boot/efi/EFI/big.img", 64 * MIB)
+        .finish();
+    let rootfs = case.write("big-esp.tar", &tar);
+    let board = board(case.dir.path(), "160M", "32M", |t| t);
+    let run = case.build(board.to_str().unwrap(), rootfs.to_str().unwrap(), None);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    for want in [
+        "does not fit partition 'esp' (mounted at /boot/efi",
+        "\"/boot/efi/EFI/big.img\" needs 67108864 bytes",
+        "grow the partition 'esp' in board.toml",
+    ] {
+        assert!(
+            run.stderr.contains(want),
+            "missing {want:?} in: {}",
+            run.stderr
+        );
+    }
+    assert!(run.wchar < 16 * MIB, "wrote {} bytes", run.wchar);
+    assert_no_workdir_left(&case.work());
+}
