@@ -114,9 +114,11 @@ pub enum RootfsError {
     #[error("overlay file {path:?} changed size while it was being read")]
     OverlayChanged { path: String },
     #[error(
-        "the rootfs does not fit partition '{partition}' (mounted at {mount_point}, {size} bytes): \
-         {path:?} needs {needed} bytes but only {left} of the ~{usable} bytes the filesystem \
-         offers are left; grow the partition '{partition}' in board.toml or use a smaller rootfs"
+        "the rootfs does not fit partition '{partition}' (mounted at {mount_point}, {} MiB): \
+         {path:?} needs {needed} bytes ({} MiB) but only {left} bytes ({} MiB) of the ~{} MiB \
+         the filesystem offers are left; grow the partition '{partition}' in board.toml or use \
+         a smaller rootfs",
+        mib(*.size), mib(*.needed), mib(*.left), mib(*.usable)
     )]
     OverBudget {
         partition: String,
@@ -128,9 +130,10 @@ pub enum RootfsError {
         usable: u64,
     },
     #[error(
-        "the rootfs does not fit partition '{partition}' (mounted at {mount_point}, {size} bytes): \
+        "the rootfs does not fit partition '{partition}' (mounted at {mount_point}, {} MiB): \
          {path:?} needs an inode but all {inodes} are taken (one per 16 KiB); grow the \
-         partition '{partition}' in board.toml or use a smaller rootfs"
+         partition '{partition}' in board.toml or use a smaller rootfs",
+        mib(*.size)
     )]
     OutOfInodes {
         partition: String,
@@ -170,6 +173,11 @@ pub enum RootfsError {
         #[source]
         source: SinkError,
     },
+}
+
+/// Whole MiB, rounded down, for messages.
+fn mib(bytes: u64) -> u64 {
+    bytes >> 20
 }
 
 impl RootfsError {
