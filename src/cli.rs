@@ -21,7 +21,6 @@ use crate::rootfs::bootstrap::Distro;
     version,
     propagate_version = true,
     verbatim_doc_comment,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
@@ -254,8 +253,10 @@ pub struct BuildArgs {
     #[arg(long, short, required = true)]
     pub board: Option<String>,
 
-    /// Rootfs tarball (plain, gzip, xz or zstd). Default: the board's rootfs
-    /// recipe, bootstrapped once and cached.
+    /// Rootfs tarball (plain, gzip, xz or zstd): a file, a FIFO, or `-` to
+    /// read it from standard input (`docker export C | mkimg build --board B
+    /// --rootfs -`); it is read once, as a stream. Default: the board's
+    /// rootfs recipe, bootstrapped once and cached.
     #[arg(long)]
     pub rootfs: Option<PathBuf>,
 

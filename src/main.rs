@@ -13,6 +13,11 @@ fn main() -> ExitCode {
         std::env::set_var("MKIMG_VERBOSE", "1");
     }
     let result = match (cli.command, cli.build) {
+        // Not a clap conflict: clap would then refuse a global `-v` before
+        // the subcommand (`mkimg -v build …`).
+        (Some(_), Some(_)) => Err(anyhow::anyhow!(
+            "build options go after the subcommand (`mkimg build --board NAME …`) or stand alone (`mkimg --board NAME …`)"
+        )),
         (Some(Command::Build(args)), _) | (None, Some(args)) => commands::build::run(&args),
         (None, None) => Err(anyhow::anyhow!(
             "nothing to do: give --board NAME (see `mkimg --help`)"

@@ -8,6 +8,12 @@
 
 #[path = "hostile/boards.rs"]
 mod boards;
+#[path = "hostile/budgets.rs"]
+mod budgets;
+#[path = "hostile/kit.rs"]
+mod kit;
+#[path = "hostile/messages.rs"]
+mod messages;
 #[path = "hostile/tarball_xattrs.rs"]
 mod tarball_xattrs;
 

@@ -9,7 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, IsTerminal};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,9 +34,9 @@ use crate::outputs::firmware::copy_firmware;
 use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, RootfsInput};
 use crate::outputs::publish::Staging;
 use crate::outputs::start_vm::{render_start_vm, start_vm_from_plan, ImageFormat as VmFormat};
-use crate::plan::{plan_board, Plan};
+use crate::plan::{boot_loader_problem, plan_board, Plan};
 use crate::rootfs::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
-use crate::rootfs::ingest::{hex, ingest_rootfs};
+use crate::rootfs::ingest::{hex, ingest_rootfs, RootfsSource};
 
 pub fn run(args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
@@ -55,6 +56,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     if let Some(loader) = args.bootloader {
         plan.boot.loader = loader;
     }
+    if let Some(message) = boot_loader_problem(plan.boot.loader, &plan.layout.partitions) {
+        bail!("board {}: {message}", plan.board.name);
+    }
     check_blob_files(&plan)?;
     if plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig {
         mkconfig::preflight(&plan)?;
@@ -67,7 +71,11 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 
     let work = tempfile::Builder::new()
         .prefix("mkimg-work-")
-        .tempdir_in(work_root(&rootfs, plan.boot.grub == GrubMode::Mkconfig))
+        .tempdir_in(work_root(
+            &plan,
+            &rootfs,
+            plan.boot.grub == GrubMode::Mkconfig,
+        ))
         .context("creating the work directory")?;
     let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &output_dir, &step);
     if args.keep_workdir {
@@ -81,7 +89,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 
 fn build_in(
     plan: &Plan,
-    rootfs: &Path,
+    rootfs: &RootfsSource,
     ctx: &BuildContext,
     args: &BuildArgs,
     workdir: &Path,
@@ -92,7 +100,7 @@ fn build_in(
     let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir)?;
     step(&format!(
         "rootfs {}: {} entries, {} MiB of files ({:?})",
-        rootfs.display(),
+        rootfs,
         contents.summary.entries(),
         contents.summary.file_bytes() >> 20,
         contents.summary.compression
@@ -212,11 +220,7 @@ fn build_in(
             sha256: sha256_file(&path)?,
         });
     }
-    let rootfs_name = rootfs
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let rootfs_name = rootfs.manifest_name();
     let manifest = manifest_from_plan(
         plan,
         u64::try_from(ctx.source_date_epoch).unwrap_or(0),
@@ -234,23 +238,28 @@ fn build_in(
 }
 
 /// Where the work directory goes: `$MKIMG_WORKDIR`; else /dev/shm when it
-/// is a tmpfs with room for 3× the tarball (the root tar and the ext4 image
+/// is a tmpfs with room for the worst case (the root tar and the ext4 image
 /// then never reach the disk: mke2fs fsyncs its image, and on tmpfs that is
 /// free); else the system temp directory. Not /dev/shm for `--grub
 /// mkconfig`: its chroot stage mounts a private tmpfs over /dev, which would
 /// hide a work directory there.
-fn work_root(rootfs: &Path, mkconfig: bool) -> PathBuf {
+///
+/// The worst case comes from the plan, not the tarball: a compressed or
+/// sparse tarball says nothing about what it expands to, but the rootfs
+/// pass stops before any partition's contents outgrow the partition, so
+/// the work directory holds at most each mounted partition twice (its tar
+/// or spill file, and its image). A stream (standard input, a FIFO) is
+/// assumed not to fit: nothing about it is known before it is read.
+fn work_root(plan: &Plan, rootfs: &RootfsSource, mkconfig: bool) -> PathBuf {
     if let Some(dir) = std::env::var_os("MKIMG_WORKDIR") {
         return PathBuf::from(dir);
     }
     if mkconfig {
         return std::env::temp_dir();
     }
-    let need = fs::metadata(rootfs)
-        .map(|m| m.len())
-        .unwrap_or(0)
-        .saturating_mul(3)
-        + (256 << 20);
+    let Some(need) = ram_work_need(plan, rootfs) else {
+        return std::env::temp_dir();
+    };
     let shm = Path::new("/dev/shm");
     if let Ok(stat) = rustix::fs::statvfs(shm) {
         let free = stat.f_bavail.saturating_mul(stat.f_frsize);
@@ -261,6 +270,25 @@ fn work_root(rootfs: &Path, mkconfig: bool) -> PathBuf {
         }
     }
     std::env::temp_dir()
+}
+
+/// The most a RAM-backed work directory may have to hold: each mounted
+/// partition twice (its tar or spill file, and its image) plus slack, or
+/// `None` for a stream (standard input, a FIFO), which is assumed not to fit.
+fn ram_work_need(plan: &Plan, rootfs: &RootfsSource) -> Option<u64> {
+    let stream = match rootfs {
+        RootfsSource::Stdin => true,
+        RootfsSource::Path(path) => fs::metadata(path).is_ok_and(|m| !m.is_file()),
+    };
+    (!stream).then(|| {
+        plan.layout
+            .partitions
+            .iter()
+            .filter(|p| p.mount.is_some())
+            .fold(256u64 << 20, |sum, p| {
+                sum.saturating_add(p.size.saturating_mul(2))
+            })
+    })
 }
 
 /// grub.cfg by the distro's grub-mkconfig over the finished root filesystem.
@@ -300,12 +328,9 @@ fn resolve_rootfs(
     recipe: &Option<crate::rootfs::bootstrap::RootfsRecipe>,
     plan: &Plan,
     ctx: &BuildContext,
-) -> Result<PathBuf> {
+) -> Result<RootfsSource> {
     if let Some(path) = &args.rootfs {
-        if !path.is_file() {
-            bail!("rootfs {} not found", path.display());
-        }
-        return Ok(path.clone());
+        return check_rootfs_arg(path);
     }
     let Some(recipe) = recipe else {
         bail!(
@@ -319,7 +344,45 @@ fn resolve_rootfs(
         source_date_epoch: u64::try_from(ctx.source_date_epoch).unwrap_or(0),
         progress: ProgressStyle::Auto,
     };
-    bootstrap(recipe, plan.board.arch, &opts).context("bootstrapping the board's default rootfs")
+    bootstrap(recipe, plan.board.arch, &opts)
+        .map(RootfsSource::Path)
+        .context("bootstrapping the board's default rootfs")
+}
+
+/// `--rootfs PATH`: a tarball file, a FIFO (read once, as a stream) or `-`
+/// for standard input. Anything else is refused saying what it is.
+fn check_rootfs_arg(path: &Path) -> Result<RootfsSource> {
+    const EXPECTED: &str =
+        "--rootfs takes a tarball (tar, tar.gz, tar.xz or tar.zst), a FIFO, or - for standard input";
+    if path.as_os_str() == "-" {
+        if io::stdin().is_terminal() {
+            bail!("--rootfs - reads the tarball from standard input, but standard input is a terminal; pipe one in (e.g. `docker export C | mkimg build … --rootfs -`)");
+        }
+        return Ok(RootfsSource::Stdin);
+    }
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            bail!("rootfs {} not found; {EXPECTED}", path.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read rootfs {}", path.display())),
+    };
+    let kind = meta.file_type();
+    let what = if kind.is_file() || kind.is_fifo() {
+        return Ok(RootfsSource::Path(path.to_path_buf()));
+    } else if kind.is_dir() {
+        format!(
+            "a directory; {EXPECTED} (make one with `tar -C {} -cf rootfs.tar .`)",
+            path.display()
+        )
+    } else if kind.is_char_device() {
+        format!("a character device; {EXPECTED}")
+    } else if kind.is_block_device() {
+        format!("a block device; {EXPECTED}")
+    } else {
+        format!("a socket; {EXPECTED}")
+    };
+    bail!("rootfs {} is {what}", path.display())
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
@@ -327,4 +390,34 @@ fn sha256_file(path: &Path) -> Result<String> {
     let mut file = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
     io::copy(&mut file, &mut hasher)?;
     Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::ram_work_need;
+    use crate::board::{load_board, BoardSearch};
+    use crate::plan::plan_board;
+    use crate::rootfs::ingest::RootfsSource;
+
+    /// Whatever the tarball's size (a 51 KiB bomb), the worst case is the
+    /// plan's: qemu-riscv64's ~10 GiB of mounted partitions, twice. A
+    /// stream (stdin; anything but a regular file) never goes to RAM.
+    #[test]
+    fn ram_work_dir_need_comes_from_the_plan() {
+        let board = load_board("qemu-riscv64", &BoardSearch::from_env()).unwrap();
+        let plan = plan_board(&board, "test").unwrap();
+        let mounted: u64 = plan.layout.partitions.iter().map(|p| p.size).sum();
+        let tiny = PathBuf::from(file!());
+        assert_eq!(
+            ram_work_need(&plan, &RootfsSource::Path(tiny)),
+            Some(2 * mounted + (256 << 20))
+        );
+        assert_eq!(ram_work_need(&plan, &RootfsSource::Stdin), None);
+        assert_eq!(
+            ram_work_need(&plan, &RootfsSource::Path("/dev/null".into())),
+            None
+        );
+    }
 }

@@ -11,12 +11,13 @@
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::board::paths::open_resolved;
 use anyhow::{bail, Context, Result};
 
 use crate::filesystems::ext4::{build_ext4, Ext4Params};
-use crate::filesystems::vfat::{format_vfat, FatType, VfatEntry, VfatOptions};
+use crate::filesystems::vfat::{format_vfat, FatType, FileSlice, VfatEntry, VfatOptions};
 use crate::plan::{Plan, PlannedFs};
 use crate::rootfs::ingest::RootfsContents;
 use crate::rootfs::MemKind;
@@ -115,6 +116,14 @@ pub fn build_image_group(
                         MemKind::File(data) => entries.push(VfatEntry::File {
                             path: entry.path.clone(),
                             data: data.clone(),
+                        }),
+                        MemKind::Spilled(spilled) => entries.push(VfatEntry::Slice {
+                            path: entry.path.clone(),
+                            data: FileSlice {
+                                file: Arc::clone(&spilled.file),
+                                offset: spilled.offset,
+                                len: spilled.len,
+                            },
                         }),
                         MemKind::Symlink(target) => bail!(
                             "{who}: {} is a symlink (to {target}); FAT cannot hold symlinks",

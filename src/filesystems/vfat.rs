@@ -26,14 +26,17 @@ mod tree;
 mod volume;
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use fscommon::{BufStream, StreamSlice};
 use lamfat::{FileSystem, FsOptions, StdIoWrapper};
 
 use self::clock::{FatTimestamp, FixedClock};
 pub use self::read::{read_vfat_info, read_vfat_tree};
-use self::tree::{PlannedKind, PlannedNode};
+use self::tree::{Contents, PlannedKind, PlannedNode};
 
 #[cfg(test)]
 mod tests;
@@ -76,17 +79,50 @@ pub struct VfatOptions {
 /// parent directories are created implicitly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VfatEntry {
-    Dir { path: String },
-    File { path: String, data: Vec<u8> },
+    Dir {
+        path: String,
+    },
+    File {
+        path: String,
+        data: Vec<u8>,
+    },
+    /// A file whose bytes stay in an open file and are copied in chunks,
+    /// so a large file never sits in memory.
+    Slice {
+        path: String,
+        data: FileSlice,
+    },
 }
 
 impl VfatEntry {
     pub fn path(&self) -> &str {
         match self {
-            VfatEntry::Dir { path } | VfatEntry::File { path, .. } => path,
+            VfatEntry::Dir { path }
+            | VfatEntry::File { path, .. }
+            | VfatEntry::Slice { path, .. } => path,
         }
     }
 }
+
+/// `len` bytes at `offset` of a file the caller opened (e.g. the spill
+/// file the rootfs pass wrote large ESP files to).
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl PartialEq for FileSlice {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.file, &other.file) && self.offset == other.offset && self.len == other.len
+    }
+}
+
+impl Eq for FileSlice {}
+
+/// Chunk size for copying a [`FileSlice`] into the volume.
+const COPY_CHUNK: usize = 1 << 20;
 
 /// What the boot sector and FAT of an existing volume say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,12 +254,29 @@ where
                 root.create_dir(&node.path)
                     .map_err(fat_error(format!("creating directory {:?}", node.path)))?;
             }
-            PlannedKind::File(data) => {
-                let context = format!("writing file {:?} ({} bytes)", node.path, data.len());
+            PlannedKind::File(contents) => {
+                let context = format!("writing file {:?} ({} bytes)", node.path, contents.len());
                 let mut file = root
                     .create_file(&node.path)
                     .map_err(fat_error(context.clone()))?;
-                lamfat::Write::write_all(&mut file, data).map_err(fat_error(context.clone()))?;
+                match contents {
+                    Contents::Bytes(data) => lamfat::Write::write_all(&mut file, data)
+                        .map_err(fat_error(context.clone()))?,
+                    Contents::Slice(slice) => {
+                        let mut buf = vec![0u8; COPY_CHUNK];
+                        let mut done = 0;
+                        while done < slice.len {
+                            let n = (slice.len - done).min(COPY_CHUNK as u64) as usize;
+                            slice
+                                .file
+                                .read_exact_at(&mut buf[..n], slice.offset + done)
+                                .map_err(io_error(format!("{context}: reading its contents")))?;
+                            lamfat::Write::write_all(&mut file, &buf[..n])
+                                .map_err(fat_error(context.clone()))?;
+                            done += n as u64;
+                        }
+                    }
+                }
                 lamfat::Write::flush(&mut file).map_err(fat_error(context))?;
             }
         }
@@ -265,8 +318,8 @@ where
         }
     }
     for node in nodes {
-        if let PlannedKind::File(data) = node.kind {
-            needed_clusters += clusters_for(data.len() as u64);
+        if let PlannedKind::File(contents) = node.kind {
+            needed_clusters += clusters_for(contents.len());
         }
     }
     let free_clusters = u64::from(stats.free_clusters());

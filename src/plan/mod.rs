@@ -256,5 +256,26 @@ impl Plan {
     }
 }
 
+/// Why `loader` cannot boot a disk of `partitions`, if it cannot: GRUB
+/// (EFI) is installed into the EFI System Partition, so a bootable board
+/// (one with a root partition) that uses it needs one. Without it the
+/// build would make an image with no boot loader and exit 0.
+pub fn boot_loader_problem(loader: BootLoader, partitions: &[PlannedPartition]) -> Option<String> {
+    let mounted_at =
+        |p: &PlannedPartition, path: &str| p.mount.as_ref().is_some_and(|m| m.path == path);
+    let bootable = partitions.iter().any(|p| mounted_at(p, "/"));
+    let has_esp = partitions.iter().any(|p| {
+        p.part_type.gpt == Some(parttype::ESP)
+            || p.part_type.mbr == Some(0xef)
+            || mounted_at(p, "/boot/efi")
+    });
+    (loader == BootLoader::Grub && bootable && !has_esp).then(|| {
+        "[boot] loader is \"grub\" (the default), but the board has no EFI System \
+         Partition to put GRUB in; add one ([[partition]] with type = \"esp\", \
+         filesystem = \"vfat\", mount = \"/boot/efi\") or set [boot] loader = \"extlinux\""
+            .to_string()
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -27,8 +27,8 @@ use crate::plan::layout::{
 };
 use crate::plan::parttype::{resolve_part_type, PartType, ESP};
 use crate::plan::{
-    BlobSource, BoardInfo, BootPlan, EditsPlan, FirmwareLoad, FirmwarePlan, GptPlacement,
-    MountSpec, Plan, PlannedBlob, PlannedFs, PlannedPartition, QemuPlan,
+    boot_loader_problem, BlobSource, BoardInfo, BootPlan, EditsPlan, FirmwareLoad, FirmwarePlan,
+    GptPlacement, MountSpec, Plan, PlannedBlob, PlannedFs, PlannedPartition, QemuPlan,
 };
 
 /// The board could not be planned; `Display` lists every problem and the map.
@@ -254,6 +254,9 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     };
     check_layout(&layout, first_usable, last_usable_end, &mut problems);
     let (boot, firmware, qemu, edits) = resolve_build_settings(board, &mut problems);
+    if let Some(message) = boot_loader_problem(boot.loader, &layout.partitions) {
+        problems.push(Problem::error(message));
+    }
 
     let warnings: Vec<String> = problems
         .iter()

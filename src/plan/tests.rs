@@ -371,7 +371,20 @@ offset = "8M"
 size = "rest"
 filesystem = "ext4"
 mount = "/"
+
+# U-Boot boards boot with extlinux; GRUB would need an ESP.
+[boot]
+loader = "extlinux"
 "#;
+
+/// Before: the build made an image with no boot loader and exited 0.
+#[test]
+fn grub_without_an_esp_is_refused_at_plan_time() {
+    let grub = BLOB_DISK.replace("loader = \"extlinux\"", "loader = \"grub\"");
+    let err = plan_text(&format!("{HEAD}{grub}")).unwrap_err();
+    assert!(err.contains("no EFI System Partition"), "{err}");
+    assert!(err.contains("loader = \"extlinux\""), "{err}");
+}
 
 #[test]
 fn rootfs_blob_needs_a_size_and_takes_it_as_its_region() {

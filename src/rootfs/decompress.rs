@@ -35,6 +35,10 @@ pub fn detect_compression(head: &[u8]) -> Result<Compression, RootfsError> {
         Ok(Compression::Zstd)
     } else if head.get(USTAR_OFFSET..USTAR_OFFSET + USTAR_MAGIC.len()) == Some(USTAR_MAGIC) {
         Ok(Compression::None)
+    } else if head.len() >= 512 && head[..512].iter().all(|b| *b == 0) {
+        // An end-of-archive block first: a valid tar with no entries, which
+        // the pass then reports as such.
+        Ok(Compression::None)
     } else if head.is_empty() {
         Err(RootfsError::EmptyInput)
     } else {

@@ -11,8 +11,10 @@ use crate::rootfs::sink::SinkError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("rootfs tarball is empty")]
+    #[error("rootfs tarball is empty (0 bytes)")]
     EmptyInput,
+    #[error("the rootfs tarball has no entries (a valid but empty archive); give a tarball of a root filesystem")]
+    NoEntries,
     #[error("rootfs tarball has an unknown format (first bytes: {first_bytes}); expected tar, gzip, xz or zstd")]
     UnknownFormat { first_bytes: String },
     #[error("reading the rootfs tarball at decompressed offset {offset}")]
@@ -111,6 +113,59 @@ pub enum RootfsError {
     },
     #[error("overlay file {path:?} changed size while it was being read")]
     OverlayChanged { path: String },
+    #[error(
+        "the rootfs does not fit partition '{partition}' (mounted at {mount_point}, {} MiB): \
+         {path:?} needs {needed} bytes ({} MiB) but only {left} bytes ({} MiB) of the ~{} MiB \
+         the filesystem offers are left; grow the partition '{partition}' in board.toml or use \
+         a smaller rootfs",
+        mib(*.size), mib(*.needed), mib(*.left), mib(*.usable)
+    )]
+    OverBudget {
+        partition: String,
+        mount_point: String,
+        size: u64,
+        path: String,
+        needed: u64,
+        left: u64,
+        usable: u64,
+    },
+    #[error(
+        "the rootfs does not fit partition '{partition}' (mounted at {mount_point}, {} MiB): \
+         {path:?} needs an inode but all {inodes} are taken (one per 16 KiB); grow the \
+         partition '{partition}' in board.toml or use a smaller rootfs",
+        mib(*.size)
+    )]
+    OutOfInodes {
+        partition: String,
+        mount_point: String,
+        size: u64,
+        path: String,
+        inodes: u64,
+    },
+    #[error("rootfs member {index} {name:?} (offset {offset}): {path:?} is given twice, first as a {first} and then as a {second}; remove one of them from the tarball")]
+    DuplicateEntry {
+        name: String,
+        path: String,
+        first: String,
+        second: String,
+        index: u64,
+        offset: u64,
+    },
+    #[error("rootfs member {index} {name:?} (offset {offset}): the name {component:?} is {len} bytes; a file name holds at most 255 bytes on ext4 and FAT")]
+    NameTooLong {
+        name: String,
+        component: String,
+        len: usize,
+        index: u64,
+        offset: u64,
+    },
+    #[error("rootfs member {index} {name:?} (offset {offset}): the symlink target is {len} bytes; ext4 holds at most 4095")]
+    SymlinkTooLong {
+        name: String,
+        len: usize,
+        index: u64,
+        offset: u64,
+    },
     #[error("writing {path:?} to the output of {output:?}")]
     Sink {
         output: String,
@@ -118,4 +173,25 @@ pub enum RootfsError {
         #[source]
         source: SinkError,
     },
+}
+
+/// Whole MiB, rounded down, for messages.
+fn mib(bytes: u64) -> u64 {
+    bytes >> 20
+}
+
+impl RootfsError {
+    /// Whether the error is about the archive's bytes (truncated, corrupt,
+    /// unknown format) rather than its contents or the output side.
+    pub fn is_format_error(&self) -> bool {
+        matches!(
+            self,
+            RootfsError::EmptyInput
+                | RootfsError::UnknownFormat { .. }
+                | RootfsError::Input { .. }
+                | RootfsError::TruncatedMember { .. }
+                | RootfsError::TruncatedArchive { .. }
+                | RootfsError::Member { .. }
+        )
+    }
 }

@@ -6,11 +6,18 @@
 //! captures later stages need (the /boot listing, /etc/default/grub,
 //! os-release, the EFI files the board copies into the ESP, `rootfs:` blobs,
 //! ELF headers for the architecture check). Hashes the tarball as it streams, so it is read
-//! exactly once.
+//! exactly once: a file, a FIFO or standard input (`--rootfs -`) alike.
+//!
+//! Every mounted partition gets a [`Budget`] from its size, so the pass
+//! stops at the first member that cannot fit, before writing it. The work
+//! tars are written sparse ([`SparseFile`]) and large ESP files go to a
+//! sparse spill file, so the work directory holds about the final data.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -21,9 +28,9 @@ use crate::elf::{check_rootfs_arch, detect_elf};
 use crate::plan::{BlobSource, Plan, PlannedFs};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
-    detect_compression, process_rootfs, scan_overlay, CaptureResults, Captures, Compression, Edits,
-    EntrySink, MemEntry, MemPolicy, MemorySink, RootfsJob, RootfsSummary, SplitTarget, TarSink,
-    XattrRecord,
+    detect_compression, process_rootfs, scan_overlay, Budget, CaptureResults, Captures,
+    Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, RootfsError, RootfsJob,
+    RootfsSummary, SinkError, SplitTarget, TarSink, XattrRecord,
 };
 
 /// Files whose content the build needs after the pass.
@@ -45,39 +52,143 @@ pub struct RootfsContents {
     pub sha256: String,
 }
 
+/// Where the tarball comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootfsSource {
+    /// A regular file or a FIFO, read once from the start.
+    Path(PathBuf),
+    /// `--rootfs -`: standard input, e.g. `docker export C | mkimg … --rootfs -`.
+    Stdin,
+}
+
+impl RootfsSource {
+    /// The name manifest.json records: the file name, or "-" for stdin.
+    pub fn manifest_name(&self) -> String {
+        match self {
+            RootfsSource::Path(path) => path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            RootfsSource::Stdin => "-".to_string(),
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Read>> {
+        Ok(match self {
+            RootfsSource::Path(path) => Box::new(
+                File::open(path).with_context(|| format!("opening rootfs {}", path.display()))?,
+            ),
+            RootfsSource::Stdin => Box::new(io::stdin().lock()),
+        })
+    }
+}
+
+impl fmt::Display for RootfsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootfsSource::Path(path) => write!(f, "{}", path.display()),
+            RootfsSource::Stdin => f.write_str("(standard input)"),
+        }
+    }
+}
+
 enum Sink {
-    Tar(TarSink<BufWriter<File>>, PathBuf),
-    Mem(MemorySink),
+    Tar(TarSink<BufWriter<SparseFile>>, PathBuf),
+    Mem(MemorySink, PathBuf),
 }
 
 impl Sink {
     fn as_dyn(&mut self) -> &mut dyn EntrySink {
         match self {
             Sink::Tar(sink, _) => sink,
-            Sink::Mem(sink) => sink,
+            Sink::Mem(sink, _) => sink,
         }
     }
+
+    fn path(&self) -> &Path {
+        match self {
+            Sink::Tar(_, path) | Sink::Mem(_, path) => path,
+        }
+    }
+}
+
+/// A file written front to back in which every all-zero 4 KiB chunk is
+/// left as a hole: a sparse member (or a zstd bomb of zeros) becomes a
+/// sparse work tar, which `mke2fs -d` reads back as zeros.
+pub struct SparseFile {
+    file: File,
+    pos: u64,
+}
+
+const HOLE: usize = 4096;
+const ZEROS: [u8; HOLE] = [0; HOLE];
+
+impl SparseFile {
+    pub fn new(file: File) -> Self {
+        Self { file, pos: 0 }
+    }
+}
+
+impl Write for SparseFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for chunk in buf.chunks(HOLE) {
+            // A slice compare is a memcmp, fast in debug builds too.
+            if chunk.len() < HOLE || chunk != ZEROS {
+                self.file.write_all_at(chunk, self.pos)?;
+            }
+            self.pos += chunk.len() as u64;
+        }
+        Ok(buf.len())
+    }
+
+    /// Extends the file over a trailing hole.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.file.metadata()?.len() < self.pos {
+            self.file.set_len(self.pos)?;
+        }
+        Ok(())
+    }
+}
+
+fn create_work_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "creating {} in the work directory (set MKIMG_WORKDIR to a writable directory with room)",
+                path.display()
+            )
+        })
 }
 
 /// Stream `tarball` once into per-partition outputs under `workdir`.
 pub fn ingest_rootfs(
     plan: &Plan,
-    tarball: &Path,
+    source: &RootfsSource,
     epoch: i64,
     workdir: &Path,
 ) -> Result<RootfsContents> {
     let edits = plan_edits(plan, epoch)?;
-    let mut sinks: BTreeMap<String, (String, Sink)> = BTreeMap::new();
+    let mut sinks: BTreeMap<String, (String, Sink, Budget)> = BTreeMap::new();
     for part in &plan.layout.partitions {
         let Some(mount) = &part.mount else { continue };
-        let sink = match &part.filesystem {
+        let (sink, budget) = match &part.filesystem {
             PlannedFs::Ext4 { .. } => {
                 let path = workdir.join(format!("{}.tar", part.name));
-                let file =
-                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                Sink::Tar(TarSink::new(BufWriter::with_capacity(1 << 20, file)), path)
+                let file = SparseFile::new(create_work_file(&path)?);
+                let sink = Sink::Tar(TarSink::new(BufWriter::with_capacity(1 << 20, file)), path);
+                (sink, Budget::ext4(&part.name, part.size))
             }
-            PlannedFs::Vfat { .. } => Sink::Mem(MemorySink::new(MemPolicy::Vfat)),
+            PlannedFs::Vfat { .. } => {
+                let path = workdir.join(format!("{}.spill", part.name));
+                let sink = MemorySink::new(MemPolicy::Vfat).with_spill(create_work_file(&path)?);
+                (Sink::Mem(sink, path), Budget::vfat(&part.name, part.size))
+            }
             PlannedFs::Raw { .. } | PlannedFs::None => bail!(
                 "partition {} '{}' is mounted at {} but has no filesystem mkimg can fill \
                  (set filesystem = \"ext4\" or \"vfat\", or drop mount)",
@@ -86,13 +197,13 @@ pub fn ingest_rootfs(
                 mount.path
             ),
         };
-        sinks.insert(part.name.clone(), (mount.path.clone(), sink));
+        sinks.insert(part.name.clone(), (mount.path.clone(), sink, budget));
     }
     let root_name = plan
         .root_partition()
         .map(|p| p.name.clone())
         .context("no partition is mounted at / (set mount = \"/\" on the root partition)")?;
-    let (_, mut root_sink) = sinks.remove(&root_name).expect("root sink exists");
+    let (_, mut root_sink, root_budget) = sinks.remove(&root_name).expect("root sink exists");
 
     let mut captures = Captures {
         files: vec![DEFAULT_GRUB.to_string()],
@@ -119,33 +230,34 @@ pub fn ingest_rootfs(
             BlobSource::File(_) => None,
         }));
 
-    let compression = sniff_compression(tarball)?;
-    let file =
-        File::open(tarball).with_context(|| format!("opening rootfs {}", tarball.display()))?;
     let mut hashing = HashingReader {
-        inner: file,
+        inner: source.open()?,
         hasher: Sha256::new(),
+        head: Vec::new(),
     };
+    let mut work_files: BTreeMap<String, PathBuf> = sinks
+        .values()
+        .map(|(mount, sink, _)| (mount.clone(), sink.path().to_path_buf()))
+        .collect();
+    work_files.insert("/".to_string(), root_sink.path().to_path_buf());
     let summary = {
         let split = sinks
             .iter_mut()
-            .map(|(_, (mount, sink))| SplitTarget {
+            .map(|(_, (mount, sink, budget))| SplitTarget {
                 mount_point: mount.clone(),
                 sink: sink.as_dyn(),
+                budget: Some(budget.clone()),
             })
             .collect();
         let job = RootfsJob {
             edits: &edits,
             root: root_sink.as_dyn(),
+            root_budget: Some(root_budget),
             split,
             captures,
         };
-        process_rootfs(&mut hashing, job).with_context(|| {
-            format!(
-                "reading rootfs {} ({compression}; truncated or corrupt?)",
-                tarball.display()
-            )
-        })?
+        process_rootfs(&mut hashing, job)
+            .map_err(|err| explain(err, source, &hashing.head, &work_files))?
     };
     // Hash any trailing bytes the tar reader did not need (padding).
     io::copy(&mut hashing, &mut io::sink())?;
@@ -160,8 +272,11 @@ pub fn ingest_rootfs(
         summary,
         sha256,
     };
-    sinks.insert(root_name, ("/".to_string(), root_sink));
-    for (name, (_, sink)) in sinks {
+    let finished = sinks
+        .into_iter()
+        .map(|(name, (_, sink, _))| (name, sink))
+        .chain([(root_name, root_sink)]);
+    for (name, sink) in finished {
         match sink {
             Sink::Tar(sink, path) => {
                 let (writer, xattrs) = sink.into_parts();
@@ -170,7 +285,7 @@ pub fn ingest_rootfs(
                 writer.into_inner().map_err(|e| e.into_error())?;
                 contents.tars.insert(name, (path, xattrs));
             }
-            Sink::Mem(sink) => {
+            Sink::Mem(sink, _) => {
                 contents.files.insert(name, sink.into_entries());
             }
         }
@@ -178,20 +293,45 @@ pub fn ingest_rootfs(
     Ok(contents)
 }
 
-/// "zstd", "gzip", "xz" or "plain tar", for messages.
-fn sniff_compression(tarball: &Path) -> Result<String> {
-    let mut head = Vec::with_capacity(16);
-    File::open(tarball)
-        .with_context(|| format!("opening rootfs {}", tarball.display()))?
-        .take(16)
-        .read_to_end(&mut head)?;
-    Ok(match detect_compression(&head) {
-        Ok(Compression::Zstd) => "zstd",
-        Ok(Compression::Gzip) => "gzip",
-        Ok(Compression::Xz) => "xz",
-        _ => "plain tar",
+/// The rootfs stage's error with the context that fits it: "truncated or
+/// corrupt?" only for the archive's own bytes, the work file and a hint
+/// for a write that failed (a full disk), the source for everything else.
+fn explain(
+    err: RootfsError,
+    source: &RootfsSource,
+    head: &[u8],
+    work_files: &BTreeMap<String, PathBuf>,
+) -> anyhow::Error {
+    if err.is_format_error() {
+        let kind = match detect_compression(head) {
+            Ok(Compression::Zstd) => "zstd",
+            Ok(Compression::Gzip) => "gzip",
+            Ok(Compression::Xz) => "xz",
+            _ => "plain tar",
+        };
+        return anyhow::Error::new(err).context(format!(
+            "reading rootfs {source} ({kind}; truncated or corrupt?)"
+        ));
     }
-    .to_string())
+    if let RootfsError::Sink {
+        output,
+        source: SinkError::Io(io_err),
+        ..
+    } = &err
+    {
+        let file = work_files.get(output).map_or_else(
+            || "the work directory".to_string(),
+            |p| p.display().to_string(),
+        );
+        let why = match io_err.raw_os_error() {
+            Some(28) => "the file system holding the work directory is full (no space left on device); free space there or set MKIMG_WORKDIR to a directory with more room",
+            Some(13) | Some(30) => "the work directory is not writable; set MKIMG_WORKDIR to a writable directory",
+            _ => "the work directory could not be written",
+        };
+        let msg = format!("writing {file} (the contents of {output}): {why}");
+        return anyhow::Error::new(err).context(msg);
+    }
+    anyhow::Error::new(err).context(format!("reading rootfs {source}"))
 }
 
 /// The edits a plan implies.
@@ -229,19 +369,53 @@ fn check_arch(plan: &Plan, captures: &CaptureResults) -> Result<()> {
     Ok(())
 }
 
+/// Hashes what it reads and keeps the first bytes (to name the format in
+/// messages without reading the input twice: it may be a stream).
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    head: Vec<u8>,
 }
+
+const HEAD_BYTES: usize = 16;
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        let want = HEAD_BYTES.saturating_sub(self.head.len()).min(n);
+        self.head.extend_from_slice(&buf[..want]);
         Ok(n)
     }
 }
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::MetadataExt;
+
+    use super::SparseFile;
+
+    /// Zero chunks become holes; the content reads back the same.
+    #[test]
+    fn sparse_file_leaves_zero_chunks_as_holes() {
+        let file = tempfile::tempfile().unwrap();
+        let mut probe = file.try_clone().unwrap();
+        let mut out = std::io::BufWriter::new(SparseFile::new(file));
+        let mut want = b"header".to_vec();
+        want.resize(64 << 20, 0);
+        out.write_all(&want).unwrap();
+        out.flush().unwrap();
+        let meta = probe.metadata().unwrap();
+        assert_eq!(meta.len(), 64 << 20);
+        assert!(meta.blocks() * 512 <= 1 << 20, "{} blocks", meta.blocks());
+        let mut got = Vec::new();
+        probe.rewind().unwrap();
+        probe.read_to_end(&mut got).unwrap();
+        assert!(got == want);
+    }
 }

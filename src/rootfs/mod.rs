@@ -5,8 +5,13 @@
 //!     ──pass (edits, removals, split by mount point, hard link/parent checks,
 //!             mtime clamp, captures)──▶ EntrySink per partition
 //!                                        ├─ TarSink    → PAX tar for `mke2fs -d` + xattr list
-//!                                        └─ MemorySink → files in memory for vfat
+//!                                        └─ MemorySink → vfat files: small ones in memory,
+//!                                                        large ones in a sparse spill file
 //! ```
+//!
+//! Every output may carry a [`Budget`] (its partition's bytes and inodes);
+//! an entry that would overrun it is refused from its header, before any
+//! sink sees it.
 //!
 //! Owns: everything between the tarball bytes and the per-partition sinks.
 //! Must not: unpack onto the host, write any host file (it only writes the
@@ -14,9 +19,11 @@
 //! of the rootfs. Reads host files only for the overlay (`scan_overlay`,
 //! and the overlay files' bytes during the pass).
 //! Memory: file data streams through; only `/etc/hosts` (≤ 1 MiB),
-//! captures, `MemorySink` and a path → type map of the entries are held.
+//! captures, `MemorySink`'s small files (< 1 MiB each) and a path → type
+//! map of the entries are held.
 
 pub mod bootstrap;
+mod budget;
 mod capture;
 mod decompress;
 mod edits;
@@ -35,12 +42,15 @@ mod tests;
 
 use std::io::Read;
 
+pub use budget::Budget;
 pub use capture::{CaptureResults, Captured, Captures, DirChild, ElfHead};
 pub use decompress::{detect_compression, Compression};
 pub use edits::{render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, DEFAULT_REMOVALS};
 pub use entry::{normalise_path, Entry, EntryKind, NodeType, Xattr};
 pub use error::RootfsError;
-pub use sink::{EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, SinkError};
+pub use sink::{
+    EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, SinkError, Spilled, SPILL_MIN,
+};
 pub use stats::OutputStats;
 pub use tar_sink::{append_files, AddedFile, TarSink, XattrRecord};
 
@@ -49,6 +59,8 @@ pub struct SplitTarget<'s> {
     /// Where the partition is mounted in the rootfs, e.g. "/boot/efi".
     pub mount_point: String,
     pub sink: &'s mut dyn EntrySink,
+    /// What the partition can hold; `None` for no limit.
+    pub budget: Option<Budget>,
 }
 
 pub struct RootfsJob<'s> {
@@ -56,6 +68,8 @@ pub struct RootfsJob<'s> {
     /// Receives everything not under a split mount point (mount points
     /// themselves included, as directories).
     pub root: &'s mut dyn EntrySink,
+    /// What the root partition can hold; `None` for no limit.
+    pub root_budget: Option<Budget>,
     /// The deepest mount point containing an entry wins.
     pub split: Vec<SplitTarget<'s>>,
     pub captures: Captures,
@@ -98,6 +112,9 @@ pub fn process_rootfs<R: Read>(input: R, job: RootfsJob<'_>) -> Result<RootfsSum
         pass.process_member(&member, &mut walker)?;
     }
     walker.drain()?;
+    if members == 0 {
+        return Err(RootfsError::NoEntries);
+    }
     let tar_bytes = walker.offset();
     let (outputs, removed, captures) = pass.finish(members, tar_bytes)?;
     Ok(RootfsSummary {

@@ -3,7 +3,10 @@
 //! Owns: the split by mount point (deepest wins; a mount point itself stays
 //! in its parent partition as a directory), replacements and removals,
 //! hard link and parent checks, implicit parent directories, per-output
-//! statistics, and calling the capture hooks.
+//! statistics and budgets (checked before an entry reaches its sink), the
+//! refusal of a path given twice as different kinds and of names no
+//! filesystem holds (a component over 255 bytes, a symlink target over
+//! 4095), and calling the capture hooks.
 //! Must not: buffer file data (only /etc/hosts, captures and sinks that
 //! choose to), follow a symlink, or write anything but the sinks.
 //! In: members from [`TarWalker`]. Out: sink calls and a [`RootfsSummary`].
@@ -13,6 +16,7 @@ use std::io::{self, Cursor, Read};
 
 use crate::board::names::Hostname;
 use crate::board::paths::open_resolved;
+use crate::rootfs::budget::{Budget, Overrun, Usage};
 use crate::rootfs::capture::{CaptureState, Tee};
 use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind};
 use crate::rootfs::entry::{
@@ -25,6 +29,10 @@ use crate::rootfs::stats::OutputStats;
 use crate::rootfs::RootfsJob;
 
 const HOSTS_LIMIT: u64 = 1 << 20;
+/// Longest file name (one path component) ext4 and FAT hold, in bytes.
+const NAME_MAX: usize = 255;
+/// Longest symlink target ext4 holds.
+const SYMLINK_MAX: usize = 4095;
 
 enum Replacement {
     Content(Vec<u8>),
@@ -43,6 +51,8 @@ struct Output<'s> {
     mount: String,
     sink: &'s mut dyn EntrySink,
     stats: OutputStats,
+    budget: Option<Budget>,
+    used: Usage,
 }
 
 pub struct Pass<'s> {
@@ -78,6 +88,8 @@ impl<'s> Pass<'s> {
             mount: String::new(),
             sink: job.root,
             stats: OutputStats::new("/"),
+            budget: job.root_budget,
+            used: Usage::default(),
         }];
         for t in job.split {
             let bad = || RootfsError::InvalidMountPoint {
@@ -93,6 +105,8 @@ impl<'s> Pass<'s> {
                 stats: OutputStats::new(&format!("/{mount}")),
                 mount,
                 sink: t.sink,
+                budget: t.budget,
+                used: Usage::default(),
             });
         }
         let mut deepest_first: Vec<usize> = (1..outputs.len()).collect();
@@ -160,6 +174,7 @@ impl<'s> Pass<'s> {
             index: m.index,
             offset: m.offset,
         };
+        check_names(&entry, &ctx)?;
         entry.mtime = entry.mtime.min(self.epoch);
         let path = entry.path.clone();
         let unsupported = |kind: &str| RootfsError::UnsupportedMember {
@@ -363,8 +378,14 @@ impl<'s> Pass<'s> {
         data: Option<&mut dyn Read>,
         ctx: &Ctx,
     ) -> Result<(), RootfsError> {
+        self.check_duplicate(path, &entry, ctx)?;
         let plan = self.captures.plan(path, &entry)?;
         let output = &mut self.outputs[out];
+        if let Some(budget) = &output.budget {
+            budget
+                .charge(&mut output.used, &entry)
+                .map_err(|overrun| over_budget(budget, &output.stats.mount_point, path, overrun))?;
+        }
         let label = output.stats.mount_point.clone();
         let sink_err = |source| RootfsError::Sink {
             output: label,
@@ -408,6 +429,29 @@ impl<'s> Pass<'s> {
             .insert(path.to_owned(), (out, entry.kind.node_type()));
         self.captures.record(path, &entry, tee);
         Ok(())
+    }
+
+    /// A path seen before as another kind of node (a file then a directory
+    /// of the same name, a directory then a symlink) is refused here, with
+    /// both kinds, instead of deep inside mke2fs. A path repeated as the
+    /// same kind is fine (tar semantics, which mke2fs follows: the later
+    /// one wins).
+    fn check_duplicate(&self, path: &str, entry: &Entry, ctx: &Ctx) -> Result<(), RootfsError> {
+        let Some(&(_, first)) = self.seen.get(path) else {
+            return Ok(());
+        };
+        let second = entry.kind.node_type();
+        if first == second {
+            return Ok(());
+        }
+        Err(RootfsError::DuplicateEntry {
+            name: ctx.name.clone(),
+            path: format!("/{path}"),
+            first: kind_name(first).into(),
+            second: kind_name(second).into(),
+            index: ctx.index,
+            offset: ctx.offset,
+        })
     }
 
     /// Adds what the tarball lacked (edited files, overlay, mount points),
@@ -488,4 +532,64 @@ fn read_hosts<R: Read>(
             expected: m.size,
         })?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn kind_name(kind: NodeType) -> &'static str {
+    match kind {
+        NodeType::Dir => "directory",
+        NodeType::File => "file",
+        NodeType::Symlink => "symlink",
+        NodeType::HardLink => "hard link",
+        NodeType::CharDev => "character device",
+        NodeType::BlockDev => "block device",
+        NodeType::Fifo => "FIFO",
+    }
+}
+
+fn over_budget(budget: &Budget, mount_point: &str, path: &str, overrun: Overrun) -> RootfsError {
+    let (partition, size) = (budget.partition.clone(), budget.size);
+    let (mount_point, path) = (mount_point.to_owned(), format!("/{path}"));
+    match overrun {
+        Overrun::Bytes { needed, left } => RootfsError::OverBudget {
+            partition,
+            mount_point,
+            size,
+            path,
+            needed,
+            left,
+            usable: budget.data_bytes,
+        },
+        Overrun::Inodes { inodes } => RootfsError::OutOfInodes {
+            partition,
+            mount_point,
+            size,
+            path,
+            inodes,
+        },
+    }
+}
+
+/// Names no filesystem mkimg makes can hold, refused with the member.
+fn check_names(entry: &Entry, ctx: &Ctx) -> Result<(), RootfsError> {
+    if let Some(long) = entry.path.split('/').find(|c| c.len() > NAME_MAX) {
+        let shown: String = long.chars().take(64).collect();
+        return Err(RootfsError::NameTooLong {
+            name: ctx.name.clone(),
+            component: format!("{shown}…"),
+            len: long.len(),
+            index: ctx.index,
+            offset: ctx.offset,
+        });
+    }
+    if let EntryKind::Symlink { target } = &entry.kind {
+        if target.len() > SYMLINK_MAX {
+            return Err(RootfsError::SymlinkTooLong {
+                name: ctx.name.clone(),
+                len: target.len(),
+                index: ctx.index,
+                offset: ctx.offset,
+            });
+        }
+    }
+    Ok(())
 }

@@ -23,6 +23,41 @@ const STAMP: i64 = 1_714_979_289;
 
 // ---------- helpers ----------
 
+/// A file slice is copied in chunks: a 3 MiB + 7 byte slice of a larger
+/// file, starting mid-file, arrives byte for byte (mcopy reads it back).
+#[test]
+fn a_file_slice_arrives_byte_for_byte() {
+    if !have_tool("mcopy") || !have_tool("fsck.fat") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let backing = tmp.path().join("spill");
+    let mut bytes = pattern(5 * MIB as usize, 7);
+    bytes[..MIB as usize].fill(0);
+    std::fs::write(&backing, &bytes).unwrap();
+    let slice = super::FileSlice {
+        file: std::sync::Arc::new(File::open(&backing).unwrap()),
+        offset: MIB - 5,
+        len: 3 * MIB + 7,
+    };
+    let entries = vec![
+        dir("EFI"),
+        VfatEntry::Slice {
+            path: "EFI/big.bin".into(),
+            data: slice,
+        },
+    ];
+    let image = build_image(
+        tmp.path(),
+        "slice.img",
+        64 * MIB,
+        &options("", 1, FatType::Auto),
+        &entries,
+    );
+    assert_fsck_clean(&image);
+    assert_mtools_contents(&image, &entries);
+}
+
 /// True if `tool` can be run; otherwise prints a skip message, or panics
 /// when MKIMG_REQUIRE_TOOLS=1.
 fn have_tool(tool: &str) -> bool {
@@ -168,6 +203,14 @@ fn assert_mtools_contents(image: &str, entries: &[VfatEntry]) {
                 let output = run("mcopy", &["-n", "-i", image, &target, "-"]);
                 assert!(output.status.success(), "mcopy {target}: {}", text(&output));
                 assert!(output.stdout == *data, "mcopy {target}: bytes differ");
+            }
+            VfatEntry::Slice { data, .. } => {
+                let output = run("mcopy", &["-n", "-i", image, &target, "-"]);
+                assert!(output.status.success(), "mcopy {target}: {}", text(&output));
+                let mut want = vec![0u8; data.len as usize];
+                std::os::unix::fs::FileExt::read_exact_at(&*data.file, &mut want, data.offset)
+                    .unwrap();
+                assert!(output.stdout == want, "mcopy {target}: bytes differ");
             }
             VfatEntry::Dir { .. } => {
                 let output = run("mdir", &["-i", image, &target]);

@@ -10,7 +10,7 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-use super::{VfatEntry, VfatError};
+use super::{FileSlice, VfatEntry, VfatError};
 
 /// Longest FAT long name, in UTF-16 code units.
 const MAX_NAME_UNITS: usize = 255;
@@ -32,7 +32,33 @@ pub(super) struct PlannedNode<'a> {
 #[derive(Debug)]
 pub(super) enum PlannedKind<'a> {
     Dir,
-    File(&'a [u8]),
+    File(Contents<'a>),
+}
+
+/// A file's bytes: in memory, or a slice of a file the caller opened.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Contents<'a> {
+    Bytes(&'a [u8]),
+    Slice(&'a FileSlice),
+}
+
+impl Contents<'_> {
+    pub(super) fn len(&self) -> u64 {
+        match self {
+            Contents::Bytes(data) => data.len() as u64,
+            Contents::Slice(slice) => slice.len,
+        }
+    }
+}
+
+fn file_kind<'a>(path: &str, contents: Contents<'a>) -> Result<PlannedKind<'a>, VfatError> {
+    if contents.len() > MAX_FILE_BYTES {
+        return Err(VfatError::FileTooLarge {
+            path: path.to_owned(),
+            size: contents.len(),
+        });
+    }
+    Ok(PlannedKind::File(contents))
 }
 
 /// Bookkeeping while planning: who made a directory exist.
@@ -64,15 +90,8 @@ pub(super) fn plan_tree(entries: &[VfatEntry]) -> Result<Vec<PlannedNode<'_>>, V
         }
         let kind = match entry {
             VfatEntry::Dir { .. } => PlannedKind::Dir,
-            VfatEntry::File { data, .. } => {
-                if data.len() as u64 > MAX_FILE_BYTES {
-                    return Err(VfatError::FileTooLarge {
-                        path: path.to_owned(),
-                        size: data.len() as u64,
-                    });
-                }
-                PlannedKind::File(data)
-            }
+            VfatEntry::File { data, .. } => file_kind(path, Contents::Bytes(data))?,
+            VfatEntry::Slice { data, .. } => file_kind(path, Contents::Slice(data))?,
         };
         add_explicit(&mut slots, components.join("/"), kind)?;
     }

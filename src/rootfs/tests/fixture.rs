@@ -4,8 +4,8 @@
 use tar::{Builder, EntryType, Header};
 
 use crate::rootfs::{
-    process_rootfs, Captures, Edits, EntrySink, MemPolicy, MemorySink, RootfsError, RootfsJob,
-    RootfsSummary, SplitTarget, TarSink, XattrRecord,
+    process_rootfs, Budget, Captures, Edits, EntrySink, MemPolicy, MemorySink, RootfsError,
+    RootfsJob, RootfsSummary, SplitTarget, TarSink, XattrRecord,
 };
 
 pub const EPOCH: u64 = 1_700_000_000;
@@ -246,6 +246,7 @@ pub fn every_kind() -> Vec<u8> {
 }
 
 /// Processes `input` with a TarSink root and the given memory splits.
+#[derive(Debug)]
 pub struct Run {
     pub summary: RootfsSummary,
     pub root_tar: Vec<u8>,
@@ -259,6 +260,17 @@ pub fn run(
     split: &[&str],
     captures: Captures,
 ) -> Result<Run, RootfsError> {
+    run_budgeted(input, edits, split, captures, None)
+}
+
+/// [`run`] with a budget on the root output.
+pub fn run_budgeted(
+    input: &[u8],
+    edits: &Edits,
+    split: &[&str],
+    captures: Captures,
+    root_budget: Option<Budget>,
+) -> Result<Run, RootfsError> {
     let mut root = TarSink::new(Vec::new());
     let mut sinks: Vec<MemorySink> = split
         .iter()
@@ -270,11 +282,13 @@ pub fn run(
         .map(|(m, s)| SplitTarget {
             mount_point: (*m).to_owned(),
             sink: s as &mut dyn EntrySink,
+            budget: None,
         })
         .collect();
     let job = RootfsJob {
         edits,
         root: &mut root,
+        root_budget,
         split: targets,
         captures,
     };

@@ -3,6 +3,7 @@
 //! crate, Python's `tarfile`, and the real `mke2fs`/`e2fsck`/`debugfs`.
 
 mod fixture;
+mod limits;
 mod oracle;
 mod stream;
 
