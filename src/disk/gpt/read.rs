@@ -10,25 +10,28 @@
 //! [`GptDisk::validate`] for that), or look at LBA 0.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::num::NonZeroU64;
 
 use super::raw::{HeaderDefect, RawEntry, RawHeader, ENTRY_SIZE, REVISION};
 use super::{GptDisk, GptError, GptPartition};
+use crate::disk::widening_mul;
 
 /// Reads and cross-checks the primary and backup GPT. The disk size is the
 /// length of `r`; the backup header must be its last sector.
 pub fn read_gpt<R: Read + Seek>(r: &mut R, sector_size: u64) -> Result<GptDisk, GptError> {
-    if sector_size != 512 && sector_size != 4096 {
-        return Err(GptError::UnsupportedSectorSize(sector_size));
-    }
+    let divisor = NonZeroU64::new(sector_size)
+        .filter(|_| sector_size == 512 || sector_size == 4096)
+        .ok_or(GptError::UnsupportedSectorSize(sector_size))?;
     let disk_bytes = r.seek(SeekFrom::End(0)).map_err(|source| GptError::Io {
         action: "measuring the disk",
         lba: 0,
         source,
     })?;
-    let disk_sectors = disk_bytes / sector_size;
+    // Every LBA below disk_sectors has a byte offset below disk_bytes.
+    let disk_sectors = disk_bytes / divisor;
 
     let primary = read_header(r, sector_size, "primary", 1)?;
-    if disk_sectors == 0 || primary.alternate_lba != disk_sectors - 1 {
+    if disk_sectors.checked_sub(1) != Some(primary.alternate_lba) {
         return Err(GptError::BackupNotLast {
             backup_lba: primary.alternate_lba,
             disk_sectors,
@@ -46,20 +49,31 @@ pub fn read_gpt<R: Read + Seek>(r: &mut R, sector_size: u64) -> Result<GptDisk, 
         });
     }
 
-    let raws: Vec<RawEntry> = primary_entries
+    let mut raws: Vec<RawEntry> = primary_entries
         .chunks_exact(ENTRY_SIZE as usize)
         .map(RawEntry::decode)
         .collect();
-    let used = raws
-        .iter()
-        .rposition(|e| !e.type_guid.is_nil())
-        .map_or(0, |i| i + 1);
-    let mut partitions = Vec::with_capacity(used);
-    for (i, raw) in raws[..used].iter().enumerate() {
+    while raws.last().is_some_and(|e| e.type_guid.is_nil()) {
+        raws.pop();
+    }
+    let mut partitions = Vec::with_capacity(raws.len());
+    for (number, raw) in (1..).zip(&raws) {
         if raw.type_guid.is_nil() {
-            return Err(GptError::EntryGap { number: i + 1 });
+            return Err(GptError::EntryGap { number });
         }
-        partitions.push(GptPartition::from_raw(i + 1, raw)?);
+        let partition = GptPartition::from_raw(number, raw)?;
+        // Byte offsets of LBAs below disk_sectors fit 64 bits, so callers
+        // can turn a partition into bytes without overflow.
+        if partition.first_lba > partition.last_lba || partition.last_lba >= disk_sectors {
+            return Err(GptError::EntryOutOfRange {
+                number,
+                name: partition.name,
+                first_lba: partition.first_lba,
+                last_lba: partition.last_lba,
+                disk_sectors,
+            });
+        }
+        partitions.push(partition);
     }
     Ok(GptDisk {
         sector_size,
@@ -127,8 +141,9 @@ fn read_entries<R: Read + Seek>(
     header: &RawHeader,
 ) -> Result<Vec<u8>, GptError> {
     let lba = header.entries_lba;
-    let len = u64::from(header.entry_count) * u64::from(ENTRY_SIZE);
-    if lba < 1 || lba.saturating_add(len.div_ceil(sector_size)) > disk_sectors {
+    let len = widening_mul(header.entry_count, ENTRY_SIZE);
+    let end = lba.checked_add(len.div_ceil(sector_size));
+    if lba < 1 || end.is_none_or(|end| end > disk_sectors) {
         return Err(GptError::UnsupportedHeader {
             which,
             lba: header.my_lba,
@@ -136,7 +151,13 @@ fn read_entries<R: Read + Seek>(
             value: lba,
         });
     }
-    let mut entries = vec![0u8; len as usize];
+    let mut entries = vec![
+        0u8;
+        usize::try_from(len).map_err(|_| GptError::TooLarge {
+            what: "a GPT entry array",
+            bytes: len,
+        })?
+    ];
     read_at(r, lba, sector_size, &mut entries, "reading GPT entries")?;
     let computed = crc32fast::hash(&entries);
     if computed != header.entries_crc32 {
@@ -202,7 +223,14 @@ fn read_at<R: Read + Seek>(
     buf: &mut [u8],
     action: &'static str,
 ) -> Result<(), GptError> {
-    r.seek(SeekFrom::Start(lba * sector_size))
+    let at = lba
+        .checked_mul(sector_size)
+        .ok_or(GptError::AddressOverflow {
+            what: action,
+            lba,
+            sector_size,
+        })?;
+    r.seek(SeekFrom::Start(at))
         .and_then(|_| r.read_exact(buf))
         .map_err(|source| GptError::Io {
             action,
