@@ -186,6 +186,23 @@ mod tests {
         assert!(err.contains("--blob boot0=PATH"), "{err}");
     }
 
+    /// Before: `at + magic.len()` overflowed (a panic; in release, a
+    /// wrapped range that happened to be refused).
+    #[test]
+    fn magic_offset_near_2_pow_64_is_not_there() {
+        let path = "/usr/lib/u-boot/nezha/boot0.bin";
+        let mut b = blob(BlobSource::Rootfs(path.into()), 64);
+        b.magic = Some((u64::MAX - 2, b"eGON.BT0".to_vec()));
+        let err = format!(
+            "{:#}",
+            load_blob(&b, Some(&captures(path, &[0; 64]))).unwrap_err()
+        );
+        assert!(
+            err.contains("lacks the magic \"eGON.BT0\" at byte 18446744073709551613"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn rootfs_blob_checks_presence_room_and_magic() {
         let path = "/usr/lib/u-boot/nezha/boot0.bin";

@@ -28,6 +28,9 @@ mod read;
 
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
+mod crafted_tests;
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) mod test_tools;
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]

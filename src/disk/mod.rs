@@ -24,6 +24,10 @@ pub mod sink;
 pub mod tables;
 pub mod write;
 
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod crafted_tests;
+
 /// `a * b` of two 32-bit values, which always fits 64 bits.
 pub(crate) fn widening_mul(a: u32, b: u32) -> u64 {
     #[allow(clippy::arithmetic_side_effects)] // (2^32 - 1)^2 < 2^64

@@ -34,6 +34,9 @@ mod writer;
 
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
+mod crafted_tests;
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;
 
 use std::io;
