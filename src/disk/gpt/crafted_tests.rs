@@ -160,3 +160,57 @@ fn byte_offsets_past_2_pow_64_are_errors() {
         "{err}"
     );
 }
+
+/// A `Read + Seek` over `inner` that records the largest single read.
+struct LargestRead<R> {
+    inner: R,
+    largest: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LargestRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.largest = self.largest.max(buf.len());
+        self.inner.read(buf)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for LargestRead<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// The entry arrays are streamed in 64 KiB chunks, so a header claiming
+/// 2^25 entries on a sparse file costs no 4 GiB buffer (before: both
+/// arrays were read whole, 12.6 GiB peak RSS for `mkimg inspect` on such
+/// a file). Entry numbers carry on across chunks.
+#[test]
+fn entry_arrays_are_streamed_and_numbered_across_chunks() {
+    const COUNT: u32 = 4096; // 512 KiB arrays: 8 chunks
+    let mut disk = GptDisk::with_layout(
+        SECTOR,
+        8192,
+        uuid!("11111111-2222-4333-8444-555555555555"),
+        2,
+        COUNT,
+    );
+    let template = disk_with(100, 200).partitions.remove(0);
+    disk.partitions = vec![template; 600];
+    let mut image = LargestRead {
+        inner: craft(&disk, |_| {}),
+        largest: 0,
+    };
+    let read = read_gpt(&mut image, SECTOR).unwrap();
+    assert_eq!(read.partitions.len(), 600);
+    assert!(
+        image.largest <= 64 * 1024,
+        "read {} bytes at once",
+        image.largest
+    );
+
+    // Entry 514 (the second entry of the second chunk) unused, 515 used.
+    let mut gap = disk.clone();
+    gap.partitions[513].type_guid = uuid::Uuid::nil();
+    let err = read_gpt(&mut craft(&gap, |_| {}), SECTOR).unwrap_err();
+    assert!(matches!(err, GptError::EntryGap { number: 514 }), "{err}");
+}
