@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::disk::sink::DiskSink;
 use crate::disk::tables::write_tables;
@@ -65,7 +65,7 @@ pub fn table_pieces(layout: &Layout) -> Result<Vec<Piece>> {
     let mut capture = Capture::default();
     write_tables(layout, &mut capture).context("writing the partition tables")?;
     Ok(capture
-        .extents()
+        .extents()?
         .into_iter()
         .map(|(offset, data)| Piece {
             name: format!("partition table at {offset:#x}"),
@@ -85,26 +85,33 @@ pub fn assemble(
     pieces.sort_by_key(|p| p.offset);
     // Bounds and collisions first: nothing is written if anything is off.
     let mut lens = Vec::with_capacity(pieces.len());
-    for (i, piece) in pieces.iter().enumerate() {
+    let nexts = pieces.iter().skip(1).map(Some).chain([None]);
+    for (piece, next) in pieces.iter().zip(nexts) {
         let len = piece.len()?;
-        if len > piece.room {
+        if let Some(over) = len.checked_sub(piece.room).filter(|&over| over > 0) {
             bail!(
-                "{}: {len} bytes do not fit the {} bytes of room at {:#x} (over by {})",
+                "{}: {len} bytes do not fit the {} bytes of room at {:#x} (over by {over})",
                 piece.name,
                 piece.room,
                 piece.offset,
-                len - piece.room
             );
         }
-        if piece.offset + len > disk_size {
+        let Some(end) = piece.offset.checked_add(len) else {
             bail!(
-                "{}: ends at {:#x}, past the end of the disk ({disk_size:#x})",
+                "{}: {len} bytes at {:#x} end past 2^64, past the end of the disk \
+                 ({disk_size:#x})",
                 piece.name,
-                piece.offset + len
+                piece.offset
+            );
+        };
+        if end > disk_size {
+            bail!(
+                "{}: ends at {end:#x}, past the end of the disk ({disk_size:#x})",
+                piece.name,
             );
         }
-        if let Some(next) = pieces.get(i + 1) {
-            if piece.offset + len > next.offset {
+        if let Some(next) = next {
+            if end > next.offset {
                 bail!(
                     "{}: {len} bytes at {:#x} collide with {} at {:#x}",
                     piece.name,
@@ -121,6 +128,10 @@ pub fn assemble(
         pieces: pieces.len(),
     };
     let mut buf = vec![0u8; CHUNK];
+    // Every piece lies inside the disk (checked above), so no sum of
+    // positions or byte counts below can pass disk_size; they stay checked
+    // so that a broken invariant is an error, not a wrap.
+    let overflow = || anyhow!("byte count past 2^64 while assembling the disk");
     for (piece, len) in pieces.iter().zip(lens) {
         match &piece.content {
             Content::Bytes(bytes) => {
@@ -128,7 +139,10 @@ pub fn assemble(
                     sink.write_at(piece.offset, bytes)
                         .with_context(|| piece.name.clone())?;
                 }
-                report.data_bytes += bytes.len() as u64;
+                report.data_bytes = report
+                    .data_bytes
+                    .checked_add(bytes.len() as u64)
+                    .ok_or_else(overflow)?;
             }
             Content::File(path) => {
                 let mut file = File::open(path)
@@ -136,18 +150,22 @@ pub fn assemble(
                 for (start, end) in data_extents(&file, len)? {
                     file.seek(SeekFrom::Start(start))?;
                     let mut pos = start;
-                    while pos < end {
-                        let want = ((end - pos) as usize).min(CHUNK);
+                    while let Some(left) = end.checked_sub(pos).filter(|&left| left > 0) {
+                        let want = usize::try_from(left).map_or(CHUNK, |left| left.min(CHUNK));
                         file.read_exact(&mut buf[..want]).with_context(|| {
                             format!("{}: reading {} at {pos:#x}", piece.name, path.display())
                         })?;
+                        let at = piece.offset.checked_add(pos).ok_or_else(overflow)?;
                         for sink in sinks.iter_mut() {
-                            sink.write_at(piece.offset + pos, &buf[..want])
+                            sink.write_at(at, &buf[..want])
                                 .with_context(|| piece.name.clone())?;
                         }
-                        pos += want as u64;
+                        pos = pos.checked_add(want as u64).ok_or_else(overflow)?;
                     }
-                    report.data_bytes += end - start;
+                    report.data_bytes = end
+                        .checked_sub(start)
+                        .and_then(|n| report.data_bytes.checked_add(n))
+                        .ok_or_else(overflow)?;
                 }
             }
         }
@@ -192,16 +210,19 @@ struct Capture {
 
 impl Capture {
     /// Coalesced, sorted extents; later writes win where they overlap.
-    fn extents(&self) -> Vec<(u64, Vec<u8>)> {
+    fn extents(&self) -> Result<Vec<(u64, Vec<u8>)>> {
         let mut writes = self.writes.clone();
         writes.sort_by_key(|w| w.0);
         let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
         for (offset, data) in writes {
             if let Some((last_off, last)) = out.last_mut() {
-                let last_end = *last_off + last.len() as u64;
-                if offset <= last_end {
-                    let rel = (offset - *last_off) as usize;
-                    let new_end = rel + data.len();
+                // Sorted: offset >= last_off, so this only fails when the
+                // distance does not fit memory, i.e. is past the extent.
+                let rel = usize::try_from(offset.abs_diff(*last_off)).unwrap_or(usize::MAX);
+                if rel <= last.len() {
+                    let new_end = rel.checked_add(data.len()).with_context(|| {
+                        format!("table write at {offset:#x} ends past the address space")
+                    })?;
                     if new_end > last.len() {
                         last.resize(new_end, 0);
                     }
@@ -211,14 +232,18 @@ impl Capture {
             }
             out.push((offset, data));
         }
-        out
+        Ok(out)
     }
 }
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let end = self
+            .pos
+            .checked_add(buf.len() as u64)
+            .ok_or(io::ErrorKind::InvalidInput)?;
         self.writes.push((self.pos, buf.to_vec()));
-        self.pos += buf.len() as u64;
+        self.pos = end;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -243,4 +268,5 @@ impl Seek for Capture {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;

@@ -110,19 +110,22 @@ fn load_blob(blob: &PlannedBlob, captures: Option<&CaptureResults>) -> Result<Lo
             (Content::Bytes(data), len, head)
         }
     };
-    if len > blob.size {
+    if let Some(over) = len.checked_sub(blob.size).filter(|&over| over > 0) {
         bail!(
             "{who}: {} is {len} bytes, more than the {} bytes of room the board reserves at \
-             {:#x} (over by {})",
+             {:#x} (over by {over})",
             blob.source,
             blob.size,
             blob.offset,
-            len - blob.size
         );
     }
     if let Some((at, magic)) = &blob.magic {
-        let at = *at as usize;
-        if head.get(at..at + magic.len()) != Some(magic.as_slice()) {
+        // Only the first 4 KiB are read: a magic beyond them (or beyond the
+        // address space) is simply not there.
+        let found = usize::try_from(*at)
+            .ok()
+            .and_then(|at| head.get(at..)?.get(..magic.len()));
+        if found != Some(magic.as_slice()) {
             bail!(
                 "{who}: {} lacks the magic {} at byte {at}; is it the right file?{usually}",
                 blob.source,
@@ -146,6 +149,7 @@ fn describe_magic(magic: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
@@ -181,6 +185,23 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("--blob boot0=PATH"), "{err}");
+    }
+
+    /// Before: `at + magic.len()` overflowed (a panic; in release, a
+    /// wrapped range that happened to be refused).
+    #[test]
+    fn magic_offset_near_2_pow_64_is_not_there() {
+        let path = "/usr/lib/u-boot/nezha/boot0.bin";
+        let mut b = blob(BlobSource::Rootfs(path.into()), 64);
+        b.magic = Some((u64::MAX - 2, b"eGON.BT0".to_vec()));
+        let err = format!(
+            "{:#}",
+            load_blob(&b, Some(&captures(path, &[0; 64]))).unwrap_err()
+        );
+        assert!(
+            err.contains("lacks the magic \"eGON.BT0\" at byte 18446744073709551613"),
+            "{err}"
+        );
     }
 
     #[test]

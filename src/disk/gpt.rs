@@ -27,8 +27,13 @@ mod raw;
 mod read;
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod crafted_tests;
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) mod test_tools;
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) mod tests;
 
 use std::io::{Seek, SeekFrom, Write};
@@ -36,6 +41,7 @@ use std::ops::Range;
 
 use uuid::Uuid;
 
+use crate::disk::widening_mul;
 pub use error::GptError;
 use raw::{RawEntry, RawHeader, ENTRY_SIZE, NAME_UNITS, REVISION};
 pub use read::read_gpt;
@@ -105,7 +111,24 @@ impl GptDisk {
     /// Sectors taken by one entry array (the array is padded to whole
     /// sectors with zeros).
     pub fn entry_array_sectors(&self) -> u64 {
-        (u64::from(self.entry_count) * u64::from(ENTRY_SIZE)).div_ceil(self.sector_size.max(1))
+        self.entry_array_bytes().div_ceil(self.sector_size.max(1))
+    }
+
+    /// Bytes of one entry array without the sector padding (the CRC covers
+    /// these).
+    fn entry_array_bytes(&self) -> u64 {
+        widening_mul(self.entry_count, ENTRY_SIZE)
+    }
+
+    /// The byte offset of `lba`, or an error naming `what` when it does
+    /// not fit 64 bits (a crafted or absurd layout).
+    pub fn byte_offset(&self, what: &'static str, lba: u64) -> Result<u64, GptError> {
+        lba.checked_mul(self.sector_size)
+            .ok_or(GptError::AddressOverflow {
+                what,
+                lba,
+                sector_size: self.sector_size,
+            })
     }
 
     /// The last LBA of the disk.
@@ -120,13 +143,14 @@ impl GptDisk {
     }
 
     /// The byte ranges [`write_gpt`] writes, in writing order. Nothing else
-    /// on the disk is touched.
-    pub fn regions(&self) -> Vec<(&'static str, Range<u64>)> {
+    /// on the disk is touched. Fails when a range is past 2^64 bytes.
+    pub fn regions(&self) -> Result<Vec<(&'static str, Range<u64>)>, GptError> {
         self.lba_regions()
             .into_iter()
             .map(|(what, lbas)| {
-                let bytes = lbas.start * self.sector_size..lbas.end * self.sector_size;
-                (what, bytes)
+                let bytes =
+                    self.byte_offset(what, lbas.start)?..self.byte_offset(what, lbas.end)?;
+                Ok((what, bytes))
             })
             .collect()
     }
@@ -140,7 +164,12 @@ impl GptDisk {
                 "primary GPT entries",
                 self.entries_lba..self.entries_lba.saturating_add(n),
             ),
-            ("backup GPT entries", backup_entries..backup_entries + n),
+            // `backup_entries + n` without the add: backup_entries is
+            // `header - n`, or 0 when the disk is too small for that.
+            (
+                "backup GPT entries",
+                backup_entries..self.backup_header_lba().max(n),
+            ),
             (
                 "backup GPT header",
                 self.backup_header_lba()..self.disk_sectors,
@@ -160,7 +189,10 @@ impl GptDisk {
         }
         let array_sectors = self.entry_array_sectors();
         // LBA 0, the primary header, two arrays and the backup header.
-        if self.disk_sectors < 3 + 2 * array_sectors {
+        let needed = array_sectors
+            .checked_mul(2)
+            .and_then(|arrays| arrays.checked_add(3));
+        if needed.is_none_or(|needed| self.disk_sectors < needed) {
             return Err(GptError::DiskTooSmall {
                 disk_sectors: self.disk_sectors,
                 array_sectors,
@@ -189,9 +221,9 @@ impl GptDisk {
                 entry_count: self.entry_count,
             });
         }
-        for (i, part) in self.partitions.iter().enumerate() {
-            part.to_raw(i + 1)?;
-            self.check_partition_bounds(i + 1, part)?;
+        for (number, part) in (1..).zip(&self.partitions) {
+            part.to_raw(number)?;
+            self.check_partition_bounds(number, part)?;
         }
         self.check_partition_overlaps()
     }
@@ -215,7 +247,11 @@ impl GptDisk {
         let mut table = vec![("protective MBR", 0..1)];
         table.extend(self.lba_regions());
         for (region, lbas) in table {
-            if p.first_lba < lbas.end && lbas.start <= p.last_lba {
+            // An empty region (end 0) overlaps nothing.
+            let Some(region_last) = lbas.end.checked_sub(1) else {
+                continue;
+            };
+            if p.first_lba <= region_last && lbas.start <= p.last_lba {
                 return Err(GptError::OverlapsTable {
                     number,
                     name: name(),
@@ -223,7 +259,7 @@ impl GptDisk {
                     last_lba: p.last_lba,
                     region,
                     region_first: lbas.start,
-                    region_last: lbas.end - 1,
+                    region_last,
                 });
             }
         }
@@ -241,19 +277,22 @@ impl GptDisk {
     }
 
     fn check_partition_overlaps(&self) -> Result<(), GptError> {
-        let mut order: Vec<usize> = (0..self.partitions.len()).collect();
-        order.sort_by_key(|&i| (self.partitions[i].first_lba, i));
+        let mut order: Vec<(usize, &GptPartition)> = (1..).zip(&self.partitions).collect();
+        order.sort_by_key(|&(number, p)| (p.first_lba, number));
         for pair in order.windows(2) {
-            let (a, b) = (&self.partitions[pair[0]], &self.partitions[pair[1]]);
+            let [(_, a), (_, b)] = [pair[0], pair[1]];
             if b.first_lba <= a.last_lba {
-                let (i, j) = (pair[0].min(pair[1]), pair[0].max(pair[1]));
-                let (a, b) = (&self.partitions[i], &self.partitions[j]);
+                let ((i, a), (j, b)) = if pair[0].0 < pair[1].0 {
+                    (pair[0], pair[1])
+                } else {
+                    (pair[1], pair[0])
+                };
                 return Err(GptError::PartitionsOverlap {
-                    a: i + 1,
+                    a: i,
                     a_name: a.name.clone(),
                     a_first: a.first_lba,
                     a_last: a.last_lba,
-                    b: j + 1,
+                    b: j,
                     b_name: b.name.clone(),
                     b_first: b.first_lba,
                     b_last: b.last_lba,
@@ -266,14 +305,13 @@ impl GptDisk {
     /// The entry array exactly as stored: `entry_count * 128` bytes (the
     /// CRC covers these, not the sector padding).
     fn encode_entries(&self) -> Result<Vec<u8>, GptError> {
-        let mut array = vec![0u8; self.entry_count as usize * ENTRY_SIZE as usize];
-        for (i, (part, slot)) in self
-            .partitions
-            .iter()
-            .zip(array.chunks_exact_mut(ENTRY_SIZE as usize))
-            .enumerate()
-        {
-            slot.copy_from_slice(&part.to_raw(i + 1)?.encode());
+        let mut array = vec![0u8; memory_len("a GPT entry array", self.entry_array_bytes())?];
+        for (number, (part, slot)) in (1..).zip(
+            self.partitions
+                .iter()
+                .zip(array.chunks_exact_mut(ENTRY_SIZE as usize)),
+        ) {
+            slot.copy_from_slice(&part.to_raw(number)?.encode());
         }
         Ok(array)
     }
@@ -346,6 +384,11 @@ impl GptPartition {
     }
 }
 
+/// `bytes` as a buffer length, or an error naming `what`.
+fn memory_len(what: &'static str, bytes: u64) -> Result<usize, GptError> {
+    usize::try_from(bytes).map_err(|_| GptError::TooLarge { what, bytes })
+}
+
 /// Validates `disk` and writes its four structures, and nothing else:
 /// the primary header (LBA 1, rest of the sector zero), the primary array
 /// (padded to whole sectors), the backup array and the backup header.
@@ -355,7 +398,8 @@ pub fn write_gpt<W: Write + Seek>(disk: &GptDisk, w: &mut W) -> Result<(), GptEr
     let entries = disk.encode_entries()?;
     let crc = crc32fast::hash(&entries);
     let mut padded = entries;
-    padded.resize(disk.entry_array_sectors() as usize * ss, 0);
+    let padded_len = disk.byte_offset("end of the GPT entry array", disk.entry_array_sectors())?;
+    padded.resize(memory_len("a padded GPT entry array", padded_len)?, 0);
 
     let header_sector = |backup: bool| {
         let mut sector = vec![0u8; ss];
@@ -382,7 +426,7 @@ pub fn write_gpt<W: Write + Seek>(disk: &GptDisk, w: &mut W) -> Result<(), GptEr
         ),
     ];
     for (action, lba, bytes) in writes {
-        w.seek(SeekFrom::Start(lba * disk.sector_size))
+        w.seek(SeekFrom::Start(disk.byte_offset(action, lba)?))
             .and_then(|_| w.write_all(&bytes))
             .map_err(|source| GptError::Io {
                 action,

@@ -31,7 +31,10 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 
+use crate::disk::widening_add;
+
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;
 
 /// The bytes of LBA 0 that [`write_mbr`] writes.
@@ -121,8 +124,10 @@ pub enum MbrError {
 }
 
 impl MbrEntry {
-    fn last_lba(&self) -> u64 {
-        u64::from(self.start_lba) + u64::from(self.sectors) - 1
+    /// The last sector, `None` for an entry of zero sectors.
+    fn last_lba(&self) -> Option<u64> {
+        let more = self.sectors.checked_sub(1)?;
+        Some(widening_add(self.start_lba, more))
     }
 }
 
@@ -160,14 +165,16 @@ impl MbrTable {
             return Err(MbrError::HybridCount(mirrored.len()));
         }
         let lowest = mirrored.iter().map(|e| e.start_lba).min().unwrap_or(0);
-        if lowest < 2 {
-            return Err(MbrError::HybridStartsTooEarly { start_lba: lowest });
-        }
+        // The 0xEE entry covers LBA 1 up to the lowest start: at least one sector.
+        let sectors = match lowest.checked_sub(1) {
+            Some(sectors) if sectors > 0 => sectors,
+            _ => return Err(MbrError::HybridStartsTooEarly { start_lba: lowest }),
+        };
         let ee = MbrEntry {
             bootable: false,
             type_byte: TYPE_GPT_PROTECTIVE,
             start_lba: 1,
-            sectors: lowest - 1,
+            sectors,
         };
         let mut entries = mirrored.to_vec();
         match placement {
@@ -188,38 +195,40 @@ impl MbrTable {
         if self.entries.len() > 4 {
             return Err(MbrError::TooManyEntries(self.entries.len()));
         }
-        for (i, e) in self.entries.iter().enumerate() {
-            let (slot, type_byte) = (i + 1, e.type_byte);
+        // (slot, first LBA, last LBA) of every entry, 1-based slots.
+        let mut spans = Vec::with_capacity(self.entries.len());
+        for (slot, e) in (1..).zip(&self.entries) {
+            let type_byte = e.type_byte;
             if type_byte == 0 {
                 return Err(MbrError::UnusedType { slot });
             }
-            if e.sectors == 0 {
+            let Some(last_lba) = e.last_lba() else {
                 return Err(MbrError::ZeroSize { slot, type_byte });
-            }
+            };
             if e.start_lba == 0 {
                 return Err(MbrError::StartsAtZero { slot, type_byte });
             }
-            if e.last_lba() >= disk_sectors {
+            if last_lba >= disk_sectors {
                 return Err(MbrError::PastEnd {
                     slot,
                     type_byte,
                     start_lba: e.start_lba.into(),
-                    last_lba: e.last_lba(),
+                    last_lba,
                     disk_sectors,
                 });
             }
+            spans.push((slot, u64::from(e.start_lba), last_lba));
         }
-        for (i, a) in self.entries.iter().enumerate() {
-            for (j, b) in self.entries.iter().enumerate().skip(i + 1) {
-                if u64::from(a.start_lba) <= b.last_lba() && u64::from(b.start_lba) <= a.last_lba()
-                {
+        for (i, &(a, a_start, a_last)) in spans.iter().enumerate() {
+            for &(b, b_start, b_last) in &spans[i..][1..] {
+                if a_start <= b_last && b_start <= a_last {
                     return Err(MbrError::Overlap {
-                        a: i + 1,
-                        a_start: a.start_lba.into(),
-                        a_last: a.last_lba(),
-                        b: j + 1,
-                        b_start: b.start_lba.into(),
-                        b_last: b.last_lba(),
+                        a,
+                        a_start,
+                        a_last,
+                        b,
+                        b_start,
+                        b_last,
                     });
                 }
             }
@@ -232,8 +241,8 @@ impl MbrTable {
         let mut b = [0u8; 72];
         b[0..4].copy_from_slice(&self.disk_signature.to_le_bytes());
         // 4..6: "copy protected" marker, zero.
-        for (i, e) in self.entries.iter().enumerate() {
-            b[6 + 16 * i..22 + 16 * i].copy_from_slice(&RawEntry::from_entry(e).encode());
+        for (slot, e) in b[6..70].chunks_exact_mut(16).zip(&self.entries) {
+            slot.copy_from_slice(&RawEntry::from_entry(e).encode());
         }
         b[70] = 0x55;
         b[71] = 0xAA;
@@ -252,9 +261,11 @@ struct RawEntry {
 }
 
 impl RawEntry {
+    /// `e` has been validated: it has at least one sector.
     fn from_entry(e: &MbrEntry) -> RawEntry {
-        let mut last_chs = lba_to_chs(e.last_lba());
-        if e.type_byte == TYPE_GPT_PROTECTIVE && e.last_lba() >= CHS_LIMIT {
+        let last_lba = e.last_lba().unwrap_or(e.start_lba.into());
+        let mut last_chs = lba_to_chs(last_lba);
+        if e.type_byte == TYPE_GPT_PROTECTIVE && last_lba >= CHS_LIMIT {
             last_chs = [0xFF; 3];
         }
         RawEntry {
@@ -297,6 +308,7 @@ fn lba_to_chs(lba: u64) -> [u8; 3] {
     }
     let cylinder = lba / (HEADS * SECTORS_PER_TRACK);
     let head = lba / SECTORS_PER_TRACK % HEADS;
+    #[allow(clippy::arithmetic_side_effects)] // lba % 63 <= 62, so the sum is at most 63
     let sector = lba % SECTORS_PER_TRACK + 1;
     [
         head as u8,
@@ -334,14 +346,12 @@ pub fn read_mbr<R: Read + Seek>(r: &mut R) -> Result<MbrTable, MbrError> {
     if found != 0xAA55 {
         return Err(MbrError::NoBootSignature { found });
     }
-    let raws: Vec<RawEntry> = b[6..70].chunks_exact(16).map(RawEntry::decode).collect();
-    let used = raws
-        .iter()
-        .rposition(|e| e.type_byte != 0)
-        .map_or(0, |i| i + 1);
-    let mut entries = Vec::with_capacity(used);
-    for (i, raw) in raws[..used].iter().enumerate() {
-        let slot = i + 1;
+    let mut raws: Vec<RawEntry> = b[6..70].chunks_exact(16).map(RawEntry::decode).collect();
+    while raws.last().is_some_and(|e| e.type_byte == 0) {
+        raws.pop();
+    }
+    let mut entries = Vec::with_capacity(raws.len());
+    for (slot, raw) in (1..).zip(&raws) {
         if raw.type_byte == 0 {
             return Err(MbrError::SlotGap { slot });
         }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::disk::qcow2::{Qcow2Options, Qcow2Writer};
 
@@ -54,21 +54,36 @@ impl RawSink {
 
 impl DiskSink for RawSink {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        // Split on RAW_BLOCK boundaries of the disk so holes stay aligned.
-        let mut pos = 0usize;
-        while pos < data.len() {
-            let abs = offset + pos as u64;
-            let to_boundary = RAW_BLOCK - (abs % RAW_BLOCK as u64) as usize;
-            let len = to_boundary.min(data.len() - pos);
-            let chunk = &data[pos..pos + len];
+        if offset.checked_add(data.len() as u64).is_none() {
+            bail!(
+                "writing {} bytes to {} at {offset:#x}: ends past 2^64",
+                data.len(),
+                self.path.display()
+            );
+        }
+        // Split on RAW_BLOCK boundaries of the disk so holes stay aligned:
+        // the first chunk runs up to the first boundary, the rest are whole
+        // blocks (the last one maybe short). Bytes to the next boundary are
+        // -offset mod RAW_BLOCK (a power of two that divides 2^64, so the
+        // two's-complement negation is exact).
+        const BLOCK: u64 = RAW_BLOCK as u64;
+        let head = (offset.wrapping_neg() % BLOCK) as usize;
+        let (first, rest) = data.split_at(head.min(data.len()));
+        let mut abs = offset;
+        for chunk in std::iter::once(first).chain(rest.chunks(RAW_BLOCK)) {
             if chunk.iter().any(|&b| b != 0) {
                 self.file.seek(SeekFrom::Start(abs))?;
                 self.file
                     .write_all(chunk)
                     .with_context(|| format!("writing {} at {abs:#x}", self.path.display()))?;
-                self.written += len as u64;
+                self.written = self
+                    .written
+                    .checked_add(chunk.len() as u64)
+                    .context("counting bytes written")?;
             }
-            pos += len;
+            abs = abs
+                .checked_add(chunk.len() as u64)
+                .context("offset past 2^64")?;
         }
         Ok(())
     }

@@ -8,11 +8,12 @@
 //! Pure over `Read + Write + Seek`.
 
 use std::io::{Read, Seek, Write};
+use std::num::NonZeroU64;
 
 use crate::board::schema::{PartitionFlag, TableKind};
 use crate::disk::gpt::{read_gpt, write_gpt, GptDisk, GptError, GptPartition};
 use crate::disk::mbr::{read_mbr, write_mbr, MbrEntry, MbrError, MbrTable, TYPE_GPT_PROTECTIVE};
-use crate::plan::Layout;
+use crate::plan::{Layout, PlannedPartition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -20,14 +21,59 @@ pub enum TableError {
     Gpt(#[from] GptError),
     #[error("writing the MBR")]
     Mbr(#[from] MbrError),
+    #[error("sector size 0")]
+    ZeroSectorSize,
+    #[error("partition {number} '{name}' (offset {start:#x}, size {size:#x}) {reason}")]
+    Partition {
+        number: u32,
+        name: String,
+        start: u64,
+        size: u64,
+        reason: &'static str,
+    },
+}
+
+impl TableError {
+    fn partition(p: &PlannedPartition, reason: &'static str) -> TableError {
+        TableError::Partition {
+            number: p.number,
+            name: p.name.clone(),
+            start: p.start,
+            size: p.size,
+            reason,
+        }
+    }
+}
+
+fn sector_size(layout: &Layout) -> Result<NonZeroU64, TableError> {
+    NonZeroU64::new(layout.sector_size).ok_or(TableError::ZeroSectorSize)
 }
 
 /// The GPT the layout describes, if it has one.
-pub fn gpt_disk(layout: &Layout) -> Option<GptDisk> {
-    let gpt = layout.gpt.as_ref()?;
-    let ss = layout.sector_size;
-    Some(GptDisk {
-        sector_size: ss,
+pub fn gpt_disk(layout: &Layout) -> Result<Option<GptDisk>, TableError> {
+    let Some(gpt) = layout.gpt.as_ref() else {
+        return Ok(None);
+    };
+    let ss = sector_size(layout)?;
+    let partition = |p: &PlannedPartition| {
+        let end = p
+            .start
+            .checked_add(p.size)
+            .ok_or_else(|| TableError::partition(p, "ends past 2^64 bytes"))?;
+        let last_lba = (end / ss)
+            .checked_sub(1)
+            .ok_or_else(|| TableError::partition(p, "ends inside the first sector"))?;
+        Ok(GptPartition {
+            type_guid: p.part_type.gpt.unwrap_or_default(),
+            part_guid: p.uuid.unwrap_or_default(),
+            first_lba: p.start / ss,
+            last_lba,
+            attributes: p.attributes,
+            name: p.name.clone(),
+        })
+    };
+    Ok(Some(GptDisk {
+        sector_size: layout.sector_size,
         disk_sectors: layout.disk_sectors(),
         disk_guid: gpt.disk_guid,
         entries_lba: gpt.entries_lba,
@@ -37,26 +83,29 @@ pub fn gpt_disk(layout: &Layout) -> Option<GptDisk> {
         partitions: layout
             .partitions
             .iter()
-            .map(|p| GptPartition {
-                type_guid: p.part_type.gpt.unwrap_or_default(),
-                part_guid: p.uuid.unwrap_or_default(),
-                first_lba: p.start / ss,
-                last_lba: p.end() / ss - 1,
-                attributes: p.attributes,
-                name: p.name.clone(),
-            })
-            .collect(),
-    })
+            .map(partition)
+            .collect::<Result<_, TableError>>()?,
+    }))
 }
 
-/// The MBR the layout describes: protective, hybrid or plain.
-pub fn mbr_table(layout: &Layout) -> Result<Option<MbrTable>, MbrError> {
-    let ss = layout.sector_size;
-    let entry = |p: &crate::plan::PlannedPartition, type_byte: u8| MbrEntry {
-        bootable: p.flags.contains(&PartitionFlag::LegacyBiosBootable),
-        type_byte,
-        start_lba: (p.start / ss) as u32,
-        sectors: (p.size / ss) as u32,
+/// The MBR the layout describes: protective, hybrid or plain. An MBR entry
+/// holds 32-bit LBAs: a partition that starts or ends beyond them is an
+/// error, never a truncated entry.
+pub fn mbr_table(layout: &Layout) -> Result<Option<MbrTable>, TableError> {
+    let ss = sector_size(layout)?;
+    let entry = |p: &PlannedPartition, type_byte: u8| {
+        let start_lba = u32::try_from(p.start / ss).map_err(|_| {
+            TableError::partition(p, "starts past the 32-bit LBA range of an MBR entry")
+        })?;
+        let sectors = u32::try_from(p.size / ss).map_err(|_| {
+            TableError::partition(p, "has more sectors than an MBR entry can count")
+        })?;
+        Ok(MbrEntry {
+            bootable: p.flags.contains(&PartitionFlag::LegacyBiosBootable),
+            type_byte,
+            start_lba,
+            sectors,
+        })
     };
     let table = match layout.table {
         TableKind::None => return Ok(None),
@@ -67,7 +116,7 @@ pub fn mbr_table(layout: &Layout) -> Result<Option<MbrTable>, MbrError> {
                 .partitions
                 .iter()
                 .filter_map(|p| p.part_type.mbr.map(|t| entry(p, t)))
-                .collect(),
+                .collect::<Result<_, TableError>>()?,
         },
         TableKind::Hybrid => {
             let mirrored: Vec<MbrEntry> = layout
@@ -75,7 +124,7 @@ pub fn mbr_table(layout: &Layout) -> Result<Option<MbrTable>, MbrError> {
                 .iter()
                 .filter_map(|p| p.part_type.mbr.map(|t| entry(p, t)))
                 .take(3)
-                .collect();
+                .collect::<Result<_, TableError>>()?;
             let mut table = MbrTable::hybrid(layout.disk_sectors(), &mirrored)?;
             table.disk_signature = layout.mbr_signature.unwrap_or(0);
             table
@@ -89,7 +138,7 @@ pub fn write_tables<W: Write + Seek>(layout: &Layout, w: &mut W) -> Result<(), T
     if let Some(mbr) = mbr_table(layout)? {
         write_mbr(&mbr, layout.disk_sectors(), w)?;
     }
-    if let Some(gpt) = gpt_disk(layout) {
+    if let Some(gpt) = gpt_disk(layout)? {
         write_gpt(&gpt, w)?;
     }
     Ok(())

@@ -42,10 +42,17 @@ pub fn write_disk(
             .filter(|&s| s > blob.offset)
             .min()
             .unwrap_or(layout.disk_size);
+        let name = format!("blob '{}' ({})", blob.name, blob.source);
+        let room = next.checked_sub(blob.offset).with_context(|| {
+            format!(
+                "{name}: starts at {:#x}, past the end of the disk ({:#x})",
+                blob.offset, layout.disk_size
+            )
+        })?;
         pieces.push(Piece {
-            name: format!("blob '{}' ({})", blob.name, blob.source),
+            name,
             offset: blob.offset,
-            room: next - blob.offset,
+            room,
             content: loaded.content.clone(),
         });
     }

@@ -366,3 +366,73 @@ fn hybrid_mbr() {
         2047
     );
 }
+
+/// A crafted GPT whose only entry ends at LBA 2^64 - 1 (both copies agree,
+/// every CRC is right): `mkimg inspect` names the entry and exits 1.
+/// Before: the reader accepted it and the row arithmetic panicked
+/// ("attempt to add with overflow", exit 101) in a debug build.
+#[test]
+fn inspect_refuses_a_crafted_entry_past_the_disk() {
+    use mkimg::disk::gpt::{write_gpt, GptDisk, GptPartition};
+    use mkimg::disk::mbr::{write_mbr, MbrTable};
+    use uuid::Uuid;
+
+    const SECTORS: u64 = 2048;
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("evil.img");
+    let mut disk = GptDisk::with_layout(512, SECTORS, Uuid::from_u128(1), 2, 128);
+    disk.partitions.push(GptPartition {
+        type_guid: Uuid::from_u128(0x0FC6_3DAF_8483_4772_8E79_3D69_D847_7DE4),
+        part_guid: Uuid::from_u128(2),
+        first_lba: 100,
+        last_lba: 200,
+        attributes: 0,
+        name: "evil".into(),
+    });
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&image)
+        .unwrap();
+    file.set_len(SECTORS * 512).unwrap();
+    write_mbr(&MbrTable::protective(SECTORS), SECTORS, &mut file).unwrap();
+    write_gpt(&disk, &mut file).unwrap();
+    let mut at = |offset: u64, bytes: Option<&[u8]>, len: usize| {
+        file.seek(SeekFrom::Start(offset)).unwrap();
+        match bytes {
+            Some(bytes) => {
+                file.write_all(bytes).unwrap();
+                Vec::new()
+            }
+            None => {
+                let mut buf = vec![0u8; len];
+                file.read_exact(&mut buf).unwrap();
+                buf
+            }
+        }
+    };
+    // Entry 1's last LBA (byte 40 of the entry) in both arrays.
+    for array_lba in [2, disk.backup_entries_lba()] {
+        at(array_lba * 512 + 40, Some(&u64::MAX.to_le_bytes()), 0);
+    }
+    let crc = crc32fast::hash(&at(2 * 512, None, 128 * 128));
+    for header_lba in [1, SECTORS - 1] {
+        let mut header = at(header_lba * 512, None, 92);
+        header[88..92].copy_from_slice(&crc.to_le_bytes());
+        header[16..20].fill(0);
+        let header_crc = crc32fast::hash(&header);
+        header[16..20].copy_from_slice(&header_crc.to_le_bytes());
+        at(header_lba * 512, Some(&header), 0);
+    }
+    drop(file);
+
+    let out = mkimg(&["inspect", image.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("GPT entry 1 (\"evil\") spans LBA 100..=18446744073709551615"),
+        "{err}"
+    );
+}

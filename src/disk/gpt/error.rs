@@ -121,4 +121,20 @@ pub enum GptError {
     EntryGap { number: usize },
     #[error("GPT entry {number} has a name that is not valid UTF-16")]
     InvalidName { number: usize },
+    #[error("{what} at LBA {lba} is past the 64-bit byte range with {sector_size}-byte sectors")]
+    AddressOverflow {
+        what: &'static str,
+        lba: u64,
+        sector_size: u64,
+    },
+    #[error("{what} of {bytes} bytes does not fit in memory")]
+    TooLarge { what: &'static str, bytes: u64 },
+    #[error("GPT entry {number} ({name:?}) spans LBA {first_lba}..={last_lba}, which is empty or past the last LBA of a {disk_sectors}-sector disk")]
+    EntryOutOfRange {
+        number: usize,
+        name: String,
+        first_lba: u64,
+        last_lba: u64,
+        disk_sectors: u64,
+    },
 }

@@ -86,8 +86,7 @@ impl RawHeader {
         if stored != computed {
             return Err(HeaderDefect::Crc { stored, computed });
         }
-        let mut guid = [0u8; 16];
-        guid.copy_from_slice(&sector[56..72]);
+        let guid = bytes_at(sector, 56);
         Ok(RawHeader {
             revision: le_u32(sector, 8),
             header_size,
@@ -123,21 +122,17 @@ impl RawEntry {
         b[32..40].copy_from_slice(&self.first_lba.to_le_bytes());
         b[40..48].copy_from_slice(&self.last_lba.to_le_bytes());
         b[48..56].copy_from_slice(&self.attributes.to_le_bytes());
-        for (i, unit) in self.name.iter().enumerate() {
-            b[56 + 2 * i..58 + 2 * i].copy_from_slice(&unit.to_le_bytes());
+        for (slot, unit) in b[56..].chunks_exact_mut(2).zip(self.name) {
+            slot.copy_from_slice(&unit.to_le_bytes());
         }
         b
     }
 
     pub(super) fn decode(b: &[u8]) -> Self {
-        let guid = |at: usize| {
-            let mut g = [0u8; 16];
-            g.copy_from_slice(&b[at..at + 16]);
-            Uuid::from_bytes_le(g)
-        };
+        let guid = |at: usize| Uuid::from_bytes_le(bytes_at(b, at));
         let mut name = [0u16; NAME_UNITS];
-        for (i, unit) in name.iter_mut().enumerate() {
-            *unit = u16::from_le_bytes([b[56 + 2 * i], b[57 + 2 * i]]);
+        for (unit, pair) in name.iter_mut().zip(b[56..].chunks_exact(2)) {
+            *unit = u16::from_le_bytes([pair[0], pair[1]]);
         }
         RawEntry {
             type_guid: guid(0),
@@ -150,12 +145,18 @@ impl RawEntry {
     }
 }
 
+/// The `N` bytes at `at` (the structures are fixed size, so a short
+/// slice is a bug and panics on the slice bound, never wraps).
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut x = [0u8; N];
+    x.copy_from_slice(&b[at..][..N]);
+    x
+}
+
 fn le_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    u32::from_le_bytes(bytes_at(b, at))
 }
 
 fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
+    u64::from_le_bytes(bytes_at(b, at))
 }

@@ -246,7 +246,7 @@ fn layout_helpers() {
         (disk.first_usable_lba, disk.last_usable_lba),
         (34, 20971486)
     );
-    let regions = moved_array_disk().regions();
+    let regions = moved_array_disk().regions().unwrap();
     let names: Vec<&str> = regions.iter().map(|r| r.0).collect();
     assert_eq!(
         names,
@@ -271,7 +271,7 @@ fn writes_nothing_outside_its_regions() {
     let mut image = Cursor::new(vec![0xA5u8; 16384 * 512]);
     write_gpt(&disk, &mut image).unwrap();
     let image = image.into_inner();
-    let mut regions: Vec<Range<u64>> = disk.regions().into_iter().map(|r| r.1).collect();
+    let mut regions: Vec<Range<u64>> = disk.regions().unwrap().into_iter().map(|r| r.1).collect();
     regions.sort_by_key(|r| r.start);
     let mut at = 0;
     for r in regions
@@ -547,7 +547,7 @@ fn oracle_moved_array_keeps_blobs() {
     for (at, bytes) in &blobs {
         write_at(&mut file, *at, bytes);
         let blob = *at..*at + bytes.len() as u64;
-        for (what, r) in disk.regions() {
+        for (what, r) in disk.regions().unwrap() {
             assert!(
                 r.end <= blob.start || blob.end <= r.start,
                 "{what} {r:?} hits blob {blob:?}"

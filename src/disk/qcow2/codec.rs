@@ -50,13 +50,13 @@ impl ClusterCompressor {
     /// caller stores the cluster uncompressed, as QEMU does.
     pub fn compress_cluster(&mut self, cluster: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
         out.clear();
-        let limit = cluster.len() - 1;
         match self {
             ClusterCompressor::Zlib(deflate) => {
                 deflate.reset();
                 // Room for the worst case (stored blocks), so one call always
                 // finishes the stream; too-small buffers trip zlib-rs.
-                out.resize(deflate_bound(cluster.len()), 0);
+                let bound = deflate_bound(cluster.len()).ok_or("cluster too large to compress")?;
+                out.resize(bound, 0);
                 let status = deflate
                     .compress(cluster, out, DeflateFlush::Finish)
                     .map_err(|e| e.as_str().to_string())?;
@@ -64,13 +64,13 @@ impl ClusterCompressor {
                     return Err(format!("deflate did not finish ({status:?})"));
                 }
                 out.truncate(deflate.total_out() as usize);
-                Ok(out.len() <= limit)
+                Ok(out.len() < cluster.len())
             }
             ClusterCompressor::Zstd(zstd) => {
                 out.reserve(zstd::compress_bound(cluster.len()));
                 zstd.compress_to_buffer(cluster, out)
                     .map_err(|e| e.to_string())?;
-                Ok(out.len() <= limit)
+                Ok(out.len() < cluster.len())
             }
         }
     }
@@ -78,8 +78,10 @@ impl ClusterCompressor {
 
 /// Upper bound of a raw deflate stream of `len` bytes for any window and
 /// memory level (zlib's conservative `deflateBound`, plus slack).
-fn deflate_bound(len: usize) -> usize {
-    len + len.div_ceil(8) + len.div_ceil(64) + 5 + 64
+fn deflate_bound(len: usize) -> Option<usize> {
+    len.checked_add(len.div_ceil(8))?
+        .checked_add(len.div_ceil(64))?
+        .checked_add(5 + 64)
 }
 
 /// Decompresses one cluster from `src`, which may run past the end of the
@@ -119,6 +121,7 @@ pub(crate) fn decompress_cluster(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod unit {
     use super::super::Compression;
     use super::{decompress_cluster, ClusterCompressor};

@@ -89,8 +89,8 @@ impl RawHeader {
                 reason: format!("only {} bytes, shorter than a header", bytes.len()),
             });
         }
-        let u32_at = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]));
-        let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+        let u32_at = |at: usize| u32::from_be_bytes(bytes[at..][..4].try_into().unwrap_or([0; 4]));
+        let u64_at = |at: usize| u64::from_be_bytes(bytes[at..][..8].try_into().unwrap_or([0; 8]));
         let mut raw = RawHeader {
             magic: [bytes[0], bytes[1], bytes[2], bytes[3]],
             version: u32_at(4),
@@ -236,6 +236,7 @@ impl Header {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod unit {
     use super::super::{Compression, Geometry};
     use super::{Header, RawHeader, V3_HEADER_LEN};

@@ -13,6 +13,7 @@
 //! Knows nothing of guest offsets.
 
 use std::io::{Seek, SeekFrom, Write};
+use std::num::NonZeroU64;
 
 use super::Qcow2Error;
 
@@ -79,7 +80,10 @@ impl<W: Write + Seek> HostFile<W> {
         let cluster_size = self.cluster_size() as usize;
         debug_assert!(blob.len() < cluster_size);
         let reusable = self.open.as_ref().is_some_and(|open| {
-            let fits = open.fill + blob.len() <= cluster_size;
+            let fits = open
+                .buf
+                .get(open.fill..)
+                .is_some_and(|free| blob.len() <= free.len());
             // Spilling into the next cluster needs that cluster to follow.
             let can_spill = !open.placed && open.fill < cluster_size;
             let index = (open.host_offset >> self.cluster_bits) as usize;
@@ -96,10 +100,18 @@ impl<W: Write + Seek> HostFile<W> {
             fill: 0,
             placed: false,
         });
-        let at = open.host_offset + open.fill as u64;
-        let first_part = blob.len().min(cluster_size - open.fill);
-        open.buf[open.fill..open.fill + first_part].copy_from_slice(&blob[..first_part]);
-        open.fill += first_part;
+        let at = open.host_offset.checked_add(open.fill as u64).ok_or(
+            Qcow2Error::HostOffsetTooLarge {
+                host_offset: open.host_offset,
+                what: "compressed cluster",
+            },
+        )?;
+        let free = &mut open.buf[open.fill..];
+        let first_part = blob.len().min(free.len());
+        free[..first_part].copy_from_slice(&blob[..first_part]);
+        #[allow(clippy::arithmetic_side_effects)] // first_part <= free.len() = buf.len() - fill
+        let fill = open.fill + first_part;
+        open.fill = fill;
         self.add_refcount(at >> self.cluster_bits)?;
         if first_part < blob.len() {
             // Spill: the full open cluster is written out, the rest of the
@@ -153,9 +165,14 @@ impl<W: Write + Seek> HostFile<W> {
     }
 
     fn add_refcount(&mut self, cluster: u64) -> Result<(), Qcow2Error> {
-        let index = cluster as usize;
+        let too_large = || Qcow2Error::HostOffsetTooLarge {
+            host_offset: cluster << self.cluster_bits,
+            what: "refcount table",
+        };
+        let index = usize::try_from(cluster).map_err(|_| too_large())?;
         if self.refcounts.len() <= index {
-            self.refcounts.resize(index + 1, 0);
+            self.refcounts
+                .resize(index.checked_add(1).ok_or_else(too_large)?, 0);
         }
         let slot = &mut self.refcounts[index];
         *slot = slot.checked_add(1).ok_or(Qcow2Error::RefcountOverflow {
@@ -165,8 +182,15 @@ impl<W: Write + Seek> HostFile<W> {
     }
 
     fn write_end(&mut self, bytes: &[u8], action: &'static str) -> Result<(), Qcow2Error> {
+        let end =
+            self.end
+                .checked_add(bytes.len() as u64)
+                .ok_or(Qcow2Error::HostOffsetTooLarge {
+                    host_offset: self.end,
+                    what: "image file",
+                })?;
         write_bytes(&mut self.out, self.end, bytes, action)?;
-        self.end += bytes.len() as u64;
+        self.end = end;
         Ok(())
     }
 
@@ -176,21 +200,37 @@ impl<W: Write + Seek> HostFile<W> {
     pub fn finish_tail(&mut self, l1: &[u64]) -> Result<Tail, Qcow2Error> {
         self.close_open_cluster()?;
         let cluster_size = self.cluster_size();
-        debug_assert_eq!(self.end % cluster_size, 0);
+        debug_assert!(self.end.trailing_zeros() >= self.cluster_bits);
         let l1_bytes = encode_u64s(l1);
         let l1_clusters = (l1_bytes.len() as u64).div_ceil(cluster_size);
-        let (blocks, table_clusters) =
-            size_refcount_structures((self.end >> self.cluster_bits) + l1_clusters, cluster_size);
-        let blocks_start = self.end;
-        let tail = Tail {
-            refcount_table_offset: blocks_start + blocks * cluster_size,
-            refcount_table_clusters: table_clusters,
-            l1_offset: blocks_start + (blocks + table_clusters) * cluster_size,
+        let data_end = self.end;
+        let too_large = || Qcow2Error::HostOffsetTooLarge {
+            host_offset: data_end,
+            what: "image file with its refcount and L1 tables",
         };
-        let total = (self.end >> self.cluster_bits) + blocks + table_clusters + l1_clusters;
-        self.refcounts.resize(total as usize, 1);
+        // Clusters in bytes, and sums of cluster counts, checked alike.
+        let bytes = |clusters: u64| clusters.checked_mul(cluster_size).ok_or_else(too_large);
+        let data_clusters = self.end >> self.cluster_bits;
+        let (blocks, table_clusters) = data_clusters
+            .checked_add(l1_clusters)
+            .and_then(|other| size_refcount_structures(other, cluster_size))
+            .ok_or_else(too_large)?;
+        let blocks_start = self.end;
+        let add = |a: u64, b: u64| a.checked_add(b).ok_or_else(too_large);
+        let refcount_table_offset = add(blocks_start, bytes(blocks)?)?;
+        let tail = Tail {
+            refcount_table_offset,
+            refcount_table_clusters: table_clusters,
+            l1_offset: add(refcount_table_offset, bytes(table_clusters)?)?,
+        };
+        let total = add(
+            add(data_clusters, blocks)?,
+            add(table_clusters, l1_clusters)?,
+        )?;
+        self.refcounts
+            .resize(usize::try_from(total).map_err(|_| too_large())?, 1);
 
-        let mut table = Vec::with_capacity(blocks as usize);
+        let mut table = Vec::with_capacity(usize::try_from(blocks).unwrap_or(0));
         let refcounts = std::mem::take(&mut self.refcounts);
         for chunk in refcounts.chunks((cluster_size / 2) as usize) {
             let mut block = vec![0u8; cluster_size as usize];
@@ -201,7 +241,8 @@ impl<W: Write + Seek> HostFile<W> {
             self.write_end(&block, "writing a refcount block")?;
         }
         let mut table_bytes = encode_u64s(&table);
-        table_bytes.resize((table_clusters * cluster_size) as usize, 0);
+        let table_len = usize::try_from(bytes(table_clusters)?).map_err(|_| too_large())?;
+        table_bytes.resize(table_len, 0);
         self.write_end(&table_bytes, "writing the refcount table")?;
         debug_assert_eq!(self.end, tail.l1_offset);
         self.write_end(&l1_bytes, "writing the L1 table")?;
@@ -231,16 +272,20 @@ pub(crate) struct Tail {
 
 /// How many refcount blocks and refcount-table clusters cover
 /// `other_clusters` plus themselves (the blocks count the table and the
-/// blocks too, hence the small fixpoint).
-pub(crate) fn size_refcount_structures(other_clusters: u64, cluster_size: u64) -> (u64, u64) {
-    let per_block = cluster_size / 2; // 16-bit refcounts
-    let (mut blocks, mut table) = (1, 1);
+/// blocks too, hence the small fixpoint). `None` when the counts pass 2^64.
+pub(crate) fn size_refcount_structures(
+    other_clusters: u64,
+    cluster_size: u64,
+) -> Option<(u64, u64)> {
+    // 16-bit refcounts; a zero cluster size has no answer.
+    let per_block = NonZeroU64::new(cluster_size / 2)?;
+    let (mut blocks, mut table) = (1u64, 1u64);
     loop {
-        let total = other_clusters + blocks + table;
-        let need_blocks = total.div_ceil(per_block);
-        let need_table = (need_blocks * 8).div_ceil(cluster_size);
+        let total = other_clusters.checked_add(blocks)?.checked_add(table)?;
+        let need_blocks = total.div_ceil(per_block.get());
+        let need_table = need_blocks.checked_mul(8)?.div_ceil(cluster_size);
         if need_blocks <= blocks && need_table <= table {
-            return (blocks, table);
+            return Some((blocks, table));
         }
         blocks = need_blocks.max(blocks);
         table = need_table.max(table);
@@ -275,18 +320,20 @@ fn seek_to<W: Seek>(out: &mut W, host_offset: u64) -> Result<(), Qcow2Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod unit {
     use super::size_refcount_structures;
 
     #[test]
     fn refcount_fixpoint_covers_itself() {
         // 64 KiB clusters: one block covers 32768 clusters.
-        assert_eq!(size_refcount_structures(10, 65536), (1, 1));
-        assert_eq!(size_refcount_structures(32766, 65536), (1, 1));
-        assert_eq!(size_refcount_structures(32767, 65536), (2, 1));
+        assert_eq!(size_refcount_structures(10, 65536), Some((1, 1)));
+        assert_eq!(size_refcount_structures(32766, 65536), Some((1, 1)));
+        assert_eq!(size_refcount_structures(32767, 65536), Some((2, 1)));
+        assert_eq!(size_refcount_structures(u64::MAX - 1, 65536), None);
         // 512-byte clusters: 256 per block, 64 block pointers per table cluster.
         for n in [100, 16_000, 100_000] {
-            let (blocks, table) = size_refcount_structures(n, 512);
+            let (blocks, table) = size_refcount_structures(n, 512).unwrap();
             assert!(blocks * 256 >= n + blocks + table, "{n}");
             assert!(table * 64 >= blocks, "{n}");
             assert!((blocks - 1) * 256 < n + blocks + table, "{n}: not minimal");

@@ -33,6 +33,10 @@ mod reader;
 mod writer;
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod crafted_tests;
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;
 
 use std::io;
@@ -156,6 +160,11 @@ pub enum Qcow2Error {
 
 /// Sizes derived from the cluster size and the virtual size, shared by the
 /// writer and the reader.
+///
+/// `cluster_bits` is always in `MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS` (9..=21):
+/// the writer and `Header::from_raw` check it before building one. The
+/// methods rely on that and use shifts and masks of powers of two, so
+/// nothing here can overflow: the largest value is `l2_span` = 2^39.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     pub cluster_bits: u32,
@@ -167,14 +176,26 @@ impl Geometry {
         1 << self.cluster_bits
     }
 
+    /// Where `offset` lies within its cluster (`offset % cluster_size`).
+    pub fn offset_in_cluster(&self, offset: u64) -> u64 {
+        offset & !(u64::MAX << self.cluster_bits)
+    }
+
     /// 64-bit entries in one L2 table (one cluster).
     pub fn l2_entries(&self) -> u64 {
         self.cluster_size() / 8
     }
 
-    /// Guest bytes mapped by one L2 table.
+    /// Guest bytes mapped by one L2 table (entries times cluster size).
     pub fn l2_span(&self) -> u64 {
-        self.cluster_size() * self.l2_entries()
+        self.l2_entries() << self.cluster_bits
+    }
+
+    /// The L1 index and the index within the L2 table of guest cluster
+    /// `index` (`index / l2_entries`, `index % l2_entries`).
+    pub fn table_indices(&self, index: u64) -> (u64, u64) {
+        let l2_bits = self.l2_entries().trailing_zeros();
+        (index >> l2_bits, index & !(u64::MAX << l2_bits))
     }
 
     /// Entries of the L1 table needed to map the whole virtual size.
@@ -183,9 +204,14 @@ impl Geometry {
     }
 
     /// Bit position of the sector-count field in a compressed descriptor
-    /// (the spec's `x = 62 - (cluster_bits - 8)`).
-    pub fn compressed_shift(&self) -> u32 {
-        62 - (self.cluster_bits - 8)
+    /// (the spec's `x = 62 - (cluster_bits - 8)`), and the mask of that
+    /// field (`cluster_bits - 8` bits wide).
+    pub fn compressed_fields(&self) -> (u32, u64) {
+        #[allow(clippy::arithmetic_side_effects)] // 9 <= cluster_bits <= 21 (see the type doc)
+        let sector_bits = self.cluster_bits - 8;
+        #[allow(clippy::arithmetic_side_effects)] // sector_bits <= 13 < 62
+        let shift = 62 - sector_bits;
+        (shift, !(u64::MAX << sector_bits))
     }
 }
 

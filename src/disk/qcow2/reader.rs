@@ -42,7 +42,32 @@ impl<R: Read + Seek> Qcow2Reader<R> {
                 host_offset: header.l1_offset,
             });
         }
-        let mut l1_bytes = vec![0u8; l1_entries as usize * 8];
+        // At most 32 MiB, and only what the file holds: no allocation for a
+        // table that a crafted header places past the end of a small file.
+        #[allow(clippy::arithmetic_side_effects)] // l1_entries <= MAX_L1_ENTRIES (2^22)
+        let l1_len = l1_entries * 8;
+        let file_len = inner
+            .seek(SeekFrom::End(0))
+            .map_err(|source| Qcow2Error::Io {
+                action: "measuring the image",
+                host_offset: 0,
+                source,
+            })?;
+        if header
+            .l1_offset
+            .checked_add(l1_len)
+            .is_none_or(|end| end > file_len)
+        {
+            return Err(Qcow2Error::Corrupt {
+                what: "L1 table past the end of the file",
+                host_offset: header.l1_offset,
+            });
+        }
+        let l1_len = usize::try_from(l1_len).map_err(|_| Qcow2Error::Corrupt {
+            what: "L1 table larger than memory",
+            host_offset: header.l1_offset,
+        })?;
+        let mut l1_bytes = vec![0u8; l1_len];
         read_exact_at(
             &mut inner,
             header.l1_offset,
@@ -89,10 +114,11 @@ impl<R: Read + Seek> Qcow2Reader<R> {
     fn read_within_cluster(&mut self, guest: u64, buf: &mut [u8]) -> Result<(), Qcow2Error> {
         let geometry = self.header.geometry;
         let index = guest >> geometry.cluster_bits;
-        let within = (guest % geometry.cluster_size()) as usize;
-        let l1_entry = self
-            .l1
-            .get((index / geometry.l2_entries()) as usize)
+        let within = geometry.offset_in_cluster(guest);
+        let (l1_index, l2_index) = geometry.table_indices(index);
+        let l1_entry = usize::try_from(l1_index)
+            .ok()
+            .and_then(|i| self.l1.get(i))
             .copied()
             .unwrap_or(0);
         let l2_offset = l1_entry & OFFSET_MASK;
@@ -100,10 +126,25 @@ impl<R: Read + Seek> Qcow2Reader<R> {
             buf.fill(0);
             return Ok(());
         }
-        let entry = self.load_l2(l2_offset)?[(index % geometry.l2_entries()) as usize];
+        let table = self.load_l2(l2_offset)?;
+        let Some(&entry) = usize::try_from(l2_index).ok().and_then(|i| table.get(i)) else {
+            return Err(Qcow2Error::Corrupt {
+                what: "L2 index past the L2 table",
+                host_offset: l2_offset,
+            });
+        };
         if entry & FLAG_COMPRESSED != 0 {
             let cluster = self.load_compressed(entry, index << geometry.cluster_bits)?;
-            buf.copy_from_slice(&cluster[within..within + buf.len()]);
+            let part = usize::try_from(within)
+                .ok()
+                .and_then(|within| cluster.get(within..)?.get(..buf.len()));
+            let Some(part) = part else {
+                return Err(Qcow2Error::Corrupt {
+                    what: "read past a decompressed cluster",
+                    host_offset: entry,
+                });
+            };
+            buf.copy_from_slice(part);
             return Ok(());
         }
         let host = entry & OFFSET_MASK;
@@ -112,12 +153,14 @@ impl<R: Read + Seek> Qcow2Reader<R> {
             buf.fill(0);
             return Ok(());
         }
-        read_exact_at(
-            &mut self.inner,
-            host + within as u64,
-            buf,
-            "reading a data cluster",
-        )
+        // host < 2^56 (OFFSET_MASK) and within < 2^21: the sum fits.
+        let Some(at) = host.checked_add(within) else {
+            return Err(Qcow2Error::Corrupt {
+                what: "data cluster offset past 2^64",
+                host_offset: host,
+            });
+        };
+        read_exact_at(&mut self.inner, at, buf, "reading a data cluster")
     }
 
     fn load_l2(&mut self, l2_offset: u64) -> Result<&[u64], Qcow2Error> {
@@ -146,11 +189,21 @@ impl<R: Read + Seek> Qcow2Reader<R> {
     fn load_compressed(&mut self, entry: u64, guest_offset: u64) -> Result<&[u8], Qcow2Error> {
         if self.cluster_cache.as_ref().is_none_or(|(e, _)| *e != entry) {
             let geometry = self.header.geometry;
-            let shift = geometry.compressed_shift();
-            let host = entry & ((1 << shift) - 1);
-            let extra_sectors = (entry >> shift) & ((1 << (geometry.cluster_bits - 8)) - 1);
-            let span = (extra_sectors + 1) * SECTOR_SIZE - host % SECTOR_SIZE;
-            let mut compressed = vec![0u8; span as usize];
+            let (shift, sectors_mask) = geometry.compressed_fields();
+            let host = entry & !(u64::MAX << shift);
+            let extra_sectors = (entry >> shift) & sectors_mask;
+            // From `host` to the end of its sector plus `extra_sectors`
+            // sectors: at most 2^13 sectors (4 MiB) whatever the entry says.
+            let span = extra_sectors
+                .checked_add(1)
+                .and_then(|sectors| sectors.checked_mul(SECTOR_SIZE))
+                .and_then(|bytes| bytes.checked_sub(host % SECTOR_SIZE))
+                .and_then(|span| usize::try_from(span).ok())
+                .ok_or(Qcow2Error::Corrupt {
+                    what: "compressed cluster descriptor",
+                    host_offset: host,
+                })?;
+            let mut compressed = vec![0u8; span];
             // The last sector may run past the end of the file.
             let got = read_up_to(
                 &mut self.inner,
@@ -178,17 +231,21 @@ impl<R: Read + Seek> Qcow2Reader<R> {
 
 impl<R: Read + Seek> Read for Qcow2Reader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = self.virtual_size();
-        if self.position >= size || buf.is_empty() {
+        let geometry = self.header.geometry;
+        let Some(left) = geometry.virtual_size.checked_sub(self.position) else {
+            return Ok(0);
+        };
+        #[allow(clippy::arithmetic_side_effects)] // offset_in_cluster < cluster_size
+        let cluster_left = geometry.cluster_size() - geometry.offset_in_cluster(self.position);
+        let n = (buf.len() as u64).min(left).min(cluster_left) as usize;
+        if n == 0 {
             return Ok(0);
         }
-        let cluster_left = self.cluster_size() - self.position % self.cluster_size();
-        let n = (buf.len() as u64)
-            .min(size - self.position)
-            .min(cluster_left) as usize;
         self.read_within_cluster(self.position, &mut buf[..n])
             .map_err(io::Error::other)?;
-        self.position += n as u64;
+        #[allow(clippy::arithmetic_side_effects)] // n <= left = virtual_size - position
+        let next = self.position + n as u64;
+        self.position = next;
         Ok(n)
     }
 }
@@ -251,11 +308,17 @@ fn read_up_to<R: Read + Seek>(
         source,
     };
     inner.seek(SeekFrom::Start(host_offset)).map_err(io)?;
+    let len = buf.len();
     let mut got = 0;
-    while got < buf.len() {
-        match inner.read(&mut buf[got..]) {
+    while let Some(rest) = buf.get_mut(got..).filter(|rest| !rest.is_empty()) {
+        match inner.read(rest) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(n) => {
+                got = got
+                    .checked_add(n)
+                    .filter(|&got| got <= len)
+                    .ok_or_else(|| io(io::Error::other("read returned more than asked")))?;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io(e)),
         }

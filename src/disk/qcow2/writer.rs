@@ -127,21 +127,24 @@ impl<W: Write + Seek> Qcow2Writer<W> {
         }
         let len = data.len() as u64;
         let virtual_size = self.geometry.virtual_size;
-        if guest_offset > virtual_size || len > virtual_size - guest_offset {
+        let end = guest_offset.checked_add(len);
+        let Some(end) = end.filter(|&end| end <= virtual_size) else {
             return Err(Qcow2Error::PastVirtualSize {
                 offset: guest_offset,
                 len,
                 virtual_size,
             });
-        }
-        self.guest_end = guest_offset + len;
+        };
+        self.guest_end = end;
         let cluster_size = self.geometry.cluster_size() as usize;
         let mut offset = guest_offset;
         let mut rest = data;
         while !rest.is_empty() {
             let index = offset >> self.geometry.cluster_bits;
-            let within = (offset % cluster_size as u64) as usize;
-            let (chunk, tail) = rest.split_at(rest.len().min(cluster_size - within));
+            let within = self.geometry.offset_in_cluster(offset) as usize;
+            #[allow(clippy::arithmetic_side_effects)] // within < cluster_size
+            let room = cluster_size - within;
+            let (chunk, tail) = rest.split_at(rest.len().min(room));
             if self.pending.as_ref().is_some_and(|p| p.index != index) {
                 self.flush_pending()?;
             }
@@ -153,9 +156,11 @@ impl<W: Write + Seek> Qcow2Writer<W> {
                     index,
                     buf: vec![0; cluster_size],
                 });
-                pending.buf[within..within + chunk.len()].copy_from_slice(chunk);
+                pending.buf[within..][..chunk.len()].copy_from_slice(chunk);
             }
-            offset += chunk.len() as u64;
+            #[allow(clippy::arithmetic_side_effects)] // offset + chunk.len() <= end (checked above)
+            let next = offset + chunk.len() as u64;
+            offset = next;
             rest = tail;
         }
         Ok(())
@@ -171,20 +176,20 @@ impl<W: Write + Seek> Qcow2Writer<W> {
     /// Stores one full guest cluster (zero-padded past the virtual size).
     fn store_cluster(&mut self, index: u64, cluster: &[u8]) -> Result<(), Qcow2Error> {
         if is_zero(cluster) {
-            self.stats.zero_clusters += 1;
+            count(&mut self.stats.zero_clusters);
             return Ok(());
         }
         let l2_entries = self.geometry.l2_entries();
-        let l1_index = index / l2_entries;
+        let (l1_index, l2_index) = self.geometry.table_indices(index);
         if self.l2.as_ref().is_some_and(|l2| l2.l1_index != l1_index) {
             self.flush_l2()?;
         }
         let guest_offset = index << self.geometry.cluster_bits;
         let entry = if self.compress(guest_offset, cluster)? {
-            self.stats.compressed_clusters += 1;
-            self.store_compressed()?
+            count(&mut self.stats.compressed_clusters);
+            self.store_compressed(guest_offset)?
         } else {
-            self.stats.standard_clusters += 1;
+            count(&mut self.stats.standard_clusters);
             let at = self
                 .host
                 .append_cluster(cluster, "writing a data cluster")?;
@@ -194,7 +199,7 @@ impl<W: Write + Seek> Qcow2Writer<W> {
             l1_index,
             entries: vec![0; l2_entries as usize],
         });
-        l2.entries[(index % l2_entries) as usize] = entry;
+        l2.entries[l2_index as usize] = entry;
         Ok(())
     }
 
@@ -212,19 +217,27 @@ impl<W: Write + Seek> Qcow2Writer<W> {
     }
 
     /// Stores `compressed_buf` and returns its compressed cluster descriptor.
-    fn store_compressed(&mut self) -> Result<u64, Qcow2Error> {
+    fn store_compressed(&mut self, guest_offset: u64) -> Result<u64, Qcow2Error> {
         let len = self.compressed_buf.len() as u64;
         let start = self.host.append_compressed(&self.compressed_buf)?;
-        let end = start + len;
-        let shift = self.geometry.compressed_shift();
+        let (shift, _) = self.geometry.compressed_fields();
         // The offset field has `shift` bits, but never more than 56 count.
-        if end > 1 << shift.min(56) {
-            return Err(Qcow2Error::HostOffsetTooLarge {
+        let end = start
+            .checked_add(len)
+            .filter(|&end| end <= 1 << shift.min(56))
+            .ok_or(Qcow2Error::HostOffsetTooLarge {
                 host_offset: start,
                 what: "compressed cluster descriptor",
-            });
-        }
-        let extra_sectors = (end - 1) / SECTOR_SIZE - start / SECTOR_SIZE;
+            })?;
+        // Sectors after the first one that the data touches.
+        let extra_sectors = end
+            .checked_sub(1)
+            .filter(|&last| last >= start)
+            .and_then(|last| (last / SECTOR_SIZE).checked_sub(start / SECTOR_SIZE))
+            .ok_or_else(|| Qcow2Error::Compress {
+                guest_offset,
+                reason: "compressor returned no bytes".into(),
+            })?;
         Ok(FLAG_COMPRESSED | (extra_sectors << shift) | start)
     }
 
@@ -235,7 +248,7 @@ impl<W: Write + Seek> Qcow2Writer<W> {
                 .host
                 .append_cluster(&encode_u64s(&l2.entries), "writing an L2 table")?;
             self.l1[l2.l1_index as usize] = check_standard_offset(at)? | FLAG_COPIED;
-            self.stats.l2_tables += 1;
+            count(&mut self.stats.l2_tables);
         }
         Ok(())
     }
@@ -256,20 +269,40 @@ impl<W: Write + Seek> Qcow2Writer<W> {
         let header = Header {
             version: 3,
             geometry: self.geometry,
-            l1_entries: self.l1.len() as u32,
+            // At most MAX_L1_ENTRIES (checked in `new`).
+            l1_entries: u32::try_from(self.l1.len()).map_err(|_| {
+                Qcow2Error::VirtualSizeTooLarge {
+                    virtual_size: self.geometry.virtual_size,
+                    l1_entries: self.l1.len() as u64,
+                    max: MAX_L1_ENTRIES,
+                }
+            })?,
             l1_offset: if self.l1.is_empty() {
                 0
             } else {
                 tail.l1_offset
             },
             refcount_table_offset: tail.refcount_table_offset,
-            refcount_table_clusters: tail.refcount_table_clusters as u32,
+            refcount_table_clusters: u32::try_from(tail.refcount_table_clusters).map_err(|_| {
+                Qcow2Error::HostOffsetTooLarge {
+                    host_offset: tail.refcount_table_offset,
+                    what: "refcount table (more than 2^32 clusters)",
+                }
+            })?,
             compression: self.compression,
         };
         self.stats.file_len = self.host.len();
         let out = self.host.finish_header(&header.to_raw().encode_v3())?;
         Ok((out, self.stats))
     }
+}
+
+/// Adds one to a statistics counter. Each counts guest clusters or L2
+/// tables, at most virtual_size / 512 < 2^55, far from 2^64.
+fn count(counter: &mut u64) {
+    #[allow(clippy::arithmetic_side_effects)] // see above: < 2^55
+    let next = *counter + 1;
+    *counter = next;
 }
 
 /// Standard clusters and tables must sit below 2^56 (bits 9-55).
