@@ -4,7 +4,8 @@
 //! that no work dir, staging dir or child process is left.
 
 #[path = "hostile/lifecycle.rs"]
-#[allow(dead_code)]
 mod lifecycle;
 #[path = "hostile/output_dir.rs"]
 mod output_dir;
+#[path = "hostile/signals.rs"]
+mod signals;

@@ -7,8 +7,9 @@
 //! manifest.json) → atomic publish. Nothing outside the staging and work
 //! directories is written; a failure publishes nothing.
 //!
-//! Before any of it: `-o` is checked to be something mkimg may replace, and
-//! work and staging directories left by builds that died are swept
+//! Before any of it: SIGINT/SIGTERM/SIGHUP become a flag the stages check
+//! (`host::interrupt`), `-o` is checked to be something mkimg may replace,
+//! and work and staging directories left by builds that died are swept
 //! (`host::lockdir`: only those whose owner's lock is free).
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ use crate::disk::qcow2::{Compression, Qcow2Options};
 use crate::disk::write::{write_disk, DiskOutput};
 use crate::filesystems::images::{build_image_group, sort_by_layout, ImageGroup, PartitionImage};
 use crate::filesystems::vfat::VfatEntry;
+use crate::host::interrupt;
 use crate::host::lockdir::{sweep, LockedDir};
 use crate::outputs::firmware::copy_firmware;
 use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, RootfsInput};
@@ -45,6 +47,7 @@ use crate::rootfs::ingest::{hex, ingest_rootfs};
 pub fn run(args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
     let step = |text: &str| eprintln!("mkimg: [{:6.1}s] {text}", started.elapsed().as_secs_f64());
+    interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
     let board_spec = args.board.as_deref().context("--board is required")?;
     let ctx = BuildContext::from_env(&args.seed)?;
     let mut board = load_board(board_spec, &BoardSearch::from_env())?;
@@ -114,6 +117,7 @@ fn build_in(
 
     // Filesystems but vfat: the root filesystem is finished before grub.cfg
     // is made from it (--grub mkconfig).
+    interrupt::check()?;
     let mut progress = |text: &str| step(text);
     let no_extra = BTreeMap::new();
     let epoch = ctx.source_date_epoch;
@@ -144,6 +148,7 @@ fn build_in(
     let blobs = load_blobs(plan, &contents.captures)?;
 
     // vfat, with the boot files.
+    interrupt::check()?;
     let vfat = build_image_group(
         plan,
         &contents,
@@ -157,6 +162,7 @@ fn build_in(
     sort_by_layout(plan, &mut images);
 
     // Disk, straight into the staging directory.
+    interrupt::check()?;
     let staging = Staging::create(output_dir)?;
     let image = &plan.board.image;
     let qcow2_opts = Qcow2Options {

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use rustix::fs::{renameat_with, RenameFlags, CWD};
 
+use crate::host::interrupt;
 use crate::host::lockdir::{lock_if_free, sweep, LockedDir, SweepReport};
 use crate::outputs::manifest::{listed_files, MANIFEST_FILE};
 
@@ -181,6 +182,8 @@ impl Staging {
     pub fn publish(mut self) -> Result<PathBuf> {
         let staging = self.staging.path().to_path_buf();
         sync_dir_files(&staging)?;
+        interrupt::pause_at("publish");
+        interrupt::check()?;
         check_output_dir(&self.final_dir)?;
         let old = match fs::symlink_metadata(&self.final_dir) {
             Ok(_) => Some(lock_if_free(&self.final_dir)?.with_context(|| {

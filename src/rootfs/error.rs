@@ -118,4 +118,7 @@ pub enum RootfsError {
         #[source]
         source: SinkError,
     },
+    /// SIGINT/SIGTERM/SIGHUP arrived during the pass.
+    #[error(transparent)]
+    Interrupted(#[from] crate::host::interrupt::Interrupted),
 }

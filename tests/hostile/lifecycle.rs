@@ -9,6 +9,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// Whether an oracle tool is installed; with MKIMG_REQUIRE_TOOLS=1 (CI) a
 /// missing tool fails the test instead of skipping it.
@@ -190,7 +191,7 @@ impl Case {
                     .map(|p| p.parse().unwrap());
                 return Paused {
                     child: Some(child),
-                    stderr,
+                    stderr: Some(stderr),
                     child_pid,
                 };
             }
@@ -202,7 +203,7 @@ impl Case {
 /// kills the build, which would otherwise wait for a signal for ever.
 pub struct Paused {
     child: Option<Child>,
-    stderr: BufReader<ChildStderr>,
+    stderr: Option<BufReader<ChildStderr>>,
     /// The spawned program the build is paused on, for program stages.
     pub child_pid: Option<u32>,
 }
@@ -212,12 +213,38 @@ impl Paused {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// Wait for the end; (status, the rest of stderr).
+    /// Wait for the end; (status, the rest of stderr). A build that has not
+    /// ended within a minute (a child it waits for that nobody killed) is
+    /// killed and the test fails.
     pub fn finish(mut self) -> (ExitStatus, String) {
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut self.stderr, &mut rest).unwrap();
+        let mut stderr = self.stderr.take();
+        let reader = std::thread::spawn(move || {
+            let mut rest = String::new();
+            if let Some(stderr) = stderr.as_mut() {
+                let _ = std::io::Read::read_to_string(stderr, &mut rest);
+            }
+            rest
+        });
         let mut child = self.child.take().unwrap();
-        (child.wait().unwrap(), rest)
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                if let Some(pid) = self.child_pid {
+                    let _ = rustix::process::kill_process(
+                        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+                        rustix::process::Signal::KILL,
+                    );
+                }
+                panic!("mkimg did not end within a minute of the signal");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        (status, reader.join().unwrap())
     }
 }
 
