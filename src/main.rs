@@ -36,8 +36,8 @@ fn main() -> ExitCode {
             if let Some(interrupted) = interrupted {
                 // What the stage was doing when it stopped is noise here.
                 eprintln!(
-                    "mkimg: {interrupted}: stopped its children and removed its work and \
-                     staging directories; nothing published"
+                    "mkimg: {interrupted}: stopped; child processes killed, temporary \
+                     directories removed, nothing published"
                 );
                 return ExitCode::from(interrupted.exit_code());
             }
