@@ -199,12 +199,13 @@ impl Drop for InterruptGuard {
 /// `mkimg: test-pause: STAGE pid=PID` to stderr and blocks until a signal
 /// arrives (then returns, and the caller's next [`check`] fails), so a test
 /// can deliver a signal exactly there. Stages: `rootfs-pass` (after the
-/// first member), `disk-write` (after the first chunk reached the qcow2/raw
-/// sinks), `publish` (staging complete, before the swap), and the file name
-/// of any program the runner spawns (`mke2fs`, `e2fsck`, `debugfs`,
-/// `chroot`…, see [`pause_at_child`]); `STAGE#N` pauses at its Nth arrival
-/// instead (`mke2fs#2`: the first mke2fs run is the version probe). Without
-/// both variables: nothing.
+/// first member), `member-data` (the first read of a member's data),
+/// `disk-write` (after the first chunk reached the qcow2/raw sinks),
+/// `publish` (staging complete, before the swap), and the file name of any
+/// program the runner spawns (`mke2fs`, `e2fsck`, `debugfs`, `chroot`…, see
+/// [`pause_at_child`]); `STAGE#N` pauses at its Nth arrival instead
+/// (`mke2fs#2`: the first mke2fs run is the version probe). Without both
+/// variables: nothing.
 pub fn pause_at(stage: &str) {
     pause(stage, None);
 }
@@ -221,10 +222,15 @@ pub fn pause_at_child(program: &std::ffi::OsStr, child: u32) {
 
 fn pause(stage: &str, child: Option<u32>) {
     static REACHED: AtomicUsize = AtomicUsize::new(0);
-    if std::env::var_os("MKIMG_TEST_HOOKS").is_none_or(|v| v != "1") {
-        return;
-    }
-    let Some(wanted) = std::env::var("MKIMG_TEST_PAUSE_AT").ok() else {
+    // Read once: some stages are reached per read() call.
+    static WANTED: OnceLock<Option<String>> = OnceLock::new();
+    let wanted = WANTED.get_or_init(|| {
+        std::env::var_os("MKIMG_TEST_HOOKS")
+            .is_some_and(|v| v == "1")
+            .then(|| std::env::var("MKIMG_TEST_PAUSE_AT").ok())
+            .flatten()
+    });
+    let Some(wanted) = wanted else {
         return;
     };
     let (name, nth) = match wanted.split_once('#') {

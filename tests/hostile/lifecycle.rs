@@ -40,7 +40,16 @@ pub fn build_tools_available() -> bool {
 /// initrd in /boot, Debian's grub EFI path, /boot/efi, and `filler` files
 /// of 64 KiB so the rootfs pass and the disk writer have several steps.
 pub fn rootfs_tar(filler: usize) -> Vec<u8> {
+    rootfs_tar_led_by(None, filler)
+}
+
+/// [`rootfs_tar`] whose first member is the file `first` (path, data).
+pub fn rootfs_tar_led_by(first: Option<(&str, &[u8])>, filler: usize) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
+    if let Some((path, data)) = first {
+        b.append_data(&mut header(data.len() as u64), path, data)
+            .unwrap();
+    }
     let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str| {
         let mut h = header(0);
         h.set_entry_type(tar::EntryType::Directory);
@@ -162,13 +171,27 @@ impl Case {
 
     /// Start a build that stops at `stage` (the test hook) and wait until it
     /// got there.
-    pub fn paused(&self, stage: &str, extra_env: &[(&str, &str)]) -> Paused {
+    pub fn paused(&self, stage: &str) -> Paused {
         let mut cmd = self.command(&self.out());
         cmd.env("MKIMG_TEST_HOOKS", "1")
             .env("MKIMG_TEST_PAUSE_AT", stage);
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
+        Paused::spawn(cmd, stage)
+    }
+}
+
+/// A build stopped at a stage. Dropped unfinished (a failed assertion), it
+/// kills the build, which would otherwise wait for a signal for ever.
+pub struct Paused {
+    child: Option<Child>,
+    stderr: Option<BufReader<ChildStderr>>,
+    /// The spawned program the build is paused on, for program stages.
+    pub child_pid: Option<u32>,
+}
+
+impl Paused {
+    /// Start `cmd` (a build with the pause variables set) and wait until it
+    /// reports `stage`.
+    pub fn spawn(mut cmd: Command, stage: &str) -> Paused {
         // Waited for in `Paused::finish`, or killed and reaped by its Drop.
         #[allow(clippy::zombie_processes)]
         let mut child = cmd.spawn().unwrap();
@@ -197,18 +220,7 @@ impl Case {
             }
         }
     }
-}
 
-/// A build stopped at a stage. Dropped unfinished (a failed assertion), it
-/// kills the build, which would otherwise wait for a signal for ever.
-pub struct Paused {
-    child: Option<Child>,
-    stderr: Option<BufReader<ChildStderr>>,
-    /// The spawned program the build is paused on, for program stages.
-    pub child_pid: Option<u32>,
-}
-
-impl Paused {
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
     }

@@ -74,7 +74,7 @@ fn interrupt_in(default_root: bool, stage: &str, sig: Signal, name: &str, expect
         return;
     };
     let before = snapshot(&case.out());
-    let paused = case.paused(stage, &[]);
+    let paused = case.paused(stage);
     let pid = paused.pid();
     let procs = descendants(pid);
     if expect_child {
@@ -141,6 +141,45 @@ fn sigint_just_before_publish() {
     interrupt_at("publish", Signal::INT, "SIGINT", false);
 }
 
+#[test]
+fn sigint_inside_a_large_member_stops_mid_member() {
+    if !build_tools_available() {
+        return;
+    }
+    let case = Case::new();
+    // 16 MiB of data in the very first member.
+    let big: Vec<u8> = (0..16u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let tar = crate::lifecycle::rootfs_tar_led_by(Some(("big.bin", &big)), 0);
+    fs::write(&case.rootfs, tar).unwrap();
+    let mut cmd = case.command(&case.out());
+    cmd.arg("--keep-workdir")
+        .env("MKIMG_TEST_HOOKS", "1")
+        .env("MKIMG_TEST_PAUSE_AT", "member-data");
+    let paused = crate::lifecycle::Paused::spawn(cmd, "member-data");
+    let pid = paused.pid();
+    signal(pid, Signal::INT);
+    let (status, err) = paused.finish();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("mkimg: interrupted by SIGINT: stopped"),
+        "{err}"
+    );
+    assert!(!case.out().exists(), "nothing published");
+    // Kept on purpose, so what the pass had written can be looked at: the
+    // root partition's tar stopped inside big.bin, not after it.
+    let kept = entries_with_prefix(&case.work_root(), &format!("mkimg-work-{pid}-"));
+    assert_eq!(kept.len(), 1, "{err}");
+    let tar = case.work_root().join(&kept[0]).join("rootfs.tar");
+    let len = fs::metadata(&tar).map(|m| m.len()).unwrap_or(0);
+    eprintln!("REPORT SIGINT inside a 16 MiB member: rootfs.tar holds {len} bytes");
+    assert!(
+        len < 8 << 20,
+        "the whole member was copied first: {len} bytes"
+    );
+}
+
 /// Wait (bounded) until none of `procs` is alive: a SIGKILLed parent's
 /// children get their death signal as it exits, and die when next scheduled.
 fn wait_all_dead(procs: &[Proc]) -> Vec<Proc> {
@@ -160,7 +199,7 @@ fn sigkill_then_sweep(stage: &str, expect_staging: bool) {
         return;
     };
     let before = snapshot(&case.out());
-    let paused = case.paused(stage, &[]);
+    let paused = case.paused(stage);
     let pid = paused.pid();
     let procs = descendants(pid);
     if let Some(child) = paused.child_pid {
