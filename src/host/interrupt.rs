@@ -1,7 +1,9 @@
 //! SIGINT, SIGTERM and SIGHUP: the one place mkimg decides what a signal
 //! does.
 //!
-//! `mkimg build` calls [`install`] first thing: from then on the three
+//! `mkimg build` and `mkimg rootfs` call [`install`] first thing (their
+//! children run in process groups of their own, out of reach of a
+//! terminal's Ctrl-C; see `host::cmd`): from then on the three
 //! signals only store their number in a process-wide atomic. Long stages
 //! (the rootfs pass, disk writing, waiting on a child in `host::cmd`) call
 //! [`check`], which turns a pending signal into an [`Interrupted`] error;
@@ -130,8 +132,9 @@ fn defaults() -> io::Result<&'static Defaults> {
     Ok(state)
 }
 
-/// While alive, SIGINT, SIGTERM and SIGHUP set [`InterruptGuard::flag`] instead of
-/// terminating mkimg. Dropping it restores the default action.
+/// While alive, SIGINT, SIGTERM and SIGHUP set [`InterruptGuard::flag`]
+/// instead of terminating mkimg. Dropping it restores the default action
+/// (unless [`install`] ran).
 pub struct InterruptGuard {
     flag: Arc<AtomicBool>,
     signal: Arc<AtomicUsize>,
