@@ -1,11 +1,13 @@
 //! The `mkimg` binary: parse the command line, call the library, print the
-//! error chain (one cause per line), map the exit code.
+//! error chain (one cause per line), map the exit code: 1 for an error,
+//! 128 + the signal number after SIGINT/SIGTERM/SIGHUP (130/143/129).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use mkimg::cli::{Cli, Command};
 use mkimg::commands;
+use mkimg::host::interrupt::{self, Interrupted};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,6 +34,18 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            let interrupted = err
+                .chain()
+                .find_map(|c| c.downcast_ref::<Interrupted>().copied())
+                .or_else(interrupt::received);
+            if let Some(interrupted) = interrupted {
+                // What the stage was doing when it stopped is noise here.
+                eprintln!(
+                    "mkimg: {interrupted}: stopped; child processes killed, temporary \
+                     directories removed, nothing published"
+                );
+                return ExitCode::from(interrupted.exit_code());
+            }
             eprintln!("mkimg: error: {err}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");

@@ -2,7 +2,9 @@
 //! attacker or a careless user would write them, against the real `mkimg`
 //! binary. Each case asserts the exit status, that the message names the
 //! problem, that decoy host files are untouched and that nothing is left
-//! behind (output, staging or work directories).
+//! behind (output, staging or work directories, child processes). Signals
+//! and crashes are sent at named stages (`MKIMG_TEST_PAUSE_AT`, see
+//! `host::interrupt`), never after a sleep.
 //!
 //! One file per kind of input under `tests/hostile/`.
 
@@ -12,8 +14,14 @@ mod boards;
 mod budgets;
 #[path = "hostile/kit.rs"]
 mod kit;
+#[path = "hostile/lifecycle.rs"]
+mod lifecycle;
 #[path = "hostile/messages.rs"]
 mod messages;
+#[path = "hostile/output_dir.rs"]
+mod output_dir;
+#[path = "hostile/signals.rs"]
+mod signals;
 #[path = "hostile/tarball_xattrs.rs"]
 mod tarball_xattrs;
 

@@ -6,6 +6,11 @@
 //! streamed once into qcow2/raw) → outputs (firmware, start_vm.sh,
 //! manifest.json) → atomic publish. Nothing outside the staging and work
 //! directories is written; a failure publishes nothing.
+//!
+//! Before any of it: SIGINT/SIGTERM/SIGHUP become a flag the stages check
+//! (`host::interrupt`), `-o` is checked to be something mkimg may replace,
+//! and work and staging directories left by builds that died are swept
+//! (`host::lockdir`: only those whose owner's lock is free).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -30,9 +35,11 @@ use crate::disk::qcow2::{Compression, Qcow2Options};
 use crate::disk::write::{write_disk, DiskOutput};
 use crate::filesystems::images::{build_image_group, sort_by_layout, ImageGroup, PartitionImage};
 use crate::filesystems::vfat::VfatEntry;
+use crate::host::interrupt;
+use crate::host::lockdir::{sweep, LockedDir};
 use crate::outputs::firmware::copy_firmware;
 use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, RootfsInput};
-use crate::outputs::publish::Staging;
+use crate::outputs::publish::{check_output_dir, sweep_stale_staging, Staging};
 use crate::outputs::start_vm::{render_start_vm, start_vm_from_plan, ImageFormat as VmFormat};
 use crate::plan::{boot_loader_problem, plan_board, Plan};
 use crate::rootfs::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
@@ -41,6 +48,7 @@ use crate::rootfs::ingest::{hex, ingest_rootfs, RootfsSource};
 pub fn run(args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
     let step = |text: &str| eprintln!("mkimg: [{:6.1}s] {text}", started.elapsed().as_secs_f64());
+    interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
     let board_spec = args.board.as_deref().context("--board is required")?;
     let ctx = BuildContext::from_env(&args.seed)?;
     let mut board = load_board(board_spec, &BoardSearch::from_env())?;
@@ -63,23 +71,20 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     if plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig {
         mkconfig::preflight(&plan)?;
     }
-    let rootfs = resolve_rootfs(args, &board.file.rootfs, &plan, &ctx)?;
     let output_dir = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&plan.board.name));
+    check_output_dir(&output_dir)?;
+    sweep_leftovers(&output_dir);
+    let rootfs = resolve_rootfs(args, &board.file.rootfs, &plan, &ctx)?;
 
-    let work = tempfile::Builder::new()
-        .prefix("mkimg-work-")
-        .tempdir_in(work_root(
-            &plan,
-            &rootfs,
-            plan.boot.grub == GrubMode::Mkconfig,
-        ))
-        .context("creating the work directory")?;
+    let root = work_root(&plan, &rootfs, plan.boot.grub == GrubMode::Mkconfig);
+    let work = LockedDir::create_unique(&root, WORK_PREFIX)
+        .with_context(|| format!("creating the work directory in {}", root.display()))?;
     let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &output_dir, &step);
     if args.keep_workdir {
-        let kept = work.keep();
+        let kept = work.keep().context("marking the work directory kept")?;
         eprintln!("mkimg: work directory kept at {}", kept.display());
     }
     let published = result?;
@@ -116,6 +121,7 @@ fn build_in(
 
     // Filesystems but vfat: the root filesystem is finished before grub.cfg
     // is made from it (--grub mkconfig).
+    interrupt::check()?;
     let mut progress = |text: &str| step(text);
     let no_extra = BTreeMap::new();
     let epoch = ctx.source_date_epoch;
@@ -146,6 +152,7 @@ fn build_in(
     let blobs = load_blobs(plan, &contents.captures)?;
 
     // vfat, with the boot files.
+    interrupt::check()?;
     let vfat = build_image_group(
         plan,
         &contents,
@@ -159,6 +166,7 @@ fn build_in(
     sort_by_layout(plan, &mut images);
 
     // Disk, straight into the staging directory.
+    interrupt::check()?;
     let staging = Staging::create(output_dir)?;
     let image = &plan.board.image;
     let qcow2_opts = Qcow2Options {
@@ -235,6 +243,39 @@ fn build_in(
         render_manifest(&manifest),
     )?;
     staging.publish()
+}
+
+/// Work directories are `mkimg-work-<pid>-<random>` (see `host::lockdir`).
+const WORK_PREFIX: &str = "mkimg-work-";
+
+/// Remove what builds that died left: work directories in every root
+/// [`work_root`] may pick, staging directories beside `output_dir`. Only
+/// directories of mkimg's own naming whose lock is free go; problems are
+/// warnings.
+fn sweep_leftovers(output_dir: &Path) {
+    let mut roots = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
+    roots.extend(std::env::var_os("MKIMG_WORKDIR").map(PathBuf::from));
+    roots.dedup();
+    let is_work = |name: &str| {
+        name.strip_prefix(WORK_PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .is_some_and(|(pid, tail)| {
+                !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !tail.is_empty()
+            })
+    };
+    let mut reports: Vec<_> = roots.iter().map(|r| sweep(r, &is_work)).collect();
+    reports.push(sweep_stale_staging(output_dir));
+    for report in reports {
+        for path in report.removed {
+            eprintln!(
+                "mkimg: removed {} (left by a build that did not finish)",
+                path.display()
+            );
+        }
+        for warning in report.warnings {
+            eprintln!("mkimg: warning: {warning}");
+        }
+    }
 }
 
 /// Where the work directory goes: `$MKIMG_WORKDIR`; else /dev/shm when it

@@ -16,6 +16,9 @@ use crate::rootfs::bootstrap::{
 };
 
 pub fn run(args: &RootfsArgs) -> anyhow::Result<()> {
+    // mmdebstrap and the rest run in process groups of their own (host::cmd):
+    // a terminal's Ctrl-C reaches only mkimg, which then kills them.
+    crate::host::interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
     let board = match &args.board {
         Some(name) => Some(board_recipe(name)?),
         None => None,

@@ -8,7 +8,8 @@
 //! are complete before the stream starts, so the tables that point at them
 //! are never written ahead of their contents. Image files are read by data
 //! extent (SEEK_DATA/SEEK_HOLE), so a mostly empty 9 GiB ext4 image costs only
-//! its data.
+//! its data. A signal (see `host::interrupt`) stops the stream between
+//! chunks.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -18,6 +19,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::disk::sink::DiskSink;
 use crate::disk::tables::write_tables;
+use crate::host::interrupt;
 use crate::plan::Layout;
 
 /// How much is read from an image file per write.
@@ -161,6 +163,8 @@ pub fn assemble(
                                 .with_context(|| piece.name.clone())?;
                         }
                         pos = pos.checked_add(want as u64).ok_or_else(overflow)?;
+                        interrupt::pause_at("disk-write");
+                        interrupt::check()?;
                     }
                     report.data_bytes = end
                         .checked_sub(start)

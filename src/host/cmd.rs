@@ -6,6 +6,15 @@
 //!
 //! Typed builders for each tool (mke2fs, debugfs, qemu-img, …) produce a
 //! `Cmd`, so their argv can be unit-tested without running anything.
+//!
+//! Every child runs in a process group of its own (a terminal's Ctrl-C
+//! reaches mkimg only; mkimg decides when its children stop) with
+//! `PR_SET_PDEATHSIG = SIGKILL`, so it dies with mkimg even when mkimg is
+//! SIGKILLed. While mkimg waits for it, a signal that arrives (see
+//! `host::interrupt`) kills the whole group with SIGKILL, reaps it and
+//! returns [`CmdError::Interrupted`]. A command started after the signal
+//! (cleanup, such as detaching a loop device) runs to its end.
+//! Must not: wait for a child without watching for signals.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -13,11 +22,17 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use rustix::process::{kill_process_group, Pid, Signal};
+
+use crate::host::interrupt;
+
+/// How often a wait looks at the signal flags.
+const POLL: Duration = Duration::from_millis(10);
 
 /// How much of stderr is kept in an error.
 const STDERR_TAIL: usize = 1024;
@@ -115,7 +130,27 @@ impl Cmd {
 
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
-        command.args(&self.args).stdin(Stdio::null());
+        command
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .process_group(0);
+        let parent = rustix::process::getpid();
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the forked child before exec; it makes
+        // two async-signal-safe system calls (prctl, getppid), allocates
+        // nothing and takes no lock. The death signal follows the thread
+        // that spawns the child, and every runner below waits for its child
+        // on that same thread.
+        unsafe {
+            command.pre_exec(move || {
+                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+                // mkimg died between fork and prctl: the signal would never come.
+                if rustix::process::getppid() != Some(parent) {
+                    return Err(rustix::io::Errno::SRCH.into());
+                }
+                Ok(())
+            });
+        }
         for (key, value) in &self.env {
             command.env(key, value);
         }
@@ -161,13 +196,7 @@ impl Cmd {
 
     /// Run, capturing stdout and stderr.
     pub fn output(&self) -> Result<Output, CmdError> {
-        tracing_debug(&self.argv_text());
-        let out = self.command().output().map_err(|e| self.spawn_error(e))?;
-        self.check(out.status, &out.stderr)?;
-        Ok(Output {
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        self.output_interruptible(&AtomicBool::new(false))
     }
 
     /// Run, discarding stdout, keeping stderr for the error.
@@ -190,6 +219,8 @@ impl Cmd {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| self.spawn_error(e))?;
+        interrupt::pause_at_child(&self.program, child.id());
+        let watcher = Watcher::start(&child);
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let stdout_reader = std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -206,33 +237,36 @@ impl Cmd {
             tail.push(text);
             line.clear();
         }
-        let status = child.wait().map_err(|e| self.spawn_error(e))?;
+        let status = child.wait().map_err(|e| self.spawn_error(e));
+        let killed = watcher.stop();
         let stdout = stdout_reader
             .join()
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        self.check(status, tail.text().as_bytes())?;
+        if killed {
+            return Err(self.interrupted());
+        }
+        self.check(status?, tail.text().as_bytes())?;
         Ok(stdout)
     }
 }
 
 impl Cmd {
-    /// Run in a process group of its own, capturing stdout and stderr, while
-    /// watching `interrupted`: once it is set, the whole group (the program
-    /// and everything it started) is killed with SIGKILL and reaped, and the
-    /// result is [`CmdError::Interrupted`]. Its own group also keeps a
-    /// terminal's Ctrl-C away from it: mkimg decides when it stops, after
-    /// which its guards clean up.
+    /// Run, capturing stdout and stderr, while watching `interrupted` and
+    /// the process-wide signal flag: once either is set, the whole group
+    /// (the program and everything it started) is killed with SIGKILL and
+    /// reaped, and the result is [`CmdError::Interrupted`].
     pub fn output_interruptible(&self, interrupted: &AtomicBool) -> Result<Output, CmdError> {
         tracing_debug(&self.argv_text());
+        let signalled_before = interrupt::received().is_some();
         let mut child = self
             .command()
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             .spawn()
             .map_err(|e| self.spawn_error(e))?;
+        interrupt::pause_at_child(&self.program, child.id());
         let drain = |mut pipe: Box<dyn Read + Send>| {
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
@@ -241,31 +275,89 @@ impl Cmd {
         };
         let stdout = drain(Box::new(child.stdout.take().expect("stdout is piped")));
         let stderr = drain(Box::new(child.stderr.take().expect("stderr is piped")));
-        let group = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+        let group = group_of(&child);
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let stop = || {
+            interrupted.load(Ordering::SeqCst)
+                || (!signalled_before && interrupt::received().is_some())
+        };
         let status = loop {
-            if interrupted.load(Ordering::SeqCst) {
-                if let Some(group) = group {
-                    // ESRCH: the group is already gone.
-                    let _ = kill_process_group(group, Signal::KILL);
+            match rx.recv_timeout(POLL) {
+                Ok(status) => break status,
+                Err(mpsc::RecvTimeoutError::Timeout) if stop() => {
+                    kill_group(group);
+                    let _ = (waiter.join(), stdout.join(), stderr.join());
+                    return Err(self.interrupted());
                 }
-                let _ = child.wait();
-                let _ = (stdout.join(), stderr.join());
-                return Err(CmdError::Interrupted {
-                    purpose: self.purpose.clone(),
-                    argv: self.argv_text(),
-                });
-            }
-            match child.try_wait().map_err(|e| self.spawn_error(e))? {
-                Some(status) => break status,
-                None => std::thread::sleep(Duration::from_millis(50)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(std::io::Error::other("the waiting thread died"))
+                }
             }
         };
+        let _ = waiter.join();
+        let status = status.map_err(|e| self.spawn_error(e))?;
         let joined = |h: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
             h.join().ok().and_then(Result::ok).unwrap_or_default()
         };
         let (stdout, stderr) = (joined(stdout), joined(stderr));
         self.check(status, &stderr)?;
         Ok(Output { stdout, stderr })
+    }
+
+    fn interrupted(&self) -> CmdError {
+        CmdError::Interrupted {
+            purpose: self.purpose.clone(),
+            argv: self.argv_text(),
+        }
+    }
+}
+
+/// The child's process group: its own pid (see [`Cmd::command`]).
+fn group_of(child: &Child) -> Option<Pid> {
+    i32::try_from(child.id()).ok().and_then(Pid::from_raw)
+}
+
+fn kill_group(group: Option<Pid>) {
+    if let Some(group) = group {
+        // ESRCH: the group is already gone.
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+}
+
+/// For a child whose owner blocks on its output: a thread that kills the
+/// child's group once a signal arrives after the start.
+struct Watcher {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watcher {
+    fn start(child: &Child) -> Watcher {
+        let signalled_before = interrupt::received().is_some();
+        let group = group_of(child);
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            while !finished.load(Ordering::SeqCst) {
+                if !signalled_before && interrupt::received().is_some() {
+                    kill_group(group);
+                    return true;
+                }
+                std::thread::sleep(POLL);
+            }
+            false
+        });
+        Watcher { done, thread }
+    }
+
+    /// Stop watching; whether the watcher killed the child.
+    fn stop(self) -> bool {
+        self.done.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap_or(false)
     }
 }
 
@@ -426,11 +518,38 @@ mod tests {
         assert!(matches!(err, CmdError::Interrupted { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
         let pid = std::fs::read_to_string(&pidfile).unwrap();
-        // The grandchild (same group) is gone too, or at most a zombie.
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        // The grandchild (same group) is gone too, or at most a zombie. It
+        // closes its end of the pipes before it is marked dead, so on a busy
+        // machine it can still show as running for a moment: bounded wait.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stat = loop {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+            let dead = stat.as_deref().map_or(true, |s| s.contains(") Z "));
+            if dead || Instant::now() > deadline {
+                break stat;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         assert!(
             stat.as_deref().map_or(true, |s| s.contains(") Z ")),
             "grandchild {pid} survived: {stat:?}"
+        );
+    }
+
+    #[test]
+    fn children_lead_their_own_process_group() {
+        // /proc/PID/stat: pid (comm) state ppid pgrp …
+        let out = Cmd::new("reading its group", "sh")
+            .args(["-c", "echo $$; cut -d' ' -f5 /proc/$$/stat"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], lines[1], "pid is the pgid: {text}");
+        assert_ne!(
+            lines[1],
+            rustix::process::getpgrp().as_raw_nonzero().to_string()
         );
     }
 

@@ -1,12 +1,14 @@
 //! Everything that touches the host: the one command runner, loop devices,
 //! mounts and the private mount namespace, the chroot session, binfmt,
-//! signals. No other module spawns processes or calls mount/ioctl.
+//! signals, locked work and staging directories. No other module spawns
+//! processes or calls mount/ioctl.
 
 pub mod binfmt;
 pub mod chroot;
 pub mod cmd;
 pub mod console;
 pub mod interrupt;
+pub mod lockdir;
 pub mod loopdev;
 pub mod mount;
 pub mod vm;

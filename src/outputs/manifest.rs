@@ -146,5 +146,49 @@ pub fn render_manifest(manifest: &Manifest) -> String {
     text
 }
 
+/// The name of the manifest in an output directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Why a manifest.json found in an output directory is not one mkimg wrote.
+#[derive(Debug, thiserror::Error)]
+pub enum ListedFilesError {
+    #[error("it is not a manifest.json mkimg wrote: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("it lists {0:?}, which is not a plain file name")]
+    NotPlainName(String),
+}
+
+/// The files an existing manifest.json says its build made (`outputs[].file`),
+/// each checked to be a plain file name (no `/`, not `.`/`..`/empty, not
+/// manifest.json itself) — the only names mkimg may replace in an output
+/// directory. Other keys are not checked: an older mkimg's manifest counts.
+pub fn listed_files(text: &str) -> Result<Vec<String>, ListedFilesError> {
+    #[derive(Deserialize)]
+    struct Listed {
+        outputs: Vec<ListedFile>,
+    }
+    #[derive(Deserialize)]
+    struct ListedFile {
+        file: String,
+    }
+    let listed: Listed = serde_json::from_str(text)?;
+    listed
+        .outputs
+        .into_iter()
+        .map(|o| {
+            let plain = !o.file.is_empty()
+                && o.file != "."
+                && o.file != ".."
+                && o.file != MANIFEST_FILE
+                && !o.file.contains(['/', '\0']);
+            if plain {
+                Ok(o.file)
+            } else {
+                Err(ListedFilesError::NotPlainName(o.file))
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -173,6 +173,9 @@ pub enum RootfsError {
         #[source]
         source: SinkError,
     },
+    /// SIGINT/SIGTERM/SIGHUP arrived during the pass.
+    #[error(transparent)]
+    Interrupted(#[from] crate::host::interrupt::Interrupted),
 }
 
 /// Whole MiB, rounded down, for messages.

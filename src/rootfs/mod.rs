@@ -43,6 +43,9 @@ mod tests;
 use std::io::Read;
 
 pub use budget::Budget;
+
+use crate::host::interrupt;
+
 pub use capture::{CaptureResults, Captured, Captures, DirChild, ElfHead};
 pub use decompress::{detect_compression, Compression};
 pub use edits::{render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, DEFAULT_REMOVALS};
@@ -110,6 +113,8 @@ pub fn process_rootfs<R: Read>(input: R, job: RootfsJob<'_>) -> Result<RootfsSum
     while let Some(member) = walker.next_member()? {
         members += 1;
         pass.process_member(&member, &mut walker)?;
+        interrupt::pause_at("rootfs-pass");
+        interrupt::check()?;
     }
     walker.drain()?;
     if members == 0 {

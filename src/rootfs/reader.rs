@@ -433,6 +433,10 @@ pub struct MemberData<'a, R> {
 
 impl<R: Read> Read for MemberData<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // One member can be gigabytes (a sparse file is all zero-fill
+        // here): a signal stops it mid-copy, not only between members.
+        crate::host::interrupt::pause_at("member-data");
+        crate::host::interrupt::check().map_err(io::Error::other)?;
         self.walker.read_data(buf)
     }
 }

@@ -84,3 +84,34 @@ fn same_inputs_same_bytes_and_no_clock() {
     );
     assert_eq!(a.matches("1700000000").count(), 1);
 }
+
+#[test]
+fn listed_files_accepts_plain_names_only() {
+    use super::{listed_files, ListedFilesError};
+    let text = |file: &str| {
+        serde_json::json!({"outputs": [{"file": "a.qcow2"}, {"file": file}]}).to_string()
+    };
+    assert_eq!(
+        listed_files(&text("start_vm.sh")).unwrap(),
+        ["a.qcow2", "start_vm.sh"]
+    );
+    for bad in [
+        "../victim",
+        "a/b",
+        "/etc/passwd",
+        "",
+        ".",
+        "..",
+        "manifest.json",
+        "a\0b",
+    ] {
+        assert!(
+            matches!(listed_files(&text(bad)), Err(ListedFilesError::NotPlainName(n)) if n == bad),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        listed_files("{\"board\": 1}"),
+        Err(ListedFilesError::Json(_))
+    ));
+}
