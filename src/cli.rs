@@ -230,8 +230,8 @@ pub struct InspectArgs {
     /// Disk image to read: raw, or qcow2 (read through its cluster mapping).
     pub image: PathBuf,
 
-    /// Logical sector size the image was written with.
-    #[arg(long, default_value_t = 512)]
+    /// Logical sector size the image was written with: 512 or 4096.
+    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
     pub sector_size: u64,
 
     /// Print JSON instead of a table.
@@ -351,4 +351,13 @@ pub struct RootfsArgs {
     /// Cache directory (default $XDG_CACHE_HOME/mkimg/rootfs or ~/.cache/mkimg/rootfs).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// `--sector-size`: the two logical sector sizes disks use.
+fn parse_sector_size(text: &str) -> Result<u64, String> {
+    match text {
+        "512" => Ok(512),
+        "4096" => Ok(4096),
+        _ => Err(format!("{text:?} is not a sector size: use 512 or 4096")),
+    }
 }

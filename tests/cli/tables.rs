@@ -436,3 +436,20 @@ fn inspect_refuses_a_crafted_entry_past_the_disk() {
         "{err}"
     );
 }
+
+/// `--sector-size` multiplied every LBA of an MBR-only image: 2^54 made
+/// `mkimg inspect` panic with a multiply overflow (exit 101). Only the two
+/// sizes disks use are accepted now.
+#[test]
+fn inspect_accepts_only_real_sector_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("mbr.img");
+    fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+    let image = image.to_str().unwrap();
+    for bad in ["18014398509481984", "0", "513", "4k"] {
+        let out = crate::mkimg(&["inspect", image, "--sector-size", bad]);
+        let text = crate::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {text}");
+        assert!(text.contains("use 512 or 4096"), "{bad}: {text}");
+    }
+}
