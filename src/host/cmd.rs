@@ -6,6 +6,11 @@
 //!
 //! Typed builders for each tool (mke2fs, debugfs, qemu-img, …) produce a
 //! `Cmd`, so their argv can be unit-tested without running anything.
+//!
+//! A program of a root filesystem runs [`Cmd::sandboxed`]: it is started
+//! from a thread in a new PID namespace and enters the
+//! [`crate::host::sandbox`] between fork and exec; a failure there names
+//! the step, and every error of a sandboxed command names the sandbox.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -13,11 +18,15 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rustix::process::{kill_process_group, Pid, Signal};
+
+use crate::host::sandbox::{enter_new_pid_namespace, Sandbox, StepReport};
 
 /// How much of stderr is kept in an error.
 const STDERR_TAIL: usize = 1024;
@@ -30,6 +39,10 @@ pub struct Cmd {
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
+    /// Start from an empty environment (only `env` is passed).
+    pub clear_env: bool,
+    /// Run in this sandbox (see [`crate::host::sandbox`]).
+    pub sandbox: Option<Sandbox>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +63,13 @@ pub enum CmdError {
     },
     #[error("{purpose}: {argv} was stopped: mkimg was interrupted")]
     Interrupted { purpose: String, argv: String },
+    #[error("{purpose}: cannot run {argv}: entering the sandbox failed at {step}: {source}")]
+    Sandbox {
+        purpose: String,
+        argv: String,
+        step: &'static str,
+        source: std::io::Error,
+    },
 }
 
 fn tail_text(stderr: &str) -> String {
@@ -75,7 +95,21 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
+            clear_env: false,
+            sandbox: None,
         }
+    }
+
+    /// Pass nothing of mkimg's environment; only what [`Cmd::env`] adds.
+    pub fn env_clear(mut self) -> Self {
+        self.clear_env = true;
+        self
+    }
+
+    /// Run inside `sandbox`; the program is looked up there.
+    pub fn sandboxed(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -104,18 +138,26 @@ impl Cmd {
         self
     }
 
-    /// The argv quoted for messages: `"mke2fs" "-t" "ext4"`.
+    /// The argv quoted for messages: `"mke2fs" "-t" "ext4"`; a sandboxed
+    /// command's is followed by `[sandbox: …]`.
     pub fn argv_text(&self) -> String {
-        std::iter::once(&self.program)
+        let argv = std::iter::once(&self.program)
             .chain(&self.args)
             .map(|a| format!("{:?}", a.to_string_lossy()))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        match &self.sandbox {
+            Some(sandbox) => format!("{argv} [{}]", sandbox.describe()),
+            None => argv,
+        }
     }
 
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args).stdin(Stdio::null());
+        if self.clear_env {
+            command.env_clear();
+        }
         for (key, value) in &self.env {
             command.env(key, value);
         }
@@ -123,6 +165,78 @@ impl Cmd {
             command.current_dir(dir);
         }
         command
+    }
+
+    /// Start `command` (made by [`Cmd::command`]) with stdout and stderr
+    /// piped. A sandboxed command is started from a thread of its own in a
+    /// new PID namespace, which waits for it (it is the parent whose death
+    /// kills the sandbox) and can start no thread itself; the pipes come
+    /// back here.
+    fn start(&self, mut command: Command) -> Result<Running, CmdError> {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if self.sandbox.is_none() {
+            let mut child = self.spawn(command)?;
+            let mut running = Running::new(&mut child, Waiter::Gone);
+            running.waiter = Waiter::Child(child);
+            return Ok(running);
+        }
+        let (sender, receiver) = mpsc::channel();
+        let cmd = self.clone();
+        let waiter = std::thread::Builder::new()
+            .name("mkimg-sandbox".into())
+            .spawn(move || {
+                let started = enter_new_pid_namespace()
+                    .map_err(|e| cmd.spawn_error(e))
+                    .and_then(|()| cmd.spawn(command));
+                match started {
+                    Ok(mut child) => {
+                        let running = Running::new(&mut child, Waiter::Gone);
+                        let _ = sender.send(Ok(running));
+                        child.wait()
+                    }
+                    Err(err) => {
+                        let _ = sender.send(Err(err));
+                        Err(std::io::Error::other("not started"))
+                    }
+                }
+            })
+            .map_err(|e| self.spawn_error(e))?;
+        let mut running = receiver.recv().map_err(|_| {
+            self.spawn_error(std::io::Error::other("the sandbox's thread ended early"))
+        })??;
+        running.waiter = Waiter::Thread(waiter);
+        Ok(running)
+    }
+
+    /// Spawn `command`, entering the sandbox in the child when there is one.
+    fn spawn(&self, mut command: Command) -> Result<Child, CmdError> {
+        let Some(sandbox) = &self.sandbox else {
+            return command.spawn().map_err(|e| self.spawn_error(e));
+        };
+        let (entry, report) = sandbox.prepare().map_err(|e| self.spawn_error(e))?;
+        #[allow(unsafe_code)]
+        // SAFETY: `Entry::enter` runs between fork and exec in a child of a
+        // multi-threaded process, so it must be async-signal-safe: it only
+        // makes system calls (rustix, no libc state) on strings and buffers
+        // allocated before the fork by `prepare`, allocates nothing, takes
+        // no lock, and reports failure as an errno.
+        unsafe {
+            command.pre_exec(move || entry.enter());
+        }
+        let spawned = command.spawn();
+        spawned.map_err(|e| self.sandbox_error(e, &report))
+    }
+
+    fn sandbox_error(&self, source: std::io::Error, report: &StepReport) -> CmdError {
+        match report.failed_step() {
+            Some(step) => CmdError::Sandbox {
+                purpose: self.purpose.clone(),
+                argv: self.argv_text(),
+                step: step.text(),
+                source,
+            },
+            None => self.spawn_error(source),
+        }
     }
 
     fn spawn_error(&self, source: std::io::Error) -> CmdError {
@@ -162,12 +276,8 @@ impl Cmd {
     /// Run, capturing stdout and stderr.
     pub fn output(&self) -> Result<Output, CmdError> {
         tracing_debug(&self.argv_text());
-        let out = self.command().output().map_err(|e| self.spawn_error(e))?;
-        self.check(out.status, &out.stderr)?;
-        Ok(Output {
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        let running = self.start(self.command())?;
+        self.collect(running, &AtomicBool::new(false))
     }
 
     /// Run, discarding stdout, keeping stderr for the error.
@@ -184,34 +294,23 @@ impl Cmd {
         mut on_line: impl FnMut(&str),
     ) -> Result<Vec<u8>, CmdError> {
         tracing_debug(&self.argv_text());
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| self.spawn_error(e))?;
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let stdout_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            stdout.read_to_end(&mut buf).map(|_| buf)
-        });
+        let mut running = self.start(self.command())?;
+        let stdout_reader = drain(running.stdout.take());
         let mut tail = LineTail::default();
-        let mut reader = BufReader::new(child.stderr.take().expect("stderr is piped"));
-        let mut line = Vec::new();
-        // A read error on the pipe ends the loop; wait() still reports the status.
-        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\n', '\r']);
-            on_line(text);
-            tail.push(text);
-            line.clear();
+        if let Some(stderr) = running.stderr.take() {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            // A read error on the pipe ends the loop; wait() still reports the status.
+            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
+                on_line(text);
+                tail.push(text);
+                line.clear();
+            }
         }
-        let status = child.wait().map_err(|e| self.spawn_error(e))?;
-        let stdout = stdout_reader
-            .join()
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let status = running.wait().map_err(|e| self.spawn_error(e))?;
+        let stdout = joined(stdout_reader);
         self.check(status, tail.text().as_bytes())?;
         Ok(stdout)
     }
@@ -226,47 +325,105 @@ impl Cmd {
     /// which its guards clean up.
     pub fn output_interruptible(&self, interrupted: &AtomicBool) -> Result<Output, CmdError> {
         tracing_debug(&self.argv_text());
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| self.spawn_error(e))?;
-        let drain = |mut pipe: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                pipe.read_to_end(&mut buf).map(|_| buf)
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().expect("stdout is piped")));
-        let stderr = drain(Box::new(child.stderr.take().expect("stderr is piped")));
-        let group = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+        let mut command = self.command();
+        command.process_group(0);
+        let running = self.start(command)?;
+        self.collect(running, interrupted)
+    }
+
+    /// Drain `running`'s output and wait for it; kill its process group
+    /// once `interrupted` is set.
+    fn collect(&self, mut running: Running, interrupted: &AtomicBool) -> Result<Output, CmdError> {
+        let stdout = drain(running.stdout.take());
+        let stderr = drain(running.stderr.take());
         let status = loop {
             if interrupted.load(Ordering::SeqCst) {
-                if let Some(group) = group {
+                if let Some(group) = running.pid {
                     // ESRCH: the group is already gone.
                     let _ = kill_process_group(group, Signal::KILL);
                 }
-                let _ = child.wait();
-                let _ = (stdout.join(), stderr.join());
+                let _ = running.wait();
+                let _ = (joined(stdout), joined(stderr));
                 return Err(CmdError::Interrupted {
                     purpose: self.purpose.clone(),
                     argv: self.argv_text(),
                 });
             }
-            match child.try_wait().map_err(|e| self.spawn_error(e))? {
+            match running.try_wait().map_err(|e| self.spawn_error(e))? {
                 Some(status) => break status,
                 None => std::thread::sleep(Duration::from_millis(50)),
             }
-        };
-        let joined = |h: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
-            h.join().ok().and_then(Result::ok).unwrap_or_default()
         };
         let (stdout, stderr) = (joined(stdout), joined(stderr));
         self.check(status, &stderr)?;
         Ok(Output { stdout, stderr })
     }
+}
+
+/// A started command: its pipes, its pid (also its process group's, when
+/// it has one of its own) and how to wait for it.
+struct Running {
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    pid: Option<Pid>,
+    waiter: Waiter,
+}
+
+enum Waiter {
+    /// Waited for here.
+    Child(Child),
+    /// Waited for by the thread that started it (a sandboxed command).
+    Thread(JoinHandle<std::io::Result<ExitStatus>>),
+    /// Not yet handed over.
+    Gone,
+}
+
+impl Running {
+    fn new(child: &mut Child, waiter: Waiter) -> Running {
+        Running {
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+            pid: i32::try_from(child.id()).ok().and_then(Pid::from_raw),
+            waiter,
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match &mut self.waiter {
+            Waiter::Child(child) => child.try_wait(),
+            Waiter::Thread(thread) if !thread.is_finished() => Ok(None),
+            _ => self.wait_now().map(Some),
+        }
+    }
+
+    fn wait(mut self) -> std::io::Result<ExitStatus> {
+        self.wait_now()
+    }
+
+    fn wait_now(&mut self) -> std::io::Result<ExitStatus> {
+        match std::mem::replace(&mut self.waiter, Waiter::Gone) {
+            Waiter::Child(mut child) => child.wait(),
+            Waiter::Thread(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Waiter::Gone => Err(std::io::Error::other("already waited for")),
+        }
+    }
+}
+
+/// Read `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<std::io::Result<Vec<u8>>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut buf)?;
+        }
+        Ok(buf)
+    })
+}
+
+fn joined(reader: JoinHandle<std::io::Result<Vec<u8>>>) -> Vec<u8> {
+    reader.join().ok().and_then(Result::ok).unwrap_or_default()
 }
 
 /// The last lines of a stream, at most about [`STDERR_TAIL`] bytes of them.
@@ -426,12 +583,20 @@ mod tests {
         assert!(matches!(err, CmdError::Interrupted { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
         let pid = std::fs::read_to_string(&pidfile).unwrap();
-        // The grandchild (same group) is gone too, or at most a zombie.
+        // The grandchild (same group) is gone too, or at most a zombie. It
+        // was sent SIGKILL but is not our child, so nothing can wait for
+        // it: on a loaded machine it may still be on its way out (state R
+        // with the signal pending), hence the bounded poll.
+        let dead = || {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+            stat.as_deref().map_or(true, |s| s.contains(") Z ")) || stat.is_err()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dead() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-        assert!(
-            stat.as_deref().map_or(true, |s| s.contains(") Z ")),
-            "grandchild {pid} survived: {stat:?}"
-        );
+        assert!(dead(), "grandchild {pid} survived: {stat:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod console;
 pub mod interrupt;
 pub mod loopdev;
 pub mod mount;
+pub mod sandbox;
 pub mod vm;
 
 #[cfg(test)]
