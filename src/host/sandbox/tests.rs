@@ -10,8 +10,9 @@
 //! (host root, host PID namespace, host /proc), so each check can fail.
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{BufRead, ErrorKind};
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -161,6 +162,7 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
         part_uuid: None,
     };
     let hostpid = std::process::id().to_string();
+    let tag = tag_for("hostile");
     let victim_pid = victim.id().to_string();
     let decoy_text = decoy.display().to_string();
     let out = in_private_namespace(|| {
@@ -173,6 +175,7 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
                 ("HOSTPID", hostpid.as_str()),
                 ("VICTIM", victim_pid.as_str()),
                 ("PORT", port.as_str()),
+                (TAG, tag.as_str()),
             ],
             &AtomicBool::new(false),
         )?;
@@ -208,9 +211,124 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
     assert_eq!(host_mounts(), mounts_before);
     assert!(loops_of(&image).is_empty());
     // The setsid'd sleep died with the sandbox's PID 1.
-    assert_eq!(processes_of(SANDBOX_ID), Vec::<u32>::new());
+    assert_eq!(sandboxed_processes(&tag), Vec::<u32>::new());
     victim.kill().unwrap();
     victim.wait().unwrap();
+}
+
+/// Set by [`killed_mkimg_leaves_no_sandbox_mount_or_loop_device`] for
+/// the process it runs [`hold_a_sandbox_until_killed`] in: the image, and
+/// the inherited descriptor the sandboxed script says READY on.
+const HOLD_IMAGE: &str = "MKIMG_TEST_SANDBOX_IMAGE";
+const HOLD_READY_FD: &str = "MKIMG_TEST_SANDBOX_READY_FD";
+const HOLD_TAG: &str = "MKIMG_TEST_SANDBOX_TAG";
+
+/// Not a test of its own: the body of the process that
+/// [`killed_mkimg_leaves_no_sandbox_mount_or_loop_device`] kills, doing
+/// what the mkconfig stage does (read-only loop device, session in a
+/// private mount namespace, a sandboxed program) with a program that
+/// never ends. Without the variables it does nothing.
+#[test]
+fn hold_a_sandbox_until_killed() {
+    let (Some(image), Ok(fd), Ok(tag)) = (
+        std::env::var_os(HOLD_IMAGE),
+        std::env::var(HOLD_READY_FD),
+        std::env::var(HOLD_TAG),
+    ) else {
+        return;
+    };
+    let ro = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    let device = LoopDevice::attach(Path::new(&image), &ro).unwrap();
+    let root = Path::new(&image).with_file_name("root");
+    let _ = in_private_namespace(|| -> anyhow::Result<()> {
+        let session = ChrootSession::open(&device, "ext4", &root, &DiskLinks::default())?;
+        session.run(
+            "holding",
+            &["sh", "-c", r#"eval "echo READY >&$FD"; exec sleep 1000"#],
+            &[("FD", fd.as_str()), (TAG, tag.as_str())],
+            &AtomicBool::new(false),
+        )?;
+        panic!("the sandboxed sleep ended before the parent killed this process");
+    });
+}
+
+/// SIGKILL of mkimg while a rootfs program runs in the sandbox (as during
+/// grub-mkconfig): the sandbox's processes die with it (parent-death
+/// signal, PID namespace), its mount namespaces go with them, and the
+/// loop device under the mounted root is freed (autoclear). Reached
+/// without sleeping: the script says READY through an inherited pipe, and
+/// the sandbox's processes are waited for through pidfds.
+#[test]
+fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
+    if !privileged("killed_mkimg_leaves_no_sandbox_mount_or_loop_device") {
+        return;
+    }
+    let Some(busybox) = static_busybox() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let links = [("usr/bin/sh", "busybox"), ("usr/bin/sleep", "busybox")];
+    let image = ext4_image_with_links(
+        dir.path(),
+        &[("usr/bin/busybox", busybox.as_slice())],
+        &links,
+    );
+    fs::create_dir(dir.path().join("root")).unwrap();
+    let mounts_before = host_mounts();
+    let tag = tag_for("killed");
+    // Not close-on-exec: the write end reaches the sandboxed script.
+    let (ready_read, ready_write) = rustix::pipe::pipe().unwrap();
+    let mut holder = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "host::sandbox::tests::hold_a_sandbox_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLD_IMAGE, &image)
+        .env(HOLD_READY_FD, ready_write.as_raw_fd().to_string())
+        .env(HOLD_TAG, &tag)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(ready_write);
+    let mut ready = String::new();
+    std::io::BufReader::new(fs::File::from(ready_read))
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "READY\n", "the holder died before its sandbox ran");
+    assert_eq!(loops_of(&image).len(), 1);
+    let sandboxed = sandboxed_processes(&tag);
+    assert!(!sandboxed.is_empty());
+    let pidfds: Vec<_> = sandboxed
+        .iter()
+        .filter_map(|&pid| {
+            let pid = rustix::process::Pid::from_raw(pid as i32)?;
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        })
+        .collect();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    for pidfd in &pidfds {
+        let mut polled = [rustix::event::PollFd::new(
+            pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        // Bounded only so that a regression fails instead of hanging.
+        let limit = rustix::event::Timespec {
+            tv_sec: 60,
+            tv_nsec: 0,
+        };
+        let ready = rustix::event::poll(&mut polled, Some(&limit)).unwrap();
+        assert_eq!(ready, 1, "a sandboxed process outlived mkimg");
+    }
+    assert_eq!(sandboxed_processes(&tag), Vec::<u32>::new());
+    assert!(loops_of(&image).is_empty(), "{:?}", loops_of(&image));
+    assert_eq!(host_mounts(), mounts_before);
 }
 
 /// Debian's busybox-static, or None (skip) / panic (MKIMG_REQUIRE_TOOLS=1).
@@ -239,8 +357,20 @@ fn field<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {out}"))
 }
 
-/// Host pids whose real uid is `uid`.
-fn processes_of(uid: u32) -> Vec<u32> {
+/// The environment variable that marks a test's sandboxed processes, so
+/// that tests running in parallel (each with sandboxes of the same uid)
+/// look only at their own.
+const TAG: &str = "MKIMG_TEST_TAG";
+
+/// A value for [`TAG`] unique to this test process and `test`.
+fn tag_for(test: &str) -> String {
+    format!("{}-{test}", std::process::id())
+}
+
+/// Host pids running as the sandbox's uid with `TAG=tag` in their
+/// environment.
+fn sandboxed_processes(tag: &str) -> Vec<u32> {
+    let marker = format!("{TAG}={tag}");
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -254,7 +384,9 @@ fn processes_of(uid: u32) -> Vec<u32> {
             .find_map(|l| l.strip_prefix("Uid:"))
             .and_then(|l| l.split_whitespace().next())
             .and_then(|u| u.parse::<u32>().ok());
-        if real == Some(uid) {
+        let tagged = fs::read(entry.path().join("environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()));
+        if real == Some(SANDBOX_ID) && tagged {
             pids.push(pid);
         }
     }
