@@ -331,6 +331,94 @@ fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
     assert_eq!(host_mounts(), mounts_before);
 }
 
+/// A minimal static riscv64 executable: `exit(code)` (addi a0,x0,code;
+/// addi a7,x0,93; ecall) in one PT_LOAD segment at 0x10000.
+fn riscv64_exit(code: u8) -> Vec<u8> {
+    const BASE: u64 = 0x10000;
+    let text: Vec<u8> = [
+        (u32::from(code) << 20) | (10 << 7) | 0x13, // addi a0, x0, code
+        (93 << 20) | (17 << 7) | 0x13,              // addi a7, x0, 93 (exit)
+        0x73,                                       // ecall
+    ]
+    .iter()
+    .flat_map(|i| i.to_le_bytes())
+    .collect();
+    let size = 64 + 56 + text.len() as u64;
+    let mut elf = Vec::new();
+    elf.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&243u16.to_le_bytes()); // EM_RISCV
+    elf.extend_from_slice(&1u32.to_le_bytes());
+    elf.extend_from_slice(&(BASE + 120).to_le_bytes()); // entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    elf.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    elf.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for half in [64u16, 56, 1, 64, 0, 0] {
+        elf.extend_from_slice(&half.to_le_bytes());
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // R+X
+    for word in [0, BASE, BASE, size, size, 0x1000] {
+        elf.extend_from_slice(&word.to_le_bytes());
+    }
+    elf.extend_from_slice(&text);
+    elf
+}
+
+/// A foreign-architecture program runs in the sandbox through the host's
+/// binfmt_misc registration (qemu-user, `F` flag: the interpreter was
+/// opened at registration, so it need not exist in the root), as the
+/// riscv64 grub-mkconfig does: user namespace, pivot_root and
+/// no_new_privs do not get in its way.
+#[test]
+fn foreign_program_runs_in_the_sandbox_through_binfmt() {
+    if !privileged("foreign_program_runs_in_the_sandbox_through_binfmt") {
+        return;
+    }
+    if let Err(err) = crate::host::binfmt::preflight_host(crate::arch::Arch::Riscv64) {
+        assert!(
+            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "MKIMG_REQUIRE_TOOLS=1 but riscv64 binfmt is not usable: {err}"
+        );
+        eprintln!("skipping: riscv64 binfmt is not usable: {err}");
+        return;
+    }
+    let Some(busybox) = static_busybox() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let program = riscv64_exit(42);
+    let image = ext4_image_with_links(
+        dir.path(),
+        &[
+            ("usr/bin/busybox", busybox.as_slice()),
+            ("usr/bin/exit42", program.as_slice()),
+        ],
+        &[("usr/bin/sh", "busybox")],
+    );
+    fs::create_dir(dir.path().join("root")).unwrap();
+    let ro = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    let device = LoopDevice::attach(&image, &ro).unwrap();
+    let root = dir.path().join("root");
+    let out = in_private_namespace(|| {
+        let session = ChrootSession::open(&device, "ext4", &root, &DiskLinks::default())?;
+        let out = session.run(
+            "running a riscv64 program",
+            &["sh", "-c", "exit42; echo status=$?"],
+            &[],
+            &AtomicBool::new(false),
+        )?;
+        session.close()?;
+        Ok(String::from_utf8(out.stdout)?)
+    })
+    .unwrap();
+    device.close().unwrap();
+    assert_eq!(out, "status=42\n");
+}
+
 /// Debian's busybox-static, or None (skip) / panic (MKIMG_REQUIRE_TOOLS=1).
 fn static_busybox() -> Option<Vec<u8>> {
     let data = fs::read("/bin/busybox").ok();
