@@ -240,7 +240,9 @@ impl Cmd {
     }
 
     fn spawn_error(&self, source: std::io::Error) -> CmdError {
-        let hint = if source.kind() == std::io::ErrorKind::NotFound {
+        let hint = if source.kind() == std::io::ErrorKind::NotFound && self.sandbox.is_some() {
+            " (not in the root filesystem, or its #! interpreter or ELF loader is not)".to_string()
+        } else if source.kind() == std::io::ErrorKind::NotFound {
             format!(
                 " (is {} installed? scripts/setup-debian.sh installs every tool mkimg uses)",
                 self.program.to_string_lossy()

@@ -116,10 +116,10 @@ pub(crate) fn host_programs(programs: &[&str]) -> Vec<(String, Vec<u8>)> {
             format!("/usr/bin/{program}")
         };
         add(&path);
-        let out = Cmd::new("listing libraries", "ldd")
-            .arg(&path)
-            .output()
-            .unwrap();
+        // ldd fails on a script or a static program: nothing to add.
+        let Ok(out) = Cmd::new("listing libraries", "ldd").arg(&path).output() else {
+            continue;
+        };
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
             let lib = line

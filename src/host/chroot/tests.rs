@@ -18,7 +18,7 @@ use crate::host::loopdev::{LoopDevice, LoopOptions};
 use crate::host::mount::in_private_namespace;
 use crate::host::sandbox::Sandbox;
 use crate::host::test_support::{
-    ext4_image, host_mounts, host_programs, loops_of, privileged, TEST_UUID,
+    ext4_image, ext4_image_with_links, host_mounts, host_programs, loops_of, privileged, TEST_UUID,
 };
 
 #[test]
@@ -319,4 +319,122 @@ fn grub_probe_finds_the_root_in_the_sandbox() {
              partmap=\nabstraction=\ndrive=(hostdisk//dev/{ROOT_NODE})\npartuuid=\n"
         )
     );
+}
+
+/// Debian 12's own grub-mkconfig (2.06, host architecture: no emulation)
+/// with its /etc/grub.d, run by the session exactly as the mkconfig stage
+/// runs it: root inside the user namespace, output to /tmp, no /sys.
+#[test]
+fn host_grub_mkconfig_runs_in_the_sandbox() {
+    if !privileged("host_grub_mkconfig_runs_in_the_sandbox") {
+        return;
+    }
+    if !Path::new("/usr/sbin/grub-mkconfig").exists() || !Path::new("/etc/grub.d/10_linux").exists()
+    {
+        assert!(
+            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "MKIMG_REQUIRE_TOOLS=1 but grub-mkconfig is missing (grub-common, grub2-common)"
+        );
+        eprintln!("skipping: needs the host's grub-mkconfig and /etc/grub.d");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = host_programs(&[
+        "sh",
+        "sed",
+        "grep",
+        "sort",
+        "basename",
+        "dirname",
+        "readlink",
+        "uname",
+        "head",
+        "tail",
+        "tr",
+        "cut",
+        "cat",
+        "id",
+        "mkdir",
+        "rm",
+        "mktemp",
+        "chmod",
+        "printf",
+        "wc",
+        "stat",
+        "find",
+        "touch",
+        "ls",
+        "mawk",
+        "gettext",
+        "grub-editenv",
+        "grub-script-check",
+        "grub-mkrelpath",
+        "grub-file",
+        "/usr/sbin/grub-probe",
+        "/usr/sbin/grub-mkconfig",
+    ]);
+    files.push(("usr/bin/awk".into(), fs::read("/usr/bin/mawk").unwrap()));
+    // 05_debian_theme needs desktop-base; the others find nothing here.
+    for name in ["00_header", "10_linux", "40_custom"] {
+        let script = fs::read(format!("/etc/grub.d/{name}")).unwrap();
+        files.push((format!("etc/grub.d/{name}"), script));
+    }
+    files.push((
+        "usr/share/grub/grub-mkconfig_lib".into(),
+        fs::read("/usr/share/grub/grub-mkconfig_lib").unwrap(),
+    ));
+    files.push(("boot/vmlinuz-6.1.0-test".into(), b"kernel".to_vec()));
+    files.push(("boot/initrd.img-6.1.0-test".into(), b"initrd".to_vec()));
+    files.push((
+        "etc/default/grub".into(),
+        b"GRUB_TIMEOUT=1\nGRUB_DISABLE_OS_PROBER=true\n".to_vec(),
+    ));
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    let image = ext4_image_with_links(dir.path(), &borrowed, &[("bin", "usr/bin")]);
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let ro = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    let device = LoopDevice::attach(&image, &ro).unwrap();
+    let links = DiskLinks {
+        fs_uuid: Some(TEST_UUID.to_string()),
+        part_uuid: None,
+    };
+    let never = AtomicBool::new(false);
+    let (cfg, messages) = in_private_namespace(|| {
+        let mut session = ChrootSession::open(&device, "ext4", &root, &links)?;
+        session.mount_tmpfs("/boot/efi", "mode=0700,size=1m")?;
+        let out = session.run(
+            "running grub-mkconfig",
+            &["/usr/sbin/grub-mkconfig", "-o", "/tmp/grub.cfg"],
+            &[
+                ("LC_ALL", "C"),
+                ("TMPDIR", "/tmp"),
+                ("GRUB_DISABLE_OS_PROBER", "true"),
+            ],
+            &never,
+        )?;
+        let cfg = String::from_utf8(session.read("/tmp/grub.cfg")?)?;
+        session.close()?;
+        Ok((cfg, String::from_utf8_lossy(&out.stderr).into_owned()))
+    })
+    .unwrap();
+    device.close().unwrap();
+    assert!(
+        messages.contains("Found linux image: /boot/vmlinuz-6.1.0-test"),
+        "{messages}"
+    );
+    assert!(cfg.contains(&format!("root=UUID={TEST_UUID}")), "{cfg}");
+    assert!(
+        cfg.contains(&format!(
+            "search --no-floppy --fs-uuid --set=root {TEST_UUID}"
+        )),
+        "{cfg}"
+    );
+    assert!(!cfg.contains(ROOT_NODE), "{cfg}");
 }
