@@ -23,7 +23,9 @@
 //!    back to the host root (`chroot ..` tricks end at this root; `/proc/N/root`
 //!    only names processes of the sandbox). No `/sys` (grub-probe does
 //!    not need it; see `bootloader::mkconfig`). `/dev` is whatever the
-//!    caller mounted there (the chroot session's private tmpfs).
+//!    caller mounted there (the chroot session's private tmpfs). Every
+//!    descriptor but stdin, stdout and stderr is closed at exec, even one
+//!    mkimg inherited without close-on-exec.
 //! 4. Host root is dropped: supplementary groups cleared, then uid and gid
 //!    [`SANDBOX_ID`] (all capabilities go with uid 0), then a new **user
 //!    namespace** in which that uid is 0 — so `id -u` says 0, as
@@ -46,11 +48,13 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Gid, Mode, OFlags, Uid};
+use rustix::fs::{Gid, Mode, OFlags, RawDir, Uid};
+use rustix::io::{fcntl_getfd, fcntl_setfd, FdFlags};
 use rustix::mount::{
     mount, mount_change, unmount, MountFlags, MountPropagationFlags, UnmountFlags,
 };
@@ -130,6 +134,7 @@ pub(crate) enum Step {
     MountProc,
     PivotRoot,
     DetachHost,
+    CloseOnExec,
     Hostname,
     DropIds,
     Dumpable,
@@ -139,7 +144,7 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 13] = [
+    const ALL: [Step; 14] = [
         Step::Pid1,
         Step::DeathSignal,
         Step::Unshare,
@@ -147,6 +152,7 @@ impl Step {
         Step::MountProc,
         Step::PivotRoot,
         Step::DetachHost,
+        Step::CloseOnExec,
         Step::Hostname,
         Step::DropIds,
         Step::Dumpable,
@@ -164,6 +170,7 @@ impl Step {
             Step::MountProc => "mounting a /proc of the new PID namespace",
             Step::PivotRoot => "pivot_root into the sandbox root",
             Step::DetachHost => "detaching the host's mount tree",
+            Step::CloseOnExec => "marking inherited descriptors close-on-exec",
             Step::Hostname => "setting the hostname",
             Step::DropIds => "dropping root (setgroups, setresgid, setresuid)",
             Step::Dumpable => "PR_SET_DUMPABLE",
@@ -233,6 +240,7 @@ impl Entry {
             Step::DetachHost,
             unmount(c".", UnmountFlags::DETACH).and_then(|()| chdir(c"/")),
         )?;
+        self.step(Step::CloseOnExec, mark_inherited_fds_cloexec())?;
         self.step(
             Step::Hostname,
             rustix::system::sethostname(HOSTNAME.as_bytes()),
@@ -277,6 +285,48 @@ impl Entry {
             io::Error::from_raw_os_error(errno.raw_os_error())
         })
     }
+}
+
+/// Every descriptor above stderr close-on-exec: one that mkimg inherited
+/// without the flag (from a shell or CI runner: a directory, a socket)
+/// would otherwise reach the rootfs's programs, and a directory descriptor
+/// leads out of any root. Lists /proc/self/fd (the sandbox's own /proc by
+/// now) into a stack buffer: no allocation.
+fn mark_inherited_fds_cloexec() -> rustix::io::Result<()> {
+    let dir = rustix::fs::open(
+        c"/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = RawDir::new(&dir, &mut buf);
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let Some(fd) = parse_fd(entry.file_name().to_bytes()) else {
+            continue; // "." and ".."
+        };
+        if fd <= 2 || fd == dir.as_raw_fd() {
+            continue;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `fd` is open in this process (just listed by the kernel;
+        // the child of fork is single-threaded, so nothing closes it
+        // meanwhile) and is borrowed only for the two fcntl calls.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let flags = fcntl_getfd(fd)?;
+        fcntl_setfd(fd, flags | FdFlags::CLOEXEC)?;
+    }
+    Ok(())
+}
+
+/// A descriptor number from its /proc/self/fd name.
+fn parse_fd(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 9 {
+        return None;
+    }
+    name.iter().try_fold(0i32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + i32::from(b - b'0'))
+    })
 }
 
 fn write_file(path: &std::ffi::CStr, data: &[u8]) -> rustix::io::Result<()> {

@@ -13,12 +13,13 @@ use std::fs;
 use std::io::{BufRead, ErrorKind};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 
 use super::{Sandbox, Step, HOSTNAME, SANDBOX_ID};
-use crate::host::chroot::{ChrootSession, DiskLinks};
+use crate::host::chroot::{chroot_cmd, ChrootSession, DiskLinks};
 use crate::host::cmd::{Cmd, CmdError};
 use crate::host::loopdev::{LoopDevice, LoopOptions};
 use crate::host::mount::in_private_namespace;
@@ -86,6 +87,8 @@ for p in /proc/[0-9]* /proc/1 /proc/self; do
     echo pwned 2>/dev/null > "$p/root$DECOY" && echo "ESCAPE: wrote $p/root$DECOY"
     echo pwned 2>/dev/null > "$p/cwd$DECOY" && echo "ESCAPE: wrote $p/cwd$DECOY"
 done
+[ -e "/proc/self/fd/$LEAKFD" ] && echo "ESCAPE: inherited fd $LEAKFD"
+echo pwned 2>/dev/null > "/proc/self/fd/$LEAKFD/decoy" && echo "ESCAPE: wrote through fd $LEAKFD"
 [ -e "/proc/$HOSTPID" ] && echo "ESCAPE: sees host pid $HOSTPID"
 kill -9 "$VICTIM" 2>/dev/null && echo "ESCAPE: killed $VICTIM"
 kill -0 "$HOSTPID" 2>/dev/null && echo "ESCAPE: can signal $HOSTPID"
@@ -126,6 +129,20 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
     let decoy_dir = tempfile::tempdir().unwrap();
     let decoy = decoy_dir.path().join("decoy");
     fs::write(&decoy, b"untouched\n").unwrap();
+    // A world-writable host directory, open without close-on-exec, as a
+    // careless parent of mkimg might leave one.
+    let open_dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(open_dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let open_decoy = open_dir.path().join("decoy");
+    fs::write(&open_decoy, b"untouched\n").unwrap();
+    fs::set_permissions(&open_decoy, fs::Permissions::from_mode(0o666)).unwrap();
+    let leaked = rustix::fs::open(
+        open_dir.path(),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let leaked_fd = leaked.as_raw_fd().to_string();
     let mut victim = Command::new("cat")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -176,6 +193,7 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
                 ("VICTIM", victim_pid.as_str()),
                 ("PORT", port.as_str()),
                 (TAG, tag.as_str()),
+                ("LEAKFD", leaked_fd.as_str()),
             ],
             &AtomicBool::new(false),
         )?;
@@ -203,6 +221,8 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
     assert_eq!(field(&out, "mounts="), "/,/dev,/tmp,/proc,");
 
     assert_eq!(fs::read(&decoy).unwrap(), b"untouched\n");
+    assert_eq!(fs::read(&open_decoy).unwrap(), b"untouched\n");
+    drop(leaked);
     assert!(victim.try_wait().unwrap().is_none(), "victim was killed");
     assert_eq!(
         listener.accept().map(|_| ()).unwrap_err().kind(),
@@ -218,9 +238,8 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
 
 /// Set by [`killed_mkimg_leaves_no_sandbox_mount_or_loop_device`] for
 /// the process it runs [`hold_a_sandbox_until_killed`] in: the image, and
-/// the inherited descriptor the sandboxed script says READY on.
+/// the tag of its sandboxed processes.
 const HOLD_IMAGE: &str = "MKIMG_TEST_SANDBOX_IMAGE";
-const HOLD_READY_FD: &str = "MKIMG_TEST_SANDBOX_READY_FD";
 const HOLD_TAG: &str = "MKIMG_TEST_SANDBOX_TAG";
 
 /// Not a test of its own: the body of the process that
@@ -230,11 +249,7 @@ const HOLD_TAG: &str = "MKIMG_TEST_SANDBOX_TAG";
 /// never ends. Without the variables it does nothing.
 #[test]
 fn hold_a_sandbox_until_killed() {
-    let (Some(image), Ok(fd), Ok(tag)) = (
-        std::env::var_os(HOLD_IMAGE),
-        std::env::var(HOLD_READY_FD),
-        std::env::var(HOLD_TAG),
-    ) else {
+    let (Some(image), Ok(tag)) = (std::env::var_os(HOLD_IMAGE), std::env::var(HOLD_TAG)) else {
         return;
     };
     let ro = LoopOptions {
@@ -245,12 +260,18 @@ fn hold_a_sandbox_until_killed() {
     let root = Path::new(&image).with_file_name("root");
     let _ = in_private_namespace(|| -> anyhow::Result<()> {
         let session = ChrootSession::open(&device, "ext4", &root, &DiskLinks::default())?;
-        session.run(
+        // ChrootSession::run's command, read as it runs.
+        chroot_cmd(
             "holding",
-            &["sh", "-c", r#"eval "echo READY >&$FD"; exec sleep 1000"#],
-            &[("FD", fd.as_str()), (TAG, tag.as_str())],
-            &AtomicBool::new(false),
-        )?;
+            session.root(),
+            &["sh", "-c", "echo READY >&2; exec sleep 1000"],
+            &[(TAG, tag.as_str())],
+        )
+        .run_with_stderr_lines(|line| {
+            if line == "READY" {
+                println!("SANDBOX-READY");
+            }
+        })?;
         panic!("the sandboxed sleep ended before the parent killed this process");
     });
 }
@@ -259,8 +280,8 @@ fn hold_a_sandbox_until_killed() {
 /// grub-mkconfig): the sandbox's processes die with it (parent-death
 /// signal, PID namespace), its mount namespaces go with them, and the
 /// loop device under the mounted root is freed (autoclear). Reached
-/// without sleeping: the script says READY through an inherited pipe, and
-/// the sandbox's processes are waited for through pidfds.
+/// without sleeping: the script says READY on its stderr, which the holder
+/// streams, and the sandbox's processes are waited for through pidfds.
 #[test]
 fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
     if !privileged("killed_mkimg_leaves_no_sandbox_mount_or_loop_device") {
@@ -279,8 +300,6 @@ fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
     fs::create_dir(dir.path().join("root")).unwrap();
     let mounts_before = host_mounts();
     let tag = tag_for("killed");
-    // Not close-on-exec: the write end reaches the sandboxed script.
-    let (ready_read, ready_write) = rustix::pipe::pipe().unwrap();
     let mut holder = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -289,18 +308,17 @@ fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
             "--test-threads=1",
         ])
         .env(HOLD_IMAGE, &image)
-        .env(HOLD_READY_FD, ready_write.as_raw_fd().to_string())
         .env(HOLD_TAG, &tag)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(ready_write);
-    let mut ready = String::new();
-    std::io::BufReader::new(fs::File::from(ready_read))
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready, "READY\n", "the holder died before its sandbox ran");
+    // libtest prints "test NAME ... " before it on the same line.
+    let ready = std::io::BufReader::new(holder.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("SANDBOX-READY"));
+    assert!(ready, "the holder ended before its sandbox ran");
     assert_eq!(loops_of(&image).len(), 1);
     let sandboxed = sandboxed_processes(&tag);
     assert!(!sandboxed.is_empty());
