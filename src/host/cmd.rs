@@ -278,8 +278,14 @@ impl Cmd {
     /// Run, capturing stdout and stderr.
     pub fn output(&self) -> Result<Output, CmdError> {
         tracing_debug(&self.argv_text());
-        let running = self.start(self.command())?;
-        self.collect(running, &AtomicBool::new(false))
+        let mut running = self.start(self.command())?;
+        let stdout = drain(running.stdout.take());
+        let stderr = drain(running.stderr.take());
+        // Blocking: no interruption to watch for.
+        let status = running.wait().map_err(|e| self.spawn_error(e))?;
+        let (stdout, stderr) = (joined(stdout), joined(stderr));
+        self.check(status, &stderr)?;
+        Ok(Output { stdout, stderr })
     }
 
     /// Run, discarding stdout, keeping stderr for the error.

@@ -149,6 +149,9 @@ impl LoopDevice {
             })?;
         let still = ioctl::status(&fd).is_ok();
         drop(fd);
+        if !still {
+            self.wait_for_release();
+        }
         if still {
             bail!(
                 "{} is still in use; it stays attached to {} until its last user closes it",
@@ -157,6 +160,23 @@ impl LoopDevice {
             );
         }
         Ok(())
+    }
+}
+
+impl LoopDevice {
+    /// Wait (at most a second) until the kernel has let go of the device.
+    /// It does at the last close of the device; ours is the last but for a
+    /// process another thread of mkimg forked at that moment, which holds a
+    /// copy of the descriptor until its exec closes it (close-on-exec).
+    fn wait_for_release(&self) {
+        let Some(name) = self.device.file_name() else {
+            return;
+        };
+        let bound = Path::new("/sys/block").join(name).join("loop");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while bound.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
 
