@@ -12,12 +12,15 @@
 //!
 //! 1. attach the ext4 image to a loop device, read-only ([`LoopDevice`]);
 //! 2. on a thread in a private mount namespace ([`in_private_namespace`]):
-//!    mount it read-only with a private /dev, /proc, /sys, tmpfs /tmp and a
-//!    tmpfs at the ESP's mount point ([`ChrootSession`]); a tmpfs over
-//!    /etc/default with a copy of it, /etc/default/grub extended by the
-//!    board's kernel arguments ([`render_board_defaults`]);
-//! 3. `grub-mkconfig -o /tmp/grub.cfg` (the root is read-only: its output
-//!    goes to tmpfs), read the result, unmount;
+//!    mount it read-only with a private /dev, tmpfs /tmp and a tmpfs at the
+//!    ESP's mount point ([`ChrootSession`]); a tmpfs over /etc/default with
+//!    a copy of it, /etc/default/grub extended by the board's kernel
+//!    arguments ([`render_board_defaults`]);
+//! 3. `grub-mkconfig -o /tmp/grub.cfg` in the sandbox (`host::sandbox`:
+//!    the rootfs's programs are not host root — own user, PID, mount, IPC,
+//!    UTS and network namespaces, `pivot_root`, their own /proc, no /sys),
+//!    read the result (the root is read-only: its output goes to tmpfs),
+//!    unmount;
 //! 4. detach; check the image is byte-identical to before; lint.
 //!
 //! What grub-probe needs, found by running Debian trixie's grub 2.12:
@@ -29,7 +32,12 @@
 //! `/dev/disk/by-uuid/<uuid>` exists, so the session makes that link. The
 //! loop device has no partition table, so grub-probe reports no partmap and
 //! no PARTUUID; the layout's identities come from the plan, never from
-//! probing. No GRUB_DEVICE* overrides are needed.
+//! probing. No GRUB_DEVICE* overrides are needed. grub-probe needs no
+//! /sys here: for a block device that is not a partition of a known disk
+//! type it works from the node and the filesystem it reads through it (the
+//! 2.06 of Debian 12, run in the sandbox on a host-architecture root, gives
+//! the same device, fs and fs_uuid without /sys). The node is the
+//! sandbox root's (host uid `SANDBOX_ID`) and the loop device read-only.
 //!
 //! Must not: write to the root filesystem, leave a mount or loop device
 //! behind, or let the build host leak into the result (the lint checks).
@@ -49,6 +57,7 @@ use crate::host::chroot::{ChrootSession, DiskLinks, ROOT_NODE};
 use crate::host::interrupt::InterruptGuard;
 use crate::host::loopdev::{LoopDevice, LoopOptions};
 use crate::host::mount::in_private_namespace;
+use crate::host::sandbox::Sandbox;
 use crate::plan::{Plan, PlannedFs};
 
 /// Where grub-mkconfig writes inside the chroot (a tmpfs).
@@ -174,7 +183,8 @@ pub fn grub_cfg_by_mkconfig(
         session.overlay_dir(DEFAULT_DIR, &[("grub".to_string(), default_grub)])?;
         interrupted()?;
         progress(&format!(
-            "mkconfig: running {program} -o {OUTPUT} in the chroot (under qemu-user this takes a while)"
+            "mkconfig: running {program} -o {OUTPUT} (under qemu-user this takes a while) in the {}",
+            Sandbox::new(session.root()).describe()
         ));
         let output = session.run(
             &format!("running {program} in a chroot of {}", root_image.display()),

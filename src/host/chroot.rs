@@ -1,18 +1,28 @@
-//! A chroot session over a read-only root filesystem on a loop device:
-//! the mounts a distro tool such as grub-mkconfig needs, and running it.
+//! A root filesystem on a loop device, prepared for running its own
+//! programs (a distro tool such as grub-mkconfig) in the sandbox.
 //!
 //! Owns: [`ChrootSession`] — the root mounted read-only, a private `/dev`
 //! (tmpfs) with the few nodes the tools open and the `/dev/disk/by-uuid`
-//! and `by-partuuid` links udev would make, `/proc`, `/sys`, tmpfs on `/tmp`
-//! and on whatever else must be writable or hidden — and the argv that runs
-//! a program inside ([`chroot_cmd`]). Every mount is a [`Mount`] guard kept
-//! in order and taken down in reverse, on `close`, on error and on unwind.
+//! and `by-partuuid` links udev would make, tmpfs on `/tmp` and on whatever
+//! else must be writable or hidden — and the command that runs a program
+//! inside ([`chroot_cmd`]): in a [`Sandbox`] rooted there (own user, PID,
+//! mount, IPC, UTS and network namespaces, `pivot_root`, its own `/proc`;
+//! see `host::sandbox`). Every mount is a [`Mount`] guard kept in order and
+//! taken down in reverse, on `close`, on error and on unwind.
 //!
 //! Must not: be opened outside `host::mount::in_private_namespace` (the
 //! mounts would land in the host's table), follow a symlink of the rootfs
-//! out of the root (mount points are checked component by component), or
-//! write to the root filesystem: it is mounted `MS_RDONLY` from a loop device
-//! attached read-only, so its image stays byte-identical.
+//! out of the root (mount points are checked component by component),
+//! write to the root filesystem (it is mounted `MS_RDONLY` from a loop
+//! device attached read-only, so its image stays byte-identical), mount the
+//! host's `/proc` or `/sys` into it, or run a program of the root any way
+//! but sandboxed.
+//!
+//! Ownership inside: the sandbox's root is host uid [`SANDBOX_ID`], so
+//! what it must write (`/tmp`, the tmpfs mounts) and the root device node
+//! grub-probe reads are that uid's; everything else stays the host root's,
+//! which the sandbox sees as "nobody" and can only read where the mode lets
+//! everyone read.
 //!
 //! Why the links: there is no udev in the build, so without
 //! `/dev/disk/by-uuid/<uuid>` grub's 10_linux falls back to naming the device
@@ -28,12 +38,13 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
-use rustix::fs::{makedev, mknodat, FileType, Mode, CWD};
+use rustix::fs::{chown, makedev, mknodat, FileType, Gid, Mode, Uid, CWD};
 use rustix::mount::MountFlags;
 
 use crate::host::cmd::{Cmd, Output};
 use crate::host::loopdev::LoopDevice;
 use crate::host::mount::Mount;
+use crate::host::sandbox::{Sandbox, SANDBOX_ID};
 
 /// Character devices in the private /dev: (name, major, minor).
 const CHAR_NODES: [(&str, u32, u32); 6] = [
@@ -73,7 +84,8 @@ pub struct ChrootSession {
 
 impl ChrootSession {
     /// Mount `device` (filesystem `fstype`) read-only at the empty directory
-    /// `root`, then /dev, /proc, /sys and /tmp inside it.
+    /// `root`, then /dev and /tmp inside it. The root must hold an empty
+    /// `/proc`, where the sandbox mounts its own.
     ///
     /// The root is mounted from `/dev/mkimg-root` (see [`ROOT_NODE`]), a
     /// path that names the same node outside and inside the chroot: the
@@ -117,34 +129,22 @@ impl ChrootSession {
         let dev_dir = session.inside("/dev")?;
         dev.move_to(&dev_dir)?;
         session.mounts.push(dev);
-        let pseudo = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-        let proc_dir = session.inside("/proc")?;
-        session.mounts.push(Mount::filesystem(
-            Path::new("proc"),
-            &proc_dir,
-            "proc",
-            pseudo,
-            "",
-        )?);
-        let sys_dir = session.inside("/sys")?;
-        session.mounts.push(Mount::filesystem(
-            Path::new("sysfs"),
-            &sys_dir,
-            "sysfs",
-            pseudo | MountFlags::RDONLY,
-            "",
-        )?);
+        session
+            .inside("/proc")
+            .context("the sandbox mounts its own /proc there")?;
         session.mount_tmpfs("/tmp", "mode=1777,size=64m")?;
         Ok(session)
     }
 
-    /// A tmpfs at `path` inside the root (an existing directory there).
+    /// A tmpfs at `path` inside the root (an existing directory there),
+    /// owned by the sandbox's root.
     pub fn mount_tmpfs(&mut self, path: &str, data: &str) -> Result<()> {
         let dir = self.inside(path)?;
+        let data = format!("{data},uid={SANDBOX_ID},gid={SANDBOX_ID}");
         self.mounts.push(Mount::tmpfs(
             &dir,
             MountFlags::NOSUID | MountFlags::NODEV,
-            data,
+            &data,
         )?);
         Ok(())
     }
@@ -197,8 +197,8 @@ impl ChrootSession {
         Ok(out)
     }
 
-    /// Run `argv` inside the root with exactly `env` (plus PATH), stopping
-    /// it when `interrupted` is set.
+    /// Run `argv` in the sandbox over the root with exactly `env` (plus
+    /// PATH), stopping it when `interrupted` is set.
     pub fn run(
         &self,
         purpose: &str,
@@ -247,7 +247,10 @@ fn populate_dev(dev: &Path, device: &LoopDevice, links: &DiskLinks) -> Result<()
     let node = |name: &str, kind: FileType, rdev: u64, mode: u32| {
         let path = dev.join(name);
         mknodat(CWD, &path, kind, Mode::from_raw_mode(mode), rdev)
-            .with_context(|| format!("creating device node {}", path.display()))
+            .with_context(|| format!("creating device node {}", path.display()))?;
+        // The umask took bits off; the sandbox's root is not the owner.
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))
     };
     for (name, major, minor) in CHAR_NODES {
         node(
@@ -258,6 +261,14 @@ fn populate_dev(dev: &Path, device: &LoopDevice, links: &DiskLinks) -> Result<()
         )?;
     }
     node(ROOT_NODE, FileType::BlockDevice, device.rdev(), 0o600)?;
+    // grub-probe reads the filesystem through it, as the sandbox's root.
+    let root_node = dev.join(ROOT_NODE);
+    chown(
+        &root_node,
+        Some(Uid::from_raw(SANDBOX_ID)),
+        Some(Gid::from_raw(SANDBOX_ID)),
+    )
+    .with_context(|| format!("handing {} to the sandbox", root_node.display()))?;
     for (dir, id) in [
         ("by-uuid", &links.fs_uuid),
         ("by-partuuid", &links.part_uuid),
@@ -334,17 +345,20 @@ fn write_tree(top: &Path, entries: &[TreeEntry]) -> Result<()> {
     Ok(())
 }
 
-/// `chroot ROOT /usr/bin/env -i PATH=… K=V… ARGV…`: the environment inside is
-/// exactly `env`, nothing of the host's (locale, HOME, TMPDIR…) leaks in.
+/// `ARGV…` in a [`Sandbox`] rooted at `root`, with exactly `PATH` and
+/// `env`: nothing of the host's environment (locale, HOME, TMPDIR,
+/// credentials in variables…) reaches the rootfs's programs. An empty
+/// `argv` runs nothing (the spawn fails).
 pub fn chroot_cmd(purpose: &str, root: &Path, argv: &[&str], env: &[(&str, &str)]) -> Cmd {
-    let mut cmd = Cmd::new(purpose, "chroot")
-        .arg(root)
-        .args(["/usr/bin/env", "-i"])
-        .arg(format!("PATH={CHROOT_PATH}"));
+    let (program, args) = argv.split_first().map_or(("", &[][..]), |(p, a)| (*p, a));
+    let mut cmd = Cmd::new(purpose, program)
+        .args(args)
+        .env_clear()
+        .env("PATH", CHROOT_PATH);
     for (key, value) in env {
-        cmd = cmd.arg(format!("{key}={value}"));
+        cmd = cmd.env(key, value);
     }
-    cmd.args(argv)
+    cmd.sandboxed(Sandbox::new(root))
 }
 
 #[cfg(test)]

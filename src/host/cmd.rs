@@ -15,6 +15,11 @@
 //! returns [`CmdError::Interrupted`]. A command started after the signal
 //! (cleanup, such as detaching a loop device) runs to its end.
 //! Must not: wait for a child without watching for signals.
+//!
+//! A program of a root filesystem runs [`Cmd::sandboxed`]: it is started
+//! from a thread in a new PID namespace and enters the
+//! [`crate::host::sandbox`] between fork and exec; a failure there names
+//! the step, and every error of a sandboxed command names the sandbox.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -22,14 +27,16 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
 use crate::host::interrupt;
+use crate::host::sandbox::{enter_new_pid_namespace, Sandbox, StepReport};
 
 /// How often a wait looks at the signal flags.
 const POLL: Duration = Duration::from_millis(10);
@@ -45,6 +52,10 @@ pub struct Cmd {
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
+    /// Start from an empty environment (only `env` is passed).
+    pub clear_env: bool,
+    /// Run in this sandbox (see [`crate::host::sandbox`]).
+    pub sandbox: Option<Sandbox>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +76,13 @@ pub enum CmdError {
     },
     #[error("{purpose}: {argv} was stopped: mkimg was interrupted")]
     Interrupted { purpose: String, argv: String },
+    #[error("{purpose}: cannot run {argv}: entering the sandbox failed at {step}: {source}")]
+    Sandbox {
+        purpose: String,
+        argv: String,
+        step: &'static str,
+        source: std::io::Error,
+    },
 }
 
 fn tail_text(stderr: &str) -> String {
@@ -90,7 +108,21 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
+            clear_env: false,
+            sandbox: None,
         }
+    }
+
+    /// Pass nothing of mkimg's environment; only what [`Cmd::env`] adds.
+    pub fn env_clear(mut self) -> Self {
+        self.clear_env = true;
+        self
+    }
+
+    /// Run inside `sandbox`; the program is looked up there.
+    pub fn sandboxed(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -119,13 +151,18 @@ impl Cmd {
         self
     }
 
-    /// The argv quoted for messages: `"mke2fs" "-t" "ext4"`.
+    /// The argv quoted for messages: `"mke2fs" "-t" "ext4"`; a sandboxed
+    /// command's is followed by `[sandbox: …]`.
     pub fn argv_text(&self) -> String {
-        std::iter::once(&self.program)
+        let argv = std::iter::once(&self.program)
             .chain(&self.args)
             .map(|a| format!("{:?}", a.to_string_lossy()))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        match &self.sandbox {
+            Some(sandbox) => format!("{argv} [{}]", sandbox.describe()),
+            None => argv,
+        }
     }
 
     fn command(&self) -> Command {
@@ -134,22 +171,30 @@ impl Cmd {
             .args(&self.args)
             .stdin(Stdio::null())
             .process_group(0);
-        let parent = rustix::process::getpid();
-        #[allow(unsafe_code)]
-        // SAFETY: the closure runs in the forked child before exec; it makes
-        // two async-signal-safe system calls (prctl, getppid), allocates
-        // nothing and takes no lock. The death signal follows the thread
-        // that spawns the child, and every runner below waits for its child
-        // on that same thread.
-        unsafe {
-            command.pre_exec(move || {
-                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-                // mkimg died between fork and prctl: the signal would never come.
-                if rustix::process::getppid() != Some(parent) {
-                    return Err(rustix::io::Errno::SRCH.into());
-                }
-                Ok(())
-            });
+        // A sandboxed child is PID 1 of its own namespace (its parent is
+        // outside it, getppid() says 0): the sandbox's entry sets the
+        // death signal itself.
+        if self.sandbox.is_none() {
+            let parent = rustix::process::getpid();
+            #[allow(unsafe_code)]
+            // SAFETY: the closure runs in the forked child before exec; it
+            // makes two async-signal-safe system calls (prctl, getppid),
+            // allocates nothing and takes no lock. The death signal follows
+            // the thread that spawns the child, and every runner below waits
+            // for its child on that same thread.
+            unsafe {
+                command.pre_exec(move || {
+                    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+                    // mkimg died between fork and prctl: the signal would never come.
+                    if rustix::process::getppid() != Some(parent) {
+                        return Err(rustix::io::Errno::SRCH.into());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        if self.clear_env {
+            command.env_clear();
         }
         for (key, value) in &self.env {
             command.env(key, value);
@@ -160,8 +205,84 @@ impl Cmd {
         command
     }
 
+    /// Start `command` (made by [`Cmd::command`]) with stdout and stderr
+    /// piped. A sandboxed command is started from a thread of its own in a
+    /// new PID namespace, which waits for it (it is the parent whose death
+    /// kills the sandbox) and can start no thread itself; the pipes come
+    /// back here.
+    fn start(&self, mut command: Command) -> Result<Running, CmdError> {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if self.sandbox.is_none() {
+            let mut child = self.spawn(command)?;
+            let mut running = Running::new(&mut child, Waiter::Gone);
+            running.waiter = Waiter::Child(child);
+            running.pause_for_tests(&self.program);
+            return Ok(running);
+        }
+        let (sender, receiver) = mpsc::channel();
+        let cmd = self.clone();
+        let waiter = std::thread::Builder::new()
+            .name("mkimg-sandbox".into())
+            .spawn(move || {
+                let started = enter_new_pid_namespace()
+                    .map_err(|e| cmd.spawn_error(e))
+                    .and_then(|()| cmd.spawn(command));
+                match started {
+                    Ok(mut child) => {
+                        let running = Running::new(&mut child, Waiter::Gone);
+                        let _ = sender.send(Ok(running));
+                        child.wait()
+                    }
+                    Err(err) => {
+                        let _ = sender.send(Err(err));
+                        Err(std::io::Error::other("not started"))
+                    }
+                }
+            })
+            .map_err(|e| self.spawn_error(e))?;
+        let mut running = receiver.recv().map_err(|_| {
+            self.spawn_error(std::io::Error::other("the sandbox's thread ended early"))
+        })??;
+        running.waiter = Waiter::Thread(waiter);
+        running.pause_for_tests(&self.program);
+        Ok(running)
+    }
+
+    /// Spawn `command`, entering the sandbox in the child when there is one.
+    fn spawn(&self, mut command: Command) -> Result<Child, CmdError> {
+        let Some(sandbox) = &self.sandbox else {
+            return command.spawn().map_err(|e| self.spawn_error(e));
+        };
+        let (entry, report) = sandbox.prepare().map_err(|e| self.spawn_error(e))?;
+        #[allow(unsafe_code)]
+        // SAFETY: `Entry::enter` runs between fork and exec in a child of a
+        // multi-threaded process, so it must be async-signal-safe: it only
+        // makes system calls (rustix, no libc state) on strings and buffers
+        // allocated before the fork by `prepare`, allocates nothing, takes
+        // no lock, and reports failure as an errno.
+        unsafe {
+            command.pre_exec(move || entry.enter());
+        }
+        let spawned = command.spawn();
+        spawned.map_err(|e| self.sandbox_error(e, &report))
+    }
+
+    fn sandbox_error(&self, source: std::io::Error, report: &StepReport) -> CmdError {
+        match report.failed_step() {
+            Some(step) => CmdError::Sandbox {
+                purpose: self.purpose.clone(),
+                argv: self.argv_text(),
+                step: step.text(),
+                source,
+            },
+            None => self.spawn_error(source),
+        }
+    }
+
     fn spawn_error(&self, source: std::io::Error) -> CmdError {
-        let hint = if source.kind() == std::io::ErrorKind::NotFound {
+        let hint = if source.kind() == std::io::ErrorKind::NotFound && self.sandbox.is_some() {
+            " (not in the root filesystem, or its #! interpreter or ELF loader is not)".to_string()
+        } else if source.kind() == std::io::ErrorKind::NotFound {
             format!(
                 " (is {} installed? scripts/setup-debian.sh installs every tool mkimg uses)",
                 self.program.to_string_lossy()
@@ -194,7 +315,8 @@ impl Cmd {
         })
     }
 
-    /// Run, capturing stdout and stderr.
+    /// Run, capturing stdout and stderr; a signal (see `host::interrupt`)
+    /// that arrives meanwhile stops it.
     pub fn output(&self) -> Result<Output, CmdError> {
         self.output_interruptible(&AtomicBool::new(false))
     }
@@ -213,37 +335,25 @@ impl Cmd {
         mut on_line: impl FnMut(&str),
     ) -> Result<Vec<u8>, CmdError> {
         tracing_debug(&self.argv_text());
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| self.spawn_error(e))?;
-        interrupt::pause_at_child(&self.program, child.id());
-        let watcher = Watcher::start(&child);
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let stdout_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            stdout.read_to_end(&mut buf).map(|_| buf)
-        });
+        let mut running = self.start(self.command())?;
+        let watcher = Watcher::start(running.pid);
+        let stdout_reader = drain(running.stdout.take());
         let mut tail = LineTail::default();
-        let mut reader = BufReader::new(child.stderr.take().expect("stderr is piped"));
-        let mut line = Vec::new();
-        // A read error on the pipe ends the loop; wait() still reports the status.
-        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\n', '\r']);
-            on_line(text);
-            tail.push(text);
-            line.clear();
+        if let Some(stderr) = running.stderr.take() {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            // A read error on the pipe ends the loop; wait() still reports the status.
+            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
+                on_line(text);
+                tail.push(text);
+                line.clear();
+            }
         }
-        let status = child.wait().map_err(|e| self.spawn_error(e));
+        let status = running.wait().map_err(|e| self.spawn_error(e));
         let killed = watcher.stop();
-        let stdout = stdout_reader
-            .join()
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let stdout = joined(stdout_reader);
         if killed {
             return Err(self.interrupted());
         }
@@ -253,55 +363,39 @@ impl Cmd {
 }
 
 impl Cmd {
-    /// Run, capturing stdout and stderr, while watching `interrupted` and
-    /// the process-wide signal flag: once either is set, the whole group
-    /// (the program and everything it started) is killed with SIGKILL and
-    /// reaped, and the result is [`CmdError::Interrupted`].
+    /// Run in a process group of its own, capturing stdout and stderr, while
+    /// watching `interrupted`: once it is set, the whole group (the program
+    /// and everything it started) is killed with SIGKILL and reaped, and the
+    /// result is [`CmdError::Interrupted`]. Its own group also keeps a
+    /// terminal's Ctrl-C away from it: mkimg decides when it stops, after
+    /// which its guards clean up.
     pub fn output_interruptible(&self, interrupted: &AtomicBool) -> Result<Output, CmdError> {
         tracing_debug(&self.argv_text());
+        let running = self.start(self.command())?;
+        self.collect(running, interrupted)
+    }
+
+    /// Drain `running`'s output and wait for it; kill its process group
+    /// once `interrupted` is set or a signal arrives after the start.
+    fn collect(&self, mut running: Running, interrupted: &AtomicBool) -> Result<Output, CmdError> {
         let signalled_before = interrupt::received().is_some();
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| self.spawn_error(e))?;
-        interrupt::pause_at_child(&self.program, child.id());
-        let drain = |mut pipe: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                pipe.read_to_end(&mut buf).map(|_| buf)
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().expect("stdout is piped")));
-        let stderr = drain(Box::new(child.stderr.take().expect("stderr is piped")));
-        let group = group_of(&child);
-        let (tx, rx) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
+        let stdout = drain(running.stdout.take());
+        let stderr = drain(running.stderr.take());
         let stop = || {
             interrupted.load(Ordering::SeqCst)
                 || (!signalled_before && interrupt::received().is_some())
         };
         let status = loop {
-            match rx.recv_timeout(POLL) {
-                Ok(status) => break status,
-                Err(mpsc::RecvTimeoutError::Timeout) if stop() => {
-                    kill_group(group);
-                    let _ = (waiter.join(), stdout.join(), stderr.join());
-                    return Err(self.interrupted());
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    break Err(std::io::Error::other("the waiting thread died"))
-                }
+            if stop() {
+                kill_group(running.pid);
+                let _ = running.wait();
+                let _ = (joined(stdout), joined(stderr));
+                return Err(self.interrupted());
             }
-        };
-        let _ = waiter.join();
-        let status = status.map_err(|e| self.spawn_error(e))?;
-        let joined = |h: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
-            h.join().ok().and_then(Result::ok).unwrap_or_default()
+            match running.try_wait().map_err(|e| self.spawn_error(e))? {
+                Some(status) => break status,
+                None => std::thread::sleep(POLL),
+            }
         };
         let (stdout, stderr) = (joined(stdout), joined(stderr));
         self.check(status, &stderr)?;
@@ -316,11 +410,6 @@ impl Cmd {
     }
 }
 
-/// The child's process group: its own pid (see [`Cmd::command`]).
-fn group_of(child: &Child) -> Option<Pid> {
-    i32::try_from(child.id()).ok().and_then(Pid::from_raw)
-}
-
 fn kill_group(group: Option<Pid>) {
     if let Some(group) = group {
         // ESRCH: the group is already gone.
@@ -332,13 +421,12 @@ fn kill_group(group: Option<Pid>) {
 /// child's group once a signal arrives after the start.
 struct Watcher {
     done: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<bool>,
+    thread: JoinHandle<bool>,
 }
 
 impl Watcher {
-    fn start(child: &Child) -> Watcher {
+    fn start(group: Option<Pid>) -> Watcher {
         let signalled_before = interrupt::received().is_some();
-        let group = group_of(child);
         let done = Arc::new(AtomicBool::new(false));
         let finished = Arc::clone(&done);
         let thread = std::thread::spawn(move || {
@@ -359,6 +447,80 @@ impl Watcher {
         self.done.store(true, Ordering::SeqCst);
         self.thread.join().unwrap_or(false)
     }
+}
+
+/// A started command: its pipes, its pid (also its process group's, when
+/// it has one of its own) and how to wait for it.
+struct Running {
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    pid: Option<Pid>,
+    waiter: Waiter,
+}
+
+enum Waiter {
+    /// Waited for here.
+    Child(Child),
+    /// Waited for by the thread that started it (a sandboxed command).
+    Thread(JoinHandle<std::io::Result<ExitStatus>>),
+    /// Not yet handed over.
+    Gone,
+}
+
+impl Running {
+    fn new(child: &mut Child, waiter: Waiter) -> Running {
+        Running {
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+            pid: i32::try_from(child.id()).ok().and_then(Pid::from_raw),
+            waiter,
+        }
+    }
+
+    /// The test hook (`MKIMG_TEST_PAUSE_AT=<program>`): pause while the
+    /// child runs.
+    fn pause_for_tests(&self, program: &OsStr) {
+        if let Some(pid) = self.pid {
+            interrupt::pause_at_child(program, pid.as_raw_nonzero().get().unsigned_abs());
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match &mut self.waiter {
+            Waiter::Child(child) => child.try_wait(),
+            Waiter::Thread(thread) if !thread.is_finished() => Ok(None),
+            _ => self.wait_now().map(Some),
+        }
+    }
+
+    fn wait(mut self) -> std::io::Result<ExitStatus> {
+        self.wait_now()
+    }
+
+    fn wait_now(&mut self) -> std::io::Result<ExitStatus> {
+        match std::mem::replace(&mut self.waiter, Waiter::Gone) {
+            Waiter::Child(mut child) => child.wait(),
+            Waiter::Thread(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Waiter::Gone => Err(std::io::Error::other("already waited for")),
+        }
+    }
+}
+
+/// Read `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<std::io::Result<Vec<u8>>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut buf)?;
+        }
+        Ok(buf)
+    })
+}
+
+fn joined(reader: JoinHandle<std::io::Result<Vec<u8>>>) -> Vec<u8> {
+    reader.join().ok().and_then(Result::ok).unwrap_or_default()
 }
 
 /// The last lines of a stream, at most about [`STDERR_TAIL`] bytes of them.
@@ -519,21 +681,19 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(10));
         let pid = std::fs::read_to_string(&pidfile).unwrap();
         // The grandchild (same group) is gone too, or at most a zombie. It
-        // closes its end of the pipes before it is marked dead, so on a busy
-        // machine it can still show as running for a moment: bounded wait.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let stat = loop {
+        // was sent SIGKILL but is not our child, so nothing can wait for
+        // it: on a loaded machine it may still be on its way out (state R
+        // with the signal pending), hence the bounded poll.
+        let dead = || {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-            let dead = stat.as_deref().map_or(true, |s| s.contains(") Z "));
-            if dead || Instant::now() > deadline {
-                break stat;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+            stat.as_deref().map_or(true, |s| s.contains(") Z ")) || stat.is_err()
         };
-        assert!(
-            stat.as_deref().map_or(true, |s| s.contains(") Z ")),
-            "grandchild {pid} survived: {stat:?}"
-        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dead() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        assert!(dead(), "grandchild {pid} survived: {stat:?}");
     }
 
     #[test]

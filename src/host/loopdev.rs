@@ -1,102 +1,118 @@
 //! Loop devices: a file (a partition image, or a window of a whole disk
-//! image) as a block device, through util-linux `losetup` run by [`Cmd`].
+//! image) as a block device, attached with the loop driver's ioctls.
 //!
-//! Owns: the `losetup` argv ([`attach_cmd`], [`detach_cmd`], unit-tested
-//! without running), and [`LoopDevice`], the guard that detaches exactly the
-//! device it attached — on [`LoopDevice::close`], or best effort in `Drop`
-//! (error paths, unwinding). It never detaches a device it did not attach.
+//! Owns: [`LoopDevice`], the guard that holds the device it attached open
+//! and detaches exactly that device — on [`LoopDevice::close`], or best
+//! effort in `Drop` (error paths, unwinding). It never detaches a device it
+//! did not attach.
+//!
+//! Autoclear: every device is attached with `LO_FLAGS_AUTOCLEAR` and the
+//! guard keeps its file descriptor open. The kernel detaches an autoclear
+//! device when its last opener closes it and no mount holds it, so if mkimg
+//! is killed outright (SIGKILL, OOM) its descriptor closes, its private
+//! mount namespace and the mounts in it go, and the device is freed: no
+//! `losetup -d` is ever needed after a crash. This is why the guard attaches
+//! by ioctl and not through util-linux `losetup`: losetup has no autoclear
+//! option, and the device would be detached the moment losetup exits.
 //!
 //! Whole disks: these kernels do not scan partitions on loop devices (and
 //! there is no udev to make the nodes), so a partition of a disk image is
 //! attached on its own with `offset` and `size_limit`. mkimg's own build
 //! attaches the partition image file directly.
 //!
-//! What this cannot undo: a loop device is global, not part of a mount
-//! namespace. If mkimg is killed with SIGKILL while one is attached, the
-//! device stays attached to a file in the (then stale) work directory until
-//! `losetup -d /dev/loopN`; SIGINT and SIGTERM are caught and cleaned up
-//! (see `host::interrupt`).
+//! Must not: spawn processes (the ioctls are in `ioctl`, the only unsafe
+//! code here), or let the descriptor it holds reach a child (std opens
+//! every file `O_CLOEXEC`).
 
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use rustix::io::Errno;
 
-use crate::host::cmd::Cmd;
+mod ioctl;
 
 /// How a file is attached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoopOptions {
-    /// Attach read-only (`-r`): nothing can write the file through the device.
+    /// Attach read-only: nothing can write the file through the device.
     pub read_only: bool,
-    /// Byte offset in the file (`-o`).
+    /// Byte offset in the file.
     pub offset: u64,
-    /// At most this many bytes from `offset` (`--sizelimit`); 0 = to the end.
+    /// At most this many bytes from `offset`; 0 = to the end.
     pub size_limit: u64,
 }
 
-/// `losetup --find --show [-r] [-o OFF] [--sizelimit N] FILE`: prints the device.
-pub fn attach_cmd(file: &Path, opts: &LoopOptions) -> Cmd {
-    let mut cmd = Cmd::new(
-        format!("attaching {} to a loop device", file.display()),
-        "losetup",
-    )
-    .args(["--find", "--show"]);
-    if opts.read_only {
-        cmd = cmd.arg("--read-only");
-    }
-    if opts.offset != 0 {
-        cmd = cmd.args(["--offset", &opts.offset.to_string()]);
-    }
-    if opts.size_limit != 0 {
-        cmd = cmd.args(["--sizelimit", &opts.size_limit.to_string()]);
-    }
-    cmd.arg(file)
-}
+/// How many times a free device is looked for when another process takes
+/// the one the kernel offered before it is configured (EBUSY).
+const ATTACH_TRIES: usize = 16;
 
-/// `losetup --detach DEVICE`.
-pub fn detach_cmd(device: &Path) -> Cmd {
-    Cmd::new(format!("detaching {}", device.display()), "losetup")
-        .arg("--detach")
-        .arg(device)
-}
-
-/// An attached loop device; detached on `close` or drop.
+/// An attached loop device, held open; detached on `close` or drop (and
+/// by the kernel if mkimg dies).
 #[derive(Debug)]
 pub struct LoopDevice {
     device: PathBuf,
     file: PathBuf,
     rdev: u64,
-    attached: bool,
+    fd: Option<OwnedFd>,
 }
 
 impl LoopDevice {
-    /// Attach `file` to the first free loop device.
+    /// Attach `file` to a free loop device, with autoclear.
     pub fn attach(file: &Path, opts: &LoopOptions) -> Result<LoopDevice> {
-        let out = attach_cmd(file, opts).output().with_context(|| {
-            "loop devices need root and the loop module (`modprobe loop`)".to_string()
-        })?;
-        let device = parse_attach_output(&out.stdout).with_context(|| {
+        let hint = "loop devices need root and the loop module (`modprobe loop`)";
+        let backing = OpenOptions::new()
+            .read(true)
+            .write(!opts.read_only)
+            .open(file)
+            .with_context(|| format!("opening {} to attach it", file.display()))?;
+        let control = File::open("/dev/loop-control")
+            .with_context(|| format!("opening /dev/loop-control; {hint}"))?;
+        let mut last = Errno::BUSY;
+        for _ in 0..ATTACH_TRIES {
+            let number = ioctl::get_free(&control)
+                .map_err(std::io::Error::from)
+                .with_context(|| format!("asking /dev/loop-control for a free device; {hint}"))?;
+            let device = PathBuf::from(format!("/dev/loop{number}"));
+            let node = OpenOptions::new()
+                .read(true)
+                .write(!opts.read_only)
+                .open(&device)
+                .with_context(|| format!("opening {}", device.display()))?;
+            match ioctl::configure(&node, ioctl::loop_config(backing.as_fd(), file, opts)) {
+                Ok(()) => {
+                    let meta = node
+                        .metadata()
+                        .with_context(|| format!("reading {}", device.display()))?;
+                    let guard = LoopDevice {
+                        device,
+                        file: file.to_owned(),
+                        rdev: meta.rdev(),
+                        fd: Some(node.into()),
+                    };
+                    // Held by the guard from here on: a bad node is detached on return.
+                    if !meta.file_type().is_block_device() {
+                        bail!("{} is not a block device", guard.device.display());
+                    }
+                    return Ok(guard);
+                }
+                // Taken by another process between GET_FREE and CONFIGURE.
+                Err(Errno::BUSY) => last = Errno::BUSY,
+                Err(err) => {
+                    return Err(std::io::Error::from(err)).with_context(|| {
+                        format!("attaching {} to {}", file.display(), device.display())
+                    })
+                }
+            }
+        }
+        Err(std::io::Error::from(last)).with_context(|| {
             format!(
-                "losetup printed {:?} for {}",
-                String::from_utf8_lossy(&out.stdout),
+                "attaching {}: every free loop device was taken first ({ATTACH_TRIES} tries)",
                 file.display()
             )
-        })?;
-        let mut guard = LoopDevice {
-            device,
-            file: file.to_owned(),
-            rdev: 0,
-            attached: true,
-        };
-        // Held by the guard from here on: a bad node is detached on return.
-        let meta = std::fs::metadata(&guard.device)
-            .with_context(|| format!("reading {}", guard.device.display()))?;
-        if !meta.file_type().is_block_device() {
-            bail!("{} is not a block device", guard.device.display());
-        }
-        guard.rdev = meta.rdev();
-        Ok(guard)
+        })
     }
 
     /// The device node, e.g. `/dev/loop3`.
@@ -115,41 +131,69 @@ impl LoopDevice {
         self.rdev
     }
 
-    /// Detach, reporting failure.
+    /// Detach, reporting failure, or that a remaining user (a mount that
+    /// was not taken down) still holds it: the kernel then detaches it
+    /// when that user lets go.
     pub fn close(mut self) -> Result<()> {
-        self.attached = false;
-        detach_cmd(&self.device).run().with_context(|| {
-            format!(
-                "{} stays attached to {}",
+        let Some(fd) = self.fd.take() else {
+            return Ok(());
+        };
+        ioctl::clear(&fd)
+            .map_err(std::io::Error::from)
+            .with_context(|| {
+                format!(
+                    "detaching {} from {}",
+                    self.device.display(),
+                    self.file.display()
+                )
+            })?;
+        let still = ioctl::status(&fd).is_ok();
+        drop(fd);
+        if !still {
+            self.wait_for_release();
+        }
+        if still {
+            bail!(
+                "{} is still in use; it stays attached to {} until its last user closes it",
                 self.device.display(),
                 self.file.display()
-            )
-        })
+            );
+        }
+        Ok(())
+    }
+}
+
+impl LoopDevice {
+    /// Wait (at most a second) until the kernel has let go of the device.
+    /// It does at the last close of the device; ours is the last but for a
+    /// process another thread of mkimg forked at that moment, which holds a
+    /// copy of the descriptor until its exec closes it (close-on-exec).
+    fn wait_for_release(&self) {
+        let Some(name) = self.device.file_name() else {
+            return;
+        };
+        let bound = Path::new("/sys/block").join(name).join("loop");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while bound.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
 
 impl Drop for LoopDevice {
     fn drop(&mut self) {
-        if self.attached {
-            if let Err(err) = detach_cmd(&self.device).run() {
+        if let Some(fd) = self.fd.take() {
+            // Closing the descriptor would do (autoclear); clearing first
+            // makes the detach synchronous when nothing else holds it.
+            if let Err(err) = ioctl::clear(&fd) {
                 eprintln!(
-                    "mkimg: warning: {err}; {} stays attached to {} (`losetup -d {}`)",
+                    "mkimg: warning: detaching {}: {err}; the kernel detaches it from {} \
+                     when its last user closes it",
                     self.device.display(),
-                    self.file.display(),
-                    self.device.display()
+                    self.file.display()
                 );
             }
         }
-    }
-}
-
-/// The device `losetup --show` printed: one absolute /dev path.
-pub fn parse_attach_output(stdout: &[u8]) -> Result<PathBuf> {
-    let text = std::str::from_utf8(stdout).context("not UTF-8")?.trim();
-    if text.starts_with("/dev/") && !text.contains(char::is_whitespace) {
-        Ok(PathBuf::from(text))
-    } else {
-        bail!("expected one /dev/loopN line")
     }
 }
 

@@ -11,6 +11,7 @@ pub mod interrupt;
 pub mod lockdir;
 pub mod loopdev;
 pub mod mount;
+pub mod sandbox;
 pub mod vm;
 
 #[cfg(test)]

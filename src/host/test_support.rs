@@ -28,6 +28,15 @@ pub(crate) const TEST_UUID: &str = "6d6b696d-672d-7465-7374-2d726f6f7421";
 /// directory `tree` holding `files` (path, contents) plus the mount points
 /// a chroot session needs.
 pub(crate) fn ext4_image(dir: &Path, files: &[(&str, &[u8])]) -> PathBuf {
+    ext4_image_with_links(dir, files, &[])
+}
+
+/// [`ext4_image`] with symlinks too: (path, target).
+pub(crate) fn ext4_image_with_links(
+    dir: &Path,
+    files: &[(&str, &[u8])],
+    links: &[(&str, &str)],
+) -> PathBuf {
     let tree = dir.join("tree");
     for sub in ["dev", "proc", "sys", "tmp", "etc/default", "boot/efi"] {
         fs::create_dir_all(tree.join(sub)).unwrap();
@@ -38,6 +47,11 @@ pub(crate) fn ext4_image(dir: &Path, files: &[(&str, &[u8])]) -> PathBuf {
         fs::write(&path, data).unwrap();
         // Programs and libraries of a test chroot must be executable.
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for (path, target) in links {
+        let path = tree.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, &path).unwrap();
     }
     let image = dir.join("root.img");
     Cmd::new("making a test ext4 image", "mke2fs")
@@ -80,7 +94,8 @@ pub(crate) fn host_mounts() -> String {
     fs::read_to_string("/proc/self/mounts").unwrap()
 }
 
-/// Host programs and the shared libraries `ldd` says they load, as
+/// Host programs (a name in /usr/bin, or an absolute path) and the shared
+/// libraries `ldd` says they load, as
 /// (path, contents) for [`ext4_image`]: enough for a chroot of the host's
 /// own architecture without emulation.
 pub(crate) fn host_programs(programs: &[&str]) -> Vec<(String, Vec<u8>)> {
@@ -95,12 +110,16 @@ pub(crate) fn host_programs(programs: &[&str]) -> Vec<(String, Vec<u8>)> {
         }
     };
     for program in programs {
-        let path = format!("/usr/bin/{program}");
+        let path = if program.starts_with('/') {
+            program.to_string()
+        } else {
+            format!("/usr/bin/{program}")
+        };
         add(&path);
-        let out = Cmd::new("listing libraries", "ldd")
-            .arg(&path)
-            .output()
-            .unwrap();
+        // ldd fails on a script or a static program: nothing to add.
+        let Ok(out) = Cmd::new("listing libraries", "ldd").arg(&path).output() else {
+            continue;
+        };
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
             let lib = line

@@ -16,23 +16,42 @@ use super::{chroot_cmd, read_tree, write_tree, ChrootSession, DiskLinks, ROOT_NO
 use crate::host::cmd::CmdError;
 use crate::host::loopdev::{LoopDevice, LoopOptions};
 use crate::host::mount::in_private_namespace;
+use crate::host::sandbox::Sandbox;
 use crate::host::test_support::{
-    ext4_image, host_mounts, host_programs, loops_of, privileged, TEST_UUID,
+    ext4_image, ext4_image_with_links, host_mounts, host_programs, loops_of, privileged, TEST_UUID,
 };
 
 #[test]
-fn chroot_argv_clears_the_environment() {
+fn chroot_argv_is_sandboxed_with_only_the_given_environment() {
     let cmd = chroot_cmd(
         "running grub-mkconfig",
         Path::new("/w/root"),
         &["/usr/sbin/grub-mkconfig", "-o", "/tmp/grub.cfg"],
         &[("LC_ALL", "C"), ("GRUB_DISABLE_OS_PROBER", "true")],
     );
+    assert_eq!(cmd.program, "/usr/sbin/grub-mkconfig");
+    assert_eq!(cmd.args, ["-o", "/tmp/grub.cfg"]);
+    assert!(cmd.clear_env);
+    let env: Vec<String> = cmd
+        .env
+        .iter()
+        .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
     assert_eq!(
-        cmd.argv_text(),
-        r#""chroot" "/w/root" "/usr/bin/env" "-i" "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "LC_ALL=C" "GRUB_DISABLE_OS_PROBER=true" "/usr/sbin/grub-mkconfig" "-o" "/tmp/grub.cfg""#
+        env,
+        [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LC_ALL=C",
+            "GRUB_DISABLE_OS_PROBER=true"
+        ]
     );
-    assert!(cmd.env.is_empty());
+    assert_eq!(cmd.sandbox, Some(Sandbox::new(Path::new("/w/root"))));
+    // Every message about it says which sandbox ran it.
+    let text = cmd.argv_text();
+    assert!(
+        text.starts_with(r#""/usr/sbin/grub-mkconfig" "-o" "/tmp/grub.cfg" [sandbox: pivot_root to /w/root, new user namespace"#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -232,4 +251,190 @@ fn interrupted_run_is_stopped_and_cleaned_up() {
 
 fn sha256(path: &Path) -> Vec<u8> {
     Sha256::digest(fs::read(path).unwrap()).to_vec()
+}
+
+/// What grub-mkconfig and 00_header ask grub-probe about the root.
+const PROBE: &str =
+    "for t in device fs fs_uuid; do grub-probe --target=$t / || echo FAILED $t; done
+for t in partmap abstraction drive partuuid; do
+    echo \"$t=$(grub-probe --device /dev/mkimg-root --target=$t || echo FAILED)\"
+done
+[ -e /sys/dev ] && echo SYS; true";
+
+/// grub-probe, the part of grub-mkconfig that reads the root device, in the
+/// sandbox exactly as mkconfig sets it up — Debian's host-architecture
+/// build (grub-common), so no emulation: the device from mountinfo, the
+/// filesystem and its UUID read through the node, with no /sys. The
+/// same grub-probe on the host, with /sys, prints the same for a node of
+/// that name (checked by hand; the name is what it goes by).
+#[test]
+fn grub_probe_finds_the_root_in_the_sandbox() {
+    if !privileged("grub_probe_finds_the_root_in_the_sandbox") {
+        return;
+    }
+    if !Path::new("/usr/sbin/grub-probe").exists() {
+        assert!(
+            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "MKIMG_REQUIRE_TOOLS=1 but grub-probe is missing (grub-common)"
+        );
+        eprintln!("skipping: needs grub-probe (apt-get install grub-common)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = host_programs(&["sh", "/usr/sbin/grub-probe"]);
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    let image = ext4_image(dir.path(), &borrowed);
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let ro = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    let device = LoopDevice::attach(&image, &ro).unwrap();
+    let links = DiskLinks {
+        fs_uuid: Some(TEST_UUID.to_string()),
+        part_uuid: None,
+    };
+    let never = AtomicBool::new(false);
+    let out = in_private_namespace(|| {
+        let session = ChrootSession::open(&device, "ext4", &root, &links)?;
+        let out = session.run(
+            "probing the root",
+            &["sh", "-c", PROBE],
+            &[("LC_ALL", "C")],
+            &never,
+        )?;
+        session.close()?;
+        Ok(String::from_utf8(out.stdout)?)
+    })
+    .unwrap();
+    device.close().unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "/dev/{ROOT_NODE}\next2\n{TEST_UUID}\n\
+             partmap=\nabstraction=\ndrive=(hostdisk//dev/{ROOT_NODE})\npartuuid=\n"
+        )
+    );
+}
+
+/// Debian 12's own grub-mkconfig (2.06, host architecture: no emulation)
+/// with its /etc/grub.d, run by the session exactly as the mkconfig stage
+/// runs it: root inside the user namespace, output to /tmp, no /sys.
+#[test]
+fn host_grub_mkconfig_runs_in_the_sandbox() {
+    if !privileged("host_grub_mkconfig_runs_in_the_sandbox") {
+        return;
+    }
+    if !Path::new("/usr/sbin/grub-mkconfig").exists() || !Path::new("/etc/grub.d/10_linux").exists()
+    {
+        assert!(
+            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "MKIMG_REQUIRE_TOOLS=1 but grub-mkconfig is missing (grub-common, grub2-common)"
+        );
+        eprintln!("skipping: needs the host's grub-mkconfig and /etc/grub.d");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = host_programs(&[
+        "sh",
+        "sed",
+        "grep",
+        "sort",
+        "basename",
+        "dirname",
+        "readlink",
+        "uname",
+        "head",
+        "tail",
+        "tr",
+        "cut",
+        "cat",
+        "id",
+        "mkdir",
+        "rm",
+        "mktemp",
+        "chmod",
+        "printf",
+        "wc",
+        "stat",
+        "find",
+        "touch",
+        "ls",
+        "mawk",
+        "gettext",
+        "grub-editenv",
+        "grub-script-check",
+        "grub-mkrelpath",
+        "grub-file",
+        "/usr/sbin/grub-probe",
+        "/usr/sbin/grub-mkconfig",
+    ]);
+    files.push(("usr/bin/awk".into(), fs::read("/usr/bin/mawk").unwrap()));
+    // 05_debian_theme needs desktop-base; the others find nothing here.
+    for name in ["00_header", "10_linux", "40_custom"] {
+        let script = fs::read(format!("/etc/grub.d/{name}")).unwrap();
+        files.push((format!("etc/grub.d/{name}"), script));
+    }
+    files.push((
+        "usr/share/grub/grub-mkconfig_lib".into(),
+        fs::read("/usr/share/grub/grub-mkconfig_lib").unwrap(),
+    ));
+    files.push(("boot/vmlinuz-6.1.0-test".into(), b"kernel".to_vec()));
+    files.push(("boot/initrd.img-6.1.0-test".into(), b"initrd".to_vec()));
+    files.push((
+        "etc/default/grub".into(),
+        b"GRUB_TIMEOUT=1\nGRUB_DISABLE_OS_PROBER=true\n".to_vec(),
+    ));
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    let image = ext4_image_with_links(dir.path(), &borrowed, &[("bin", "usr/bin")]);
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let ro = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    let device = LoopDevice::attach(&image, &ro).unwrap();
+    let links = DiskLinks {
+        fs_uuid: Some(TEST_UUID.to_string()),
+        part_uuid: None,
+    };
+    let never = AtomicBool::new(false);
+    let (cfg, messages) = in_private_namespace(|| {
+        let mut session = ChrootSession::open(&device, "ext4", &root, &links)?;
+        session.mount_tmpfs("/boot/efi", "mode=0700,size=1m")?;
+        let out = session.run(
+            "running grub-mkconfig",
+            &["/usr/sbin/grub-mkconfig", "-o", "/tmp/grub.cfg"],
+            &[
+                ("LC_ALL", "C"),
+                ("TMPDIR", "/tmp"),
+                ("GRUB_DISABLE_OS_PROBER", "true"),
+            ],
+            &never,
+        )?;
+        let cfg = String::from_utf8(session.read("/tmp/grub.cfg")?)?;
+        session.close()?;
+        Ok((cfg, String::from_utf8_lossy(&out.stderr).into_owned()))
+    })
+    .unwrap();
+    device.close().unwrap();
+    assert!(
+        messages.contains("Found linux image: /boot/vmlinuz-6.1.0-test"),
+        "{messages}"
+    );
+    assert!(cfg.contains(&format!("root=UUID={TEST_UUID}")), "{cfg}");
+    assert!(
+        cfg.contains(&format!(
+            "search --no-floppy --fs-uuid --set=root {TEST_UUID}"
+        )),
+        "{cfg}"
+    );
+    assert!(!cfg.contains(ROOT_NODE), "{cfg}");
 }

@@ -4,58 +4,40 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::{attach_cmd, detach_cmd, parse_attach_output, LoopDevice, LoopOptions};
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::{Command, Stdio};
+
+use super::ioctl::{loop_config, LoopConfig, LoopInfo64, LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY};
+use super::{LoopDevice, LoopOptions};
 use crate::host::test_support::{ext4_image, loops_of, privileged};
 
-fn argv(cmd: &crate::host::cmd::Cmd) -> Vec<String> {
-    cmd.args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect()
-}
-
 #[test]
-fn attach_argv() {
-    let plain = attach_cmd(Path::new("/w/root.img"), &LoopOptions::default());
-    assert_eq!(plain.program, "losetup");
-    assert_eq!(argv(&plain), ["--find", "--show", "/w/root.img"]);
-    let window = attach_cmd(
-        Path::new("/w/disk.raw"),
+fn kernel_structures_and_config() {
+    assert_eq!(std::mem::size_of::<LoopInfo64>(), 232);
+    assert_eq!(std::mem::size_of::<LoopConfig>(), 304);
+    let file = tempfile::tempfile().unwrap();
+    let long = Path::new("/w").join("x".repeat(100));
+    let config = loop_config(
+        file.as_fd(),
+        &long,
         &LoopOptions {
             read_only: true,
             offset: 2 << 20,
             size_limit: 1 << 30,
         },
     );
+    assert_eq!(config.fd as i32, file.as_raw_fd());
+    assert_eq!(config.info.lo_offset, 2 << 20);
+    assert_eq!(config.info.lo_sizelimit, 1 << 30);
     assert_eq!(
-        argv(&window),
-        [
-            "--find",
-            "--show",
-            "--read-only",
-            "--offset",
-            "2097152",
-            "--sizelimit",
-            "1073741824",
-            "/w/disk.raw"
-        ]
+        config.info.lo_flags,
+        LO_FLAGS_AUTOCLEAR | LO_FLAGS_READ_ONLY
     );
-    assert!(window.purpose.contains("/w/disk.raw"));
-}
-
-#[test]
-fn detach_argv_and_output_parsing() {
-    assert_eq!(
-        argv(&detach_cmd(Path::new("/dev/loop7"))),
-        ["--detach", "/dev/loop7"]
-    );
-    assert_eq!(
-        parse_attach_output(b"/dev/loop12\n").unwrap(),
-        Path::new("/dev/loop12")
-    );
-    assert!(parse_attach_output(b"").is_err());
-    assert!(parse_attach_output(b"loop0\n").is_err());
-    assert!(parse_attach_output(b"/dev/loop0\n/dev/loop1\n").is_err());
+    assert_eq!(&config.info.lo_file_name[..5], b"/w/xx");
+    assert_eq!(config.info.lo_file_name[63], 0, "NUL-terminated");
+    let plain = loop_config(file.as_fd(), &long, &LoopOptions::default());
+    assert_eq!(plain.info.lo_flags, LO_FLAGS_AUTOCLEAR);
 }
 
 #[test]
@@ -71,6 +53,8 @@ fn attach_read_only_then_close_and_drop_detach() {
     };
     let device = LoopDevice::attach(&image, &opts).unwrap();
     assert_eq!(loops_of(&image).len(), 1, "{:?}", loops_of(&image));
+    assert_eq!(sysfs(&device, "autoclear"), "1");
+    assert_eq!(sysfs(&device, "backing_file"), image.display().to_string());
     let meta = std::fs::metadata(device.path()).unwrap();
     assert_eq!(device.rdev(), meta.rdev());
     assert_eq!(rustix::fs::major(device.rdev()), 7, "loop major");
@@ -102,5 +86,76 @@ fn panic_inside_the_guarded_scope_detaches() {
         panic!("boom inside the guarded scope");
     });
     assert!(result.is_err());
+    assert!(loops_of(&image).is_empty(), "{:?}", loops_of(&image));
+}
+
+/// `/sys/block/loopN/loop/NAME`, trimmed.
+fn sysfs(device: &LoopDevice, name: &str) -> String {
+    let loop_name = device.path().file_name().unwrap().to_string_lossy();
+    std::fs::read_to_string(format!("/sys/block/{loop_name}/loop/{name}"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Set by [`killed_holder_leaves_no_loop_device`] in the environment of
+/// the process it runs [`hold_loop_device_until_killed`] in.
+const HOLD: &str = "MKIMG_TEST_HOLD_LOOP";
+
+/// Not a test of its own: the body of the process that
+/// [`killed_holder_leaves_no_loop_device`] kills. Without `HOLD` it does
+/// nothing.
+#[test]
+fn hold_loop_device_until_killed() {
+    let Some(image) = std::env::var_os(HOLD) else {
+        return;
+    };
+    let device = LoopDevice::attach(Path::new(&image), &LoopOptions::default()).unwrap();
+    println!("ATTACHED {}", device.path().display());
+    // Block until killed: the parent never writes to our stdin.
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    panic!("stdin closed before the parent killed this process");
+}
+
+/// A holder killed with SIGKILL (no destructor runs) leaves no loop device:
+/// the kernel clears an autoclear device when the killed process's
+/// descriptor is closed, which happens before its parent can reap it.
+/// Before autoclear (losetup) the device stayed attached.
+#[test]
+fn killed_holder_leaves_no_loop_device() {
+    if !privileged("killed_holder_leaves_no_loop_device") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = ext4_image(dir.path(), &[]);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "host::loopdev::tests::hold_loop_device_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLD, &image)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let device = lines
+        .by_ref()
+        .map_while(Result::ok)
+        // libtest prints "test NAME ... " before it on the same line.
+        .find_map(|l| l.split("ATTACHED ").nth(1).map(str::to_string))
+        .expect("the holder never attached");
+    assert_eq!(
+        loops_of(&image).len(),
+        1,
+        "{device}: {:?}",
+        loops_of(&image)
+    );
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
     assert!(loops_of(&image).is_empty(), "{:?}", loops_of(&image));
 }
