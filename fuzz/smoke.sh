@@ -29,7 +29,11 @@ cargo +nightly fuzz build -s none
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t"
     echo "fuzz/smoke.sh: $t for ${seconds}s"
-    cargo +nightly fuzz run -s none "$t" "$work/$t" "fuzz/corpus/$t" -- \
+    # Inputs that once crashed are replayed first, with the seeds.
+    extra=()
+    [ -d "fuzz/regressions/$t" ] && extra+=("fuzz/regressions/$t")
+    [ -f "fuzz/$t.dict" ] && extra+=(-- -dict="fuzz/$t.dict") || extra+=(--)
+    cargo +nightly fuzz run -s none "$t" "$work/$t" "fuzz/corpus/$t" "${extra[@]}" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$work/$t.log" 2>&1 || {
         tail -n 60 "$work/$t.log" >&2
