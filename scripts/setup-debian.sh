@@ -51,7 +51,7 @@ base_pkgs=(
     qemu-efi-aarch64 u-boot-qemu
     genimage zstd xz-utils gzip python3 acl attr file libarchive13
     grub-common shellcheck bc time busybox-static
-    binutils procps openssl systemd
+    binutils procps openssl systemd g++
 )
 backport_pkgs=(
     e2fsprogs libext2fs-dev comerr-dev qemu-utils qemu-system-misc qemu-system-arm qemu-user-static
@@ -108,4 +108,9 @@ for arch in riscv64 aarch64; do
     grep -v '^#' "$conf" | grep . >/proc/sys/fs/binfmt_misc/register
     grep -q '^flags:.*F' "$entry" || { echo "qemu-$arch registered without F flag" >&2; exit 1; }
 done
+# cargo-fuzz for fuzz/smoke.sh (libFuzzer itself is built by libfuzzer-sys with
+# g++; the nightly toolchain it needs comes preinstalled on these machines).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
 echo "setup-debian: all packages present; binfmt riscv64+aarch64 registered (F)"

@@ -16,3 +16,5 @@ cargo clippy --all-targets --locked -- -D warnings
 # --release: the slow suites build and boot real images; a debug mkimg is
 # several times slower at hashing, compressing and streaming them.
 cargo test --release --locked --no-fail-fast
+# ~25 s of each cargo-fuzz target from its committed seeds (fuzz/README).
+bash fuzz/smoke.sh

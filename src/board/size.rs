@@ -12,6 +12,11 @@ use std::str::FromStr;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+/// The largest size or offset a board may write: 1 EiB (ext4's limit). The
+/// planner adds and aligns a handful of these; below 2^60 no such sum can
+/// wrap a `u64` (found by fuzz/board_plan: `offset` + `size` of a blob did).
+pub const MAX_SIZE: u64 = 1 << 60;
+
 /// A byte count parsed from a board file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Size(pub u64);
@@ -28,8 +33,16 @@ pub enum SizeError {
     BadUnit(String, String),
     #[error("size {0:?}: not a whole number; use a smaller unit (e.g. 1536K instead of 1.5M)")]
     NotInteger(String),
-    #[error("size {0:?} is too large")]
+    #[error("size {0:?} is too large (over 1 EiB, the most a board may write)")]
     Overflow(String),
+}
+
+/// `Size(bytes)` when it is at most [`MAX_SIZE`]; `text` is what the board wrote.
+fn capped(bytes: u64, text: impl fmt::Display) -> Result<Size, SizeError> {
+    if bytes > MAX_SIZE {
+        return Err(SizeError::Overflow(text.to_string()));
+    }
+    Ok(Size(bytes))
 }
 
 impl FromStr for Size {
@@ -73,10 +86,10 @@ impl FromStr for Size {
         let value: u64 = digits
             .parse()
             .map_err(|_| SizeError::Overflow(text.to_string()))?;
-        value
+        let bytes = value
             .checked_mul(multiplier)
-            .map(Size)
-            .ok_or_else(|| SizeError::Overflow(text.to_string()))
+            .ok_or_else(|| SizeError::Overflow(text.to_string()))?;
+        capped(bytes, text)
     }
 }
 
@@ -122,7 +135,7 @@ impl<'de> Deserialize<'de> for PartSize {
                 SizeVisitor.visit_i64(v).map(PartSize::Fixed)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<PartSize, E> {
-                Ok(PartSize::Fixed(Size(v)))
+                SizeVisitor.visit_u64(v).map(PartSize::Fixed)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PartSize, E> {
                 if v == "rest" {
@@ -145,12 +158,11 @@ impl Visitor<'_> for SizeVisitor {
         f.write_str("a size such as 512, \"2M\", \"1G\" or \"16384s\"")
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
-        u64::try_from(v)
-            .map(Size)
-            .map_err(|_| E::custom(SizeError::Negative(v.to_string())))
+        let v = u64::try_from(v).map_err(|_| E::custom(SizeError::Negative(v.to_string())))?;
+        self.visit_u64(v)
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Size, E> {
-        Ok(Size(v))
+        capped(v, v).map_err(E::custom)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Size, E> {
         v.parse().map_err(E::custom)
@@ -189,6 +201,11 @@ mod tests {
             parse("99999999999T"),
             Err(SizeError::Overflow(..))
         ));
+        // Fits a u64 but is over MAX_SIZE (fuzz/board_plan found the planner
+        // wrapping on two of these).
+        assert!(matches!(parse("16777215T"), Err(SizeError::Overflow(..))));
+        assert_eq!(parse("1048576T"), Ok(super::MAX_SIZE));
+        assert!(matches!(parse("1048577T"), Err(SizeError::Overflow(..))));
         let err = parse("0010M").unwrap_err();
         assert_eq!(
             err.to_string(),

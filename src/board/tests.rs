@@ -132,3 +132,17 @@ fn blob_overrides_replace_sources_or_name_the_choices() {
     let err = "spl".parse::<BlobOverride>().unwrap_err().to_string();
     assert!(err.contains("write NAME=PATH"), "{err}");
 }
+
+/// fuzz/board_plan: a blob whose `offset` + `size` wraps a u64 made
+/// `plan_board` panic ("attempt to add with overflow" in resolve.rs). Sizes
+/// over 1 EiB are now refused where they are written, with file:line.
+#[test]
+fn fuzz_regression_blob_offset_plus_size_wraps() {
+    let text = include_str!("../../fuzz/regressions/board_plan/blob-offset-plus-size-wraps.toml");
+    let err = parse_err(text);
+    assert!(err.starts_with("boards/t/board.toml:15:"), "{err}");
+    assert!(err.contains("\"16777215T\" is too large"), "{err}");
+    let int = text.replace("\"16777215T\"", "9223372036854775807");
+    let err = parse_err(&int);
+    assert!(err.contains("9223372036854775807\" is too large"), "{err}");
+}

@@ -530,29 +530,30 @@ fn rock3a_and_nezha_layouts() {
 }
 
 /// Offsets and sizes near u64::MAX wrapped in release builds (the sum
-/// `offset + size`, `cursor = start + size`); now each is refused at plan
-/// time, citing its key's line.
+/// `offset + size`, `cursor = start + size`). Values over 1 EiB are refused
+/// when the board is parsed; up to it, a value beyond the disk is refused at
+/// plan time, citing its key's line.
 #[test]
 fn values_beyond_the_disk_are_refused_with_their_line() {
     let cases = [
         (
-            "[[partition]]\nname = \"p\"\ntype = \"linux\"\noffset = \"18446744073709551615\"\nsize = \"1M\"\n",
-            "partition 1 'p': offset = 0xffffffffffffffff is beyond the end",
+            "[[partition]]\nname = \"p\"\ntype = \"linux\"\noffset = \"1152921504606846976\"\nsize = \"1M\"\n",
+            "partition 1 'p': offset = 0x1000000000000000 is beyond the end",
             16,
         ),
         (
-            "[[partition]]\nname = \"p\"\ntype = \"linux\"\nsize = \"18446744073709550592\"\n",
-            "partition 1 'p': size = 0xfffffffffffffc00 is beyond the end",
+            "[[partition]]\nname = \"p\"\ntype = \"linux\"\nsize = \"1152921504606845952\"\n",
+            "partition 1 'p': size = 0xffffffffffffc00 is beyond the end",
             16,
         ),
         (
-            "[[blob]]\nname = \"b\"\nsource = \"boot0.bin\"\noffset = \"18446744073709486080\"\n",
-            "blob 'b': offset = 0xffffffffffff0000 is beyond the end",
+            "[[blob]]\nname = \"b\"\nsource = \"boot0.bin\"\noffset = \"1152921504606781440\"\n",
+            "blob 'b': offset = 0xfffffffffff0000 is beyond the end",
             16,
         ),
         (
-            "[[blob]]\nname = \"b\"\nsource = \"boot0.bin\"\noffset = \"8K\"\nsize = \"18446744073709486080\"\n",
-            "blob 'b': size = 0xffffffffffff0000 is beyond the end",
+            "[[blob]]\nname = \"b\"\nsource = \"boot0.bin\"\noffset = \"8K\"\nsize = \"1152921504606781440\"\n",
+            "blob 'b': size = 0xfffffffffff0000 is beyond the end",
             17,
         ),
     ];
@@ -566,7 +567,11 @@ fn values_beyond_the_disk_are_refused_with_their_line() {
         );
     }
     let text = format!("{HEAD}\n[disk]\ntable = \"gpt\"\nsize = \"18446744073709551104\"\n");
-    let err = plan_text(&text).unwrap_err();
-    assert!(err.contains("larger than mkimg's limit"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("board.toml"), &text).unwrap();
+    let err = load_board_file(&dir.path().join("board.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("over 1 EiB"), "{err}");
     assert!(err.contains("board.toml:11:"), "{err}");
 }

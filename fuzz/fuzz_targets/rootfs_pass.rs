@@ -1,0 +1,93 @@
+//! Tarball bytes → `process_rootfs` (decompression, the tar reader, the
+//! pass with its edits, split and captures) into in-memory sinks, set up as
+//! `ingest_rootfs` sets them up for a board with `/`, `/boot` (ext4: a PAX
+//! tar for mke2fs, here written to `io::sink()`) and `/boot/efi` (vfat: in
+//! memory). Nothing touches the disk.
+//!
+//! The first byte picks how the rest reaches the reader: as is (whatever
+//! magic it has, so corrupt compressed streams are fed too), or compressed
+//! here with gzip, zstd or xz so that the fuzzer's tar mutations also go
+//! through each decompressor.
+#![no_main]
+
+use std::io::{self, Write};
+
+use libfuzzer_sys::fuzz_target;
+use mkimg::elf::detect_elf;
+use mkimg::rootfs::{
+    process_rootfs, Captures, Edits, MemPolicy, MemorySink, RootfsJob, SplitTarget, TarSink,
+};
+
+fn compress(how: u8, tar: &[u8]) -> Vec<u8> {
+    match how % 4 {
+        1 => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        2 => zstd::bulk::compress(tar, 1).unwrap(),
+        3 => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 0);
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        _ => tar.to_vec(),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&how, tar)) = data.split_first() else {
+        return;
+    };
+    let input = compress(how, tar);
+
+    let mut edits = Edits::new(1_700_000_000);
+    edits
+        .remove
+        .push("/boot/extlinux/extlinux.conf".to_string());
+    edits.replace_file("/etc/fstab", "UUID=x / ext4 defaults 0 1\n");
+    edits.set_hostname("fuzz");
+
+    let mut root = TarSink::new(io::sink());
+    let mut boot = TarSink::new(io::sink());
+    let mut esp = MemorySink::new(MemPolicy::Vfat);
+    let captures = Captures {
+        files: vec![
+            "/etc/default/grub".to_string(),
+            "/etc/os-release".to_string(),
+            "/usr/lib/os-release".to_string(),
+            "/usr/lib/u-boot/u-boot.itb".to_string(),
+        ],
+        dirs: vec!["/boot".to_string()],
+        elf_dirs: vec![
+            "/usr/bin".to_string(),
+            "/bin".to_string(),
+            "/usr/lib".to_string(),
+        ],
+        elf_count: 3,
+        max_file_bytes: 1 << 20,
+    };
+    let job = RootfsJob {
+        edits: &edits,
+        root: &mut root,
+        split: vec![
+            SplitTarget {
+                mount_point: "/boot".to_string(),
+                sink: &mut boot,
+            },
+            SplitTarget {
+                mount_point: "/boot/efi".to_string(),
+                sink: &mut esp,
+            },
+        ],
+        captures,
+    };
+    if let Ok(summary) = process_rootfs(input.as_slice(), job) {
+        let _ = (summary.entries(), summary.file_bytes());
+        for head in &summary.captures.elf_heads {
+            let _ = detect_elf(&head.head);
+        }
+    }
+    let _ = root.into_parts();
+    let _ = esp.into_entries();
+});

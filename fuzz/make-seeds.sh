@@ -1,0 +1,66 @@
+#!/bin/bash
+# Rebuilds the seed corpora under fuzz/corpus/<target>/ from scratch,
+# byte-for-byte reproducibly, and writes fuzz/corpus/SEEDS.txt: one line per
+# seed saying what it is for.
+#   board_plan        the real boards/*/board.toml
+#   rootfs_pass       small tars from examples/make_seeds.rs (tar crate) and
+#                     GNU tar (sparse files, which the tar crate cannot write)
+#   partition_tables  GPT / MBR / hybrid images from mkimg's own writers
+#   qcow2_inspect     those images through mkimg's qcow2 writer
+# Needs: cargo (stable is enough), GNU tar, truncate.
+set -euo pipefail
+cd "$(dirname "$0")"
+corpus=$PWD/corpus
+rm -rf "$corpus"
+mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,qcow2_inspect}
+list=$corpus/SEEDS.txt
+: >"$list"
+
+for board in ../boards/*/board.toml; do
+    name=$(basename "$(dirname "$board")")
+    cp "$board" "$corpus/board_plan/$name.toml"
+    echo "board_plan/$name.toml: the shipped board $name" >>"$list"
+done
+
+cargo run --quiet --locked --example make_seeds -- "$corpus" >>"$list"
+
+# Sparse members: GNU tar writes them (old GNU 'S' headers and PAX 0.1/1.0).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/root/var"
+printf 'head' >"$work/root/var/sparse"
+truncate -s 64K "$work/root/var/sparse"
+printf 'tail' >>"$work/root/var/sparse"
+touch -d @1600000000 "$work/root/var/sparse" "$work/root/var"
+sparse() { # NAME FORMAT [TAR OPTIONS...]
+    local name=$1 format=$2
+    shift 2
+    tar -C "$work/root" -b1 --sparse --format="$format" "$@" \
+        --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1600000000 \
+        -cf "$work/$name.tar" var
+    # GNU tar names PAX sparse members GNUSparseFile.<its PID>: fix it to 0.
+    python3 - "$work/$name.tar" <<'PY'
+import re, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+for off in range(0, len(data), 512):
+    block = data[off:off + 512]
+    name = bytes(block[:100])
+    new = re.sub(rb"GNUSparseFile\.[0-9]+", b"GNUSparseFile.0", name.rstrip(b"\0")).ljust(100, b"\0")
+    if new != name and block[257:262] == b"ustar":
+        block[:100] = new
+        block[148:156] = b" " * 8
+        block[148:156] = b"%06o\0 " % sum(block)
+        data[off:off + 512] = block
+open(sys.argv[1], "wb").write(data)
+PY
+    { printf '\0'; cat "$work/$name.tar"; } >"$corpus/rootfs_pass/$name.tar"
+}
+sparse sparse-gnu gnu
+echo "rootfs_pass/sparse-gnu.tar: GNU tar sparse member, old GNU 'S' header" >>"$list"
+pax=--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime
+sparse sparse-pax-0.1 pax --sparse-version=0.1 "$pax"
+echo "rootfs_pass/sparse-pax-0.1.tar: PAX sparse 0.1 (GNU.sparse.map in the header)" >>"$list"
+sparse sparse-pax-1.0 pax --sparse-version=1.0 "$pax"
+echo "rootfs_pass/sparse-pax-1.0.tar: PAX sparse 1.0 (map at the start of the data)" >>"$list"
+
+echo "wrote $(grep -c . "$list") seeds under $corpus"
