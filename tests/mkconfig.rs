@@ -323,7 +323,7 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
     let status = child.wait().unwrap();
     let err = reader.join().unwrap();
     assert!(!status.success(), "{err}");
-    assert_eq!(status.code(), Some(1), "exit status {status:?}: {err}");
+    assert_eq!(status.code(), Some(130), "exit status {status:?}: {err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
     assert!(!running(), "grub-mkconfig survived");
     assert_eq!(leftovers(&tmp), Vec::<String>::new());
