@@ -1,8 +1,9 @@
 //! Tarball bytes → `process_rootfs` (decompression, the tar reader, the
 //! pass with its edits, split and captures) into in-memory sinks, set up as
-//! `ingest_rootfs` sets them up for a board with `/`, `/boot` (ext4: a PAX
-//! tar for mke2fs, here written to `io::sink()`) and `/boot/efi` (vfat: in
-//! memory). Nothing touches the disk.
+//! `ingest_rootfs` sets them up for a board with `/` (2 GiB), `/boot`
+//! (256 MiB; ext4: a PAX tar for mke2fs, here written to `io::sink()`) and
+//! `/boot/efi` (64 MiB vfat, in memory), each with its budget. Nothing
+//! touches the disk.
 //!
 //! The first byte picks how the rest reaches the reader: as is (whatever
 //! magic it has, so corrupt compressed streams are fed too), or compressed
@@ -15,7 +16,8 @@ use std::io::{self, Write};
 use libfuzzer_sys::fuzz_target;
 use mkimg::elf::detect_elf;
 use mkimg::rootfs::{
-    process_rootfs, Captures, Edits, MemPolicy, MemorySink, RootfsJob, SplitTarget, TarSink,
+    process_rootfs, Budget, Captures, Edits, MemPolicy, MemorySink, RootfsJob, SplitTarget,
+    TarSink,
 };
 
 fn compress(how: u8, tar: &[u8]) -> Vec<u8> {
@@ -46,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         .remove
         .push("/boot/extlinux/extlinux.conf".to_string());
     edits.replace_file("/etc/fstab", "UUID=x / ext4 defaults 0 1\n");
-    edits.set_hostname("fuzz");
+    edits.set_hostname(&"fuzz".parse().expect("a valid hostname"));
 
     let mut root = TarSink::new(io::sink());
     let mut boot = TarSink::new(io::sink());
@@ -70,14 +72,19 @@ fuzz_target!(|data: &[u8]| {
     let job = RootfsJob {
         edits: &edits,
         root: &mut root,
+        root_budget: Some(Budget::ext4("rootfs", 2 << 30)),
         split: vec![
             SplitTarget {
                 mount_point: "/boot".to_string(),
                 sink: &mut boot,
+                budget: Some(Budget::ext4("boot", 256 << 20)),
             },
             SplitTarget {
                 mount_point: "/boot/efi".to_string(),
                 sink: &mut esp,
+                // The ESP's files are held in memory here (no spill file):
+                // its budget is what keeps a sparse bomb under /boot/efi out.
+                budget: Some(Budget::vfat("esp", 64 << 20)),
             },
         ],
         captures,

@@ -14,21 +14,7 @@ use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
 
 pub const MIB: u64 = 1 << 20;
 
-/// Whether a tool is installed; with MKIMG_REQUIRE_TOOLS=1 (CI) a missing
-/// tool fails the test instead of skipping it.
-pub fn tool_available(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "{name} is required (MKIMG_REQUIRE_TOOLS=1); run scripts/setup-debian.sh"
-        );
-        eprintln!("SKIP: {name} not installed");
-    }
-    found
-}
+pub use super::lifecycle::tool_available;
 
 fn header(path: &str, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
