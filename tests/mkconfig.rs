@@ -7,14 +7,15 @@
 //!   byte-identical, the ESP's grub.cfg is Debian's own menu and passes the
 //!   lint, the image boots to a root shell with root=UUID=…. Run it with
 //!   `cargo test --release`: a debug mkimg takes ~10 minutes per build;
-//! - slow: SIGINT while grub-mkconfig runs stops the build with a non-zero
-//!   exit, leaves /proc/mounts and `losetup -a` as they were, publishes
+//! - slow: SIGINT while grub-mkconfig runs in its sandbox (reached with the
+//!   test hook `MKIMG_TEST_PAUSE_AT=grub-mkconfig`, no sleeps) kills it,
+//!   exits 130, leaves /proc/mounts and `losetup -a` as they were, publishes
 //!   nothing and leaves no work directory.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mkimg::arch::Arch;
@@ -265,6 +266,9 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
     let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
     let mounts = || std::fs::read_to_string("/proc/self/mounts").unwrap();
     let before_mounts = mounts();
+    // The test hook holds the build right after grub-mkconfig started in
+    // its sandbox (host::interrupt::pause_at); the test stops that process
+    // so it cannot finish first: only mkimg's kill can end it.
     let mut child = mkimg()
         .args([
             "build",
@@ -278,46 +282,40 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
         .arg("--output")
         .arg(&out)
         .env("TMPDIR", &tmp)
+        .env("MKIMG_TEST_HOOKS", "1")
+        .env("MKIMG_TEST_PAUSE_AT", "grub-mkconfig")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = lines_tx.send(line);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let grub_mkconfig = loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).unwrap();
+        seen.push_str(&line);
+        assert!(n > 0, "the build never reached grub-mkconfig:\n{seen}");
+        if let Some(rest) = line.trim_end().strip_prefix("mkimg: test-pause: ") {
+            let pid = rest
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("child="))
+                .and_then(|p| p.parse::<i32>().ok())
+                .and_then(Pid::from_raw)
+                .expect("the pause line names grub-mkconfig's pid");
+            break pid;
         }
-        all
-    });
-    // The progress line comes just before grub-mkconfig starts.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("no `mkconfig: running` line");
-        if line.contains("mkconfig: running") {
-            break;
-        }
-    }
-    // …and its processes (sh scripts under qemu-user) show up.
-    let running = || {
-        Command::new("pgrep")
-            .args(["-f", "grub-mkconfig"])
-            .output()
-            .unwrap()
-            .status
-            .success()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !running() {
-        assert!(Instant::now() < deadline, "grub-mkconfig never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(running(), "grub-mkconfig finished before the signal");
+    kill_process(grub_mkconfig, Signal::STOP).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut rest = seen;
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        rest
+    });
+    let alive =
+        |pid: Pid| std::path::Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists();
+    assert!(
+        alive(grub_mkconfig),
+        "grub-mkconfig finished before the signal"
+    );
     let pid = Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
     kill_process(pid, Signal::INT).unwrap();
     let status = child.wait().unwrap();
@@ -325,7 +323,7 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
     assert!(!status.success(), "{err}");
     assert_eq!(status.code(), Some(130), "exit status {status:?}: {err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
-    assert!(!running(), "grub-mkconfig survived");
+    assert!(!alive(grub_mkconfig), "grub-mkconfig survived");
     assert_eq!(leftovers(&tmp), Vec::<String>::new());
     if mounts() != before_mounts {
         eprintln!("note: the host's mount table changed meanwhile (another user of this machine?)");
