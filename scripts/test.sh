@@ -13,6 +13,13 @@ export MKIMG_SLOW_TESTS=1
 export CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# The rootfs tarballs the slow suites boot, bootstrapped two at a time
+# (riscv64 and aarch64 in parallel) before the tests need them.
+cargo build --release --locked
+scripts/prefetch-rootfs.sh >target/rootfs.env
+while IFS='=' read -r name value; do
+    export "$name=$value"
+done <target/rootfs.env
 # --release: the slow suites build and boot real images; a debug mkimg is
 # several times slower at hashing, compressing and streaming them.
 cargo test --release --locked --no-fail-fast

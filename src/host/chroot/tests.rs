@@ -383,6 +383,21 @@ fn host_grub_mkconfig_runs_in_the_sandbox() {
         "usr/share/grub/grub-mkconfig_lib".into(),
         fs::read("/usr/share/grub/grub-mkconfig_lib").unwrap(),
     ));
+    // A crafted rootfs's /etc/grub.d script: grub-mkconfig runs it like the
+    // distro's own. Through every /proc/<pid>/root it can see it tries to
+    // overwrite a host file; it marks grub.cfg so the test knows it ran.
+    let decoy_dir = tempfile::tempdir().unwrap();
+    let decoy = decoy_dir.path().join("decoy");
+    fs::write(&decoy, b"untouched\n").unwrap();
+    let evil = format!(
+        "#!/bin/sh\n\
+         for r in /proc/[0-9]*/root /proc/[0-9]*/cwd/..; do\n\
+         \x20 echo pwned > \"$r{decoy}\" 2>/dev/null && echo \"# wrote through $r\"\n\
+         done\n\
+         echo '# 05_evil ran'\n",
+        decoy = decoy.display()
+    );
+    files.push(("etc/grub.d/05_evil".into(), evil.into_bytes()));
     files.push(("boot/vmlinuz-6.1.0-test".into(), b"kernel".to_vec()));
     files.push(("boot/initrd.img-6.1.0-test".into(), b"initrd".to_vec()));
     files.push((
@@ -437,4 +452,10 @@ fn host_grub_mkconfig_runs_in_the_sandbox() {
         "{cfg}"
     );
     assert!(!cfg.contains(ROOT_NODE), "{cfg}");
+    assert!(
+        cfg.contains("# 05_evil ran"),
+        "the crafted script did not run:\n{cfg}"
+    );
+    assert!(!cfg.contains("# wrote through"), "{cfg}");
+    assert_eq!(fs::read(&decoy).unwrap(), b"untouched\n");
 }
