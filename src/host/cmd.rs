@@ -337,8 +337,10 @@ impl Cmd {
         mut on_line: impl FnMut(&str),
     ) -> Result<Vec<u8>, CmdError> {
         tracing_debug(&self.argv_text());
+        // Before the start: the test hook may hold `start` until a signal.
+        let signalled_before = interrupt::received().is_some();
         let mut running = self.start(self.command())?;
-        let watcher = Watcher::start(running.pid);
+        let watcher = Watcher::start(running.pid, signalled_before);
         let stdout_reader = drain(running.stdout.take());
         let mut tail = LineTail::default();
         if let Some(stderr) = running.stderr.take() {
@@ -373,14 +375,20 @@ impl Cmd {
     /// which its guards clean up.
     pub fn output_interruptible(&self, interrupted: &AtomicBool) -> Result<Output, CmdError> {
         tracing_debug(&self.argv_text());
+        // Before the start: the test hook may hold `start` until a signal.
+        let signalled_before = interrupt::received().is_some();
         let running = self.start(self.command())?;
-        self.collect(running, interrupted)
+        self.collect(running, interrupted, signalled_before)
     }
 
     /// Drain `running`'s output and wait for it; kill its process group
     /// once `interrupted` is set or a signal arrives after the start.
-    fn collect(&self, mut running: Running, interrupted: &AtomicBool) -> Result<Output, CmdError> {
-        let signalled_before = interrupt::received().is_some();
+    fn collect(
+        &self,
+        mut running: Running,
+        interrupted: &AtomicBool,
+        signalled_before: bool,
+    ) -> Result<Output, CmdError> {
         let stdout = drain(running.stdout.take());
         let stderr = drain(running.stderr.take());
         let stop = || {

@@ -31,8 +31,9 @@ pub(super) struct Watcher {
 }
 
 impl Watcher {
-    pub(super) fn start(group: Option<Pid>) -> Watcher {
-        let signalled_before = interrupt::received().is_some();
+    /// `signalled_before`: a signal had arrived before the command was
+    /// started (it then runs to its end, as cleanup does).
+    pub(super) fn start(group: Option<Pid>, signalled_before: bool) -> Watcher {
         let done = Arc::new(AtomicBool::new(false));
         let finished = Arc::clone(&done);
         let thread = std::thread::spawn(move || {
