@@ -461,11 +461,7 @@ fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
             }
             (BlobSource::Rootfs(path.to_string()), room.unwrap_or(0))
         } else {
-            let allowed = if board.cli_sources.contains(&section.name) {
-                Allowed::Anywhere
-            } else {
-                Allowed::BoardDir
-            };
+            let allowed = source_allowed(board, &section.name);
             let path = match resolve_board_path(&board.dir, &section.source, allowed) {
                 Ok(path) => path,
                 Err(err) => {
@@ -529,6 +525,16 @@ fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
         });
     }
     blobs
+}
+
+/// Where the `source` of blob or raw partition `name` may lead: anywhere
+/// when `--blob` gave it, else only inside the board directory.
+fn source_allowed(board: &Board, name: &str) -> Allowed {
+    if board.cli_sources.contains(name) {
+        Allowed::Anywhere
+    } else {
+        Allowed::BoardDir
+    }
 }
 
 /// `"eGON.BT0"` → its ASCII bytes; `"0xd00dfeed"` → d0 0d fe ed.
@@ -636,12 +642,7 @@ fn resolve_partition(
         }
         FilesystemKind::Raw => match &section.source {
             Some(source) => {
-                let allowed = if board.cli_sources.contains(&section.name) {
-                    Allowed::Anywhere
-                } else {
-                    Allowed::BoardDir
-                };
-                match resolve_board_path(&board.dir, source, allowed) {
+                match resolve_board_path(&board.dir, source, source_allowed(board, &section.name)) {
                     Ok(source) => PlannedFs::Raw { source },
                     Err(err) => {
                         problems.push(Problem::error(format!("{who}: source {err}")).with_fix(
