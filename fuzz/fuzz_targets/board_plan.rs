@@ -1,10 +1,10 @@
 //! board.toml text → `parse_board` → `plan_board`, as `mkimg plan` does,
-//! with the board directory an empty directory (so blob and overlay lookups
-//! fail the way a missing file does, and the containment check runs).
+//! with the board directory an existing directory without blobs (so blob
+//! and overlay lookups fail the way a missing file does, and the
+//! containment check runs).
 #![no_main]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use mkimg::board::{parse_board, Board};
@@ -16,12 +16,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("mkimg-fuzz-board-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating the fuzz board directory");
-        dir
-    });
+    // An existing directory that holds no blob a board could name (only
+    // this crate's sources): the containment check canonicalizes it, and
+    // nothing is written anywhere.
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz_targets"));
     let path = dir.join("board.toml");
     let Ok(file) = parse_board(text, &path) else {
         return;
@@ -29,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let board = Board {
         file,
         path,
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         cli_sources: Default::default(),
         text: text.to_string(),
     };
