@@ -3,7 +3,8 @@
 //! - non-root: fails at once, naming `--grub template` (needs root to run
 //!   the test as `nobody` through `setpriv`);
 //! - slow (MKIMG_SLOW_TESTS=1, root, a Debian riscv64 rootfs with
-//!   grub-efi-riscv64 from MKIMG_TEST_ROOTFS_RISCV64_GRUB): two builds are
+//!   grub-efi-riscv64 — the board's default recipe — from
+//!   MKIMG_TEST_ROOTFS_RISCV64, else bootstrapped): two builds are
 //!   byte-identical, the ESP's grub.cfg is Debian's own menu and passes the
 //!   lint, the image boots to a root shell with root=UUID=…. Run it with
 //!   `cargo test --release`: a debug mkimg takes ~10 minutes per build;
@@ -23,7 +24,6 @@ use mkimg::bootloader::lint::{lint_grub_cfg, LintRules, RootBy};
 use rustix::process::{kill_process, Pid, Signal};
 
 const ROOT_UUID: &str = "78662d6f-706f-6570-6f72-742d726f6f74";
-const DEFAULT_ROOTFS: &str = "/var/cache/mkimg-dev/rootfs-riscv64-grub-efi.tar";
 /// Where qemu-riscv64's ESP starts (board.toml: offset = "2M").
 const ESP_OFFSET: &str = "2M";
 
@@ -61,31 +61,26 @@ fn slow_rootfs(test: &str) -> Option<PathBuf> {
     if !privileged(test) {
         return None;
     }
-    let path = PathBuf::from(
-        std::env::var("MKIMG_TEST_ROOTFS_RISCV64_GRUB").unwrap_or(DEFAULT_ROOTFS.into()),
-    );
-    if path.is_file() {
-        return Some(path);
+    Some(rootfs_for("riscv64"))
+}
+
+/// The rootfs of `qemu-<arch>`'s default recipe (it carries grub-efi, so
+/// grub-mkconfig): $MKIMG_TEST_ROOTFS_<ARCH> (scripts/prefetch-rootfs.sh),
+/// else `mkimg rootfs --board qemu-<arch>` (cached after the first run).
+fn rootfs_for(arch: &str) -> PathBuf {
+    let var = format!("MKIMG_TEST_ROOTFS_{}", arch.to_uppercase());
+    if let Some(path) = std::env::var_os(&var) {
+        return PathBuf::from(path);
     }
-    // None prepared: bootstrap the board's recipe plus Debian's grub-mkconfig
-    // (cached under ~/.cache/mkimg/rootfs after the first run).
-    eprintln!(
-        "{test}: no rootfs at {}; bootstrapping one with grub-efi-riscv64",
-        path.display()
-    );
+    let board = format!("qemu-{arch}");
+    eprintln!("no {var}: bootstrapping the default rootfs of {board}");
     let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(|e| e.into_inner());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mkimg"))
-        .args([
-            "rootfs",
-            "--board",
-            "qemu-riscv64",
-            "--packages",
-            "grub-efi-riscv64",
-        ])
+    let out = mkimg()
+        .args(["rootfs", "--board", &board])
         .output()
         .expect("run mkimg rootfs");
     assert!(out.status.success(), "mkimg rootfs: {}", text(&out.stderr));
-    Some(PathBuf::from(text(&out.stdout).trim()))
+    PathBuf::from(text(&out.stdout).trim())
 }
 
 static BOOTSTRAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -337,8 +332,7 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
 }
 
 /// aarch64: Debian's grub-mkconfig through binfmt, then a boot. The rootfs
-/// is $MKIMG_TEST_ROOTFS_AARCH64_GRUB, else the dev cache, else
-/// `mkimg rootfs --board qemu-aarch64 --packages grub-efi-arm64`.
+/// is qemu-aarch64's default (grub-efi-arm64 included, see [`rootfs_for`]).
 #[test]
 fn aarch64_mkconfig_build_boots_with_the_layout_root() {
     let test = "aarch64_mkconfig_build_boots_with_the_layout_root";
@@ -349,27 +343,7 @@ fn aarch64_mkconfig_build_boots_with_the_layout_root() {
     if !privileged(test) {
         return;
     }
-    let prepared = PathBuf::from(
-        std::env::var("MKIMG_TEST_ROOTFS_AARCH64_GRUB")
-            .unwrap_or("/var/cache/mkimg-dev/rootfs-aarch64-grub-efi.tar".into()),
-    );
-    let rootfs = if prepared.is_file() {
-        prepared
-    } else {
-        let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(|e| e.into_inner());
-        let out = mkimg()
-            .args([
-                "rootfs",
-                "--board",
-                "qemu-aarch64",
-                "--packages",
-                "grub-efi-arm64",
-            ])
-            .output()
-            .expect("run mkimg rootfs");
-        assert!(out.status.success(), "mkimg rootfs: {}", text(&out.stderr));
-        PathBuf::from(text(&out.stdout).trim())
-    };
+    let rootfs = rootfs_for("aarch64");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let built = mkimg()
