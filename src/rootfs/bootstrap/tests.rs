@@ -74,9 +74,16 @@ fn slow_real_bootstrap_riscv64_is_bootable() {
     if !slow_tests_enabled() {
         return;
     }
-    // The board's default recipe, in the user's cache: CI bootstraps it once
-    // here and the end-to-end suite (tests/e2e.rs) finds it there.
-    let recipe = debian_recipe();
+    // The board's own default recipe, in the user's cache: the one rootfs
+    // per architecture that scripts/prefetch-rootfs.sh bootstraps and every
+    // slow suite boots, so no test bootstraps a rootfs only it uses.
+    let board =
+        crate::board::load_board("qemu-riscv64", &crate::board::BoardSearch::from_env()).unwrap();
+    let recipe = board
+        .file
+        .rootfs
+        .clone()
+        .expect("qemu-riscv64 has a [rootfs] recipe");
     let mut opts = options(&default_cache_dir().unwrap());
     opts.progress = ProgressStyle::Plain;
     let started = Instant::now();
