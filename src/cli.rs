@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::arch::Arch;
-use crate::rootfs::bootstrap::Distro;
+use crate::board::recipe::Distro;
 
 /// Build bootable, reproducible disk images for boards and virtual machines.
 ///

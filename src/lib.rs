@@ -19,12 +19,18 @@
 //! commands/     one file per subcommand; `build` is the chain of stages
 //! ```
 //!
+//! Before the pipeline, when no `--rootfs` is given: `bootstrap/` makes the
+//! tarball from the board's `[rootfs]` recipe (mmdebstrap or dnf under
+//! qemu-user, cached by recipe) — `rootfs/` consumes a tarball, `bootstrap/`
+//! produces one. `mkimg rootfs` runs only that step.
+//!
 //! Stages call downward only. Format writers do I/O only through their
 //! `Read + Write + Seek` argument.
 
 pub mod arch;
 pub mod board;
 pub mod bootloader;
+pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod context;

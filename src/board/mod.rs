@@ -7,6 +7,7 @@
 
 pub mod names;
 pub mod paths;
+pub mod recipe;
 pub mod schema;
 pub mod size;
 

@@ -35,7 +35,7 @@ pub struct BoardFile {
     pub edits: Option<EditsSection>,
     /// Default rootfs recipe for `mkimg rootfs --board` and `mkimg build`.
     #[serde(default)]
-    pub rootfs: Option<crate::rootfs::bootstrap::RootfsRecipe>,
+    pub rootfs: Option<crate::board::recipe::RootfsRecipe>,
 }
 
 /// How the image boots.

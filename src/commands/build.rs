@@ -28,6 +28,7 @@ use crate::board::{load_board, BoardSearch};
 use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
+use crate::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
 use crate::cli::{BuildArgs, Compress, ImageFormat};
 use crate::context::BuildContext;
 use crate::disk::blobs::{check_blob_files, load_blobs};
@@ -42,7 +43,6 @@ use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, 
 use crate::outputs::publish::{check_output_dir, sweep_stale_staging, Staging};
 use crate::outputs::start_vm::{render_start_vm, start_vm_from_plan, ImageFormat as VmFormat};
 use crate::plan::{boot_loader_problem, plan_board, Plan};
-use crate::rootfs::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
 use crate::rootfs::ingest::{hex, ingest_rootfs, RootfsSource};
 
 pub fn run(args: &BuildArgs) -> Result<()> {
@@ -366,7 +366,7 @@ fn mkconfig_grub_cfg(
 /// `--rootfs`, or the board's recipe bootstrapped (and cached).
 fn resolve_rootfs(
     args: &BuildArgs,
-    recipe: &Option<crate::rootfs::bootstrap::RootfsRecipe>,
+    recipe: &Option<crate::board::recipe::RootfsRecipe>,
     plan: &Plan,
     ctx: &BuildContext,
 ) -> Result<RootfsSource> {

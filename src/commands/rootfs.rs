@@ -8,12 +8,13 @@
 use anyhow::{bail, Context};
 
 use crate::arch::Arch;
+use crate::board::recipe::{Distro, RootfsRecipe};
 use crate::board::{load_board, BoardSearch};
-pub use crate::cli::RootfsArgs;
-use crate::rootfs::bootstrap::{
-    bootstrap, default_cache_dir, publish_copy, BootstrapOptions, Distro, ProgressStyle,
-    RootfsRecipe, DEFAULT_SOURCE_DATE_EPOCH,
+use crate::bootstrap::{
+    bootstrap, default_cache_dir, publish_copy, BootstrapOptions, ProgressStyle,
+    DEFAULT_SOURCE_DATE_EPOCH,
 };
+pub use crate::cli::RootfsArgs;
 
 pub fn run(args: &RootfsArgs) -> anyhow::Result<()> {
     // mmdebstrap and the rest run in process groups of their own (host::cmd):
@@ -121,7 +122,7 @@ mod tests {
 
     use super::{merge_recipe, RootfsArgs};
     use crate::arch::Arch;
-    use crate::rootfs::bootstrap::{Distro, RootfsRecipe};
+    use crate::board::recipe::{Distro, RootfsRecipe};
 
     #[derive(Parser)]
     struct Cli {

@@ -22,7 +22,6 @@
 //! captures, `MemorySink`'s small files (< 1 MiB each) and a path → type
 //! map of the entries are held.
 
-pub mod bootstrap;
 mod budget;
 mod capture;
 mod decompress;

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use crate::arch::Arch;
+use crate::board::recipe::Distro;
 use crate::host::cmd::Cmd;
 
 use super::progress::Progress;
 use super::shadow::set_root_hash;
-use super::{tool_version, Distro, ResolvedRecipe};
+use super::{tool_version, ResolvedRecipe};
 
 /// Where systemd's serial getty template lives (both distros are merged-/usr).
 const SERIAL_GETTY_UNIT: &str = "/usr/lib/systemd/system/serial-getty@.service";

@@ -1,6 +1,10 @@
 //! Bootstrapping a bootable root filesystem tarball for a target
 //! architecture, from a distribution's package repositories.
 //!
+//! This module *produces* a tarball; [`crate::rootfs`] *consumes* one (any
+//! tarball, bootstrapped here or not). The two share no code: the only thing
+//! passed between them is the cached tarball's path.
+//!
 //! In: a [`RootfsRecipe`] (from a board's `[rootfs]` table or the `mkimg
 //! rootfs` command line), the target [`Arch`] and [`BootstrapOptions`] (cache
 //! directory, `--refresh`, SOURCE_DATE_EPOCH, progress style).
@@ -33,11 +37,10 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
-
 use crate::arch::Arch;
+use crate::board::recipe::{Distro, RootfsRecipe};
 use crate::host::cmd::Cmd;
+use anyhow::{bail, Context};
 
 pub use cache::{cache_key, default_cache_dir, publish_copy, CacheRecord};
 pub use debian::{debian_arch, mmdebstrap_cmd, DebianArch};
@@ -58,52 +61,6 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 1_735_689_600;
 
 /// Debian's mirror when a recipe names none.
 pub const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
-
-/// How a board (or the command line) says what its root filesystem holds.
-/// Embedded in board.toml as the optional `[rootfs]` table.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RootfsRecipe {
-    pub distro: Distro,
-    /// Debian: the suite (`trixie`, `sid`). RPM: the releasever (`24.03`, `41`).
-    pub suite: String,
-    /// Debian: the archive URL (default [`DEFAULT_DEBIAN_MIRROR`]). RPM: a
-    /// repository URL used before `repos`.
-    pub mirror: Option<String>,
-    /// Packages on top of the base set (kernel, grub EFI, systemd, login…).
-    #[serde(default)]
-    pub packages: Vec<String>,
-    /// Serial console device to run a login getty on, e.g. `ttyS0`.
-    pub console: Option<String>,
-    /// Root's password (default [`DEFAULT_ROOT_PASSWORD`]). A value starting
-    /// with `$6$` is taken as a SHA-512 crypt hash and used as is.
-    pub root_password: Option<String>,
-    /// RPM: repository URLs (`dnf --repofrompath`).
-    #[serde(default)]
-    pub repos: Vec<String>,
-}
-
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Distro {
-    Debian,
-    Openeuler,
-    Fedora,
-}
-
-impl Distro {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Distro::Debian => "debian",
-            Distro::Openeuler => "openeuler",
-            Distro::Fedora => "fedora",
-        }
-    }
-
-    fn is_rpm(self) -> bool {
-        !matches!(self, Distro::Debian)
-    }
-}
 
 /// How to run a bootstrap. `mkimg build` passes its build context's values.
 #[derive(Clone, Debug)]

@@ -10,10 +10,11 @@ use super::cache::{write_record, CacheRecord};
 use super::debian::customize_hooks;
 use super::{
     bootstrap, cache_key, customize_root, default_cache_dir, dnf_install_cmd, inspect_tarball,
-    mmdebstrap_cmd, publish_copy, rpm_packages, tar_root_cmd, BootstrapOptions, Distro, Mode,
-    ProgressStyle, ResolvedRecipe, RootfsRecipe,
+    mmdebstrap_cmd, publish_copy, rpm_packages, tar_root_cmd, BootstrapOptions, Mode,
+    ProgressStyle, ResolvedRecipe,
 };
 use crate::arch::Arch;
+use crate::board::recipe::{Distro, RootfsRecipe};
 use crate::host::cmd::Cmd;
 
 const EPOCH: u64 = 1_735_689_600;
