@@ -1,4 +1,7 @@
-//! The one error type of the rootfs stage.
+//! The error types of the rootfs stage: [`RootfsError`] for the pass, and
+//! [`SinkError`], what a sink returns (the pass wraps it, naming the output
+//! and the path). Imports only `entry.rs` from the stage, so every other
+//! file can depend on this one without a cycle.
 //!
 //! Every variant that concerns an archive member names it (as written in the
 //! tarball) and gives its index (0-based, counting members after GNU/PAX
@@ -7,7 +10,7 @@
 
 use std::io;
 
-use crate::rootfs::sink::SinkError;
+use crate::rootfs::entry::NodeType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
@@ -176,6 +179,19 @@ pub enum RootfsError {
     /// SIGINT/SIGTERM/SIGHUP arrived during the pass.
     #[error(transparent)]
     Interrupted(#[from] crate::host::interrupt::Interrupted),
+}
+
+/// What writing an entry to a sink (an [`crate::rootfs::EntrySink`]) can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("{fs} cannot hold {kind:?} entries: {path:?}")]
+    Unsupported {
+        path: String,
+        kind: NodeType,
+        fs: &'static str,
+    },
 }
 
 /// Whole MiB, rounded down, for messages.

@@ -1,7 +1,7 @@
 //! The rootfs tarball as ONE stream: decompress, check, edit, split, emit.
 //!
 //! ```text
-//! impl Read ──decompress──▶ tar stream ──reader──▶ RawMember ──entry──▶ Entry
+//! impl Read ──decompress──▶ tar stream ──reader──▶ RawMember ──member──▶ Entry
 //!     ──pass (edits, removals, split by mount point, hard link/parent checks,
 //!             mtime clamp, captures)──▶ EntrySink per partition
 //!                                        ├─ TarSink    → PAX tar for `mke2fs -d` + xattr list
@@ -30,6 +30,7 @@ mod entry;
 mod error;
 pub mod fstab;
 pub mod ingest;
+mod member;
 mod pass;
 mod reader;
 mod sink;
@@ -49,10 +50,8 @@ pub use capture::{CaptureResults, Captured, Captures, DirChild, ElfHead};
 pub use decompress::{detect_compression, Compression};
 pub use edits::{render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, DEFAULT_REMOVALS};
 pub use entry::{normalise_path, Entry, EntryKind, NodeType, Xattr};
-pub use error::RootfsError;
-pub use sink::{
-    EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, SinkError, Spilled, SPILL_MIN,
-};
+pub use error::{RootfsError, SinkError};
+pub use sink::{EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, Spilled, SPILL_MIN};
 pub use stats::OutputStats;
 pub use tar_sink::{append_files, AddedFile, TarSink, XattrRecord};
 

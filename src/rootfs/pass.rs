@@ -19,12 +19,11 @@ use crate::board::paths::open_resolved;
 use crate::rootfs::budget::{Budget, Overrun, Usage};
 use crate::rootfs::capture::{CaptureState, Tee};
 use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind};
-use crate::rootfs::entry::{
-    entry_from_member, join_path, normalise_path, Entry, EntryKind, NodeType,
-};
-use crate::rootfs::error::RootfsError;
+use crate::rootfs::entry::{join_path, normalise_path, Entry, EntryKind, NodeType};
+use crate::rootfs::error::{RootfsError, SinkError};
+use crate::rootfs::member::entry_from_member;
 use crate::rootfs::reader::{MemberData, RawMember, TarWalker};
-use crate::rootfs::sink::{EntrySink, SinkError};
+use crate::rootfs::sink::EntrySink;
 use crate::rootfs::stats::OutputStats;
 use crate::rootfs::RootfsJob;
 

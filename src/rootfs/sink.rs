@@ -15,19 +15,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use crate::rootfs::entry::{Entry, EntryKind, NodeType};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error(transparent)]
-    Io(#[from] io::Error),
-    #[error("{fs} cannot hold {kind:?} entries: {path:?}")]
-    Unsupported {
-        path: String,
-        kind: NodeType,
-        fs: &'static str,
-    },
-}
+use crate::rootfs::entry::{Entry, EntryKind};
+use crate::rootfs::error::SinkError;
 
 /// Receives the entries of one partition, in archive order, parents first.
 pub trait EntrySink {

@@ -25,7 +25,8 @@ use std::path::Path;
 use tar::{EntryType, Header};
 
 use crate::rootfs::entry::{Entry, EntryKind};
-use crate::rootfs::sink::{EntrySink, SinkError};
+use crate::rootfs::error::SinkError;
+use crate::rootfs::sink::EntrySink;
 
 /// An extended attribute the filesystem builder must restore itself.
 /// Every xattr of the partition is listed, `security.capability` too
