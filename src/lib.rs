@@ -14,6 +14,7 @@
 //! bootloader/   grub.cfg / extlinux.conf generators
 //! filesystems/  vfat (library), ext4 (mke2fs)                          -> partition images
 //! disk/         partition tables (pure writers), assembly, sinks       -> raw / qcow2
+//!               (qcow2 itself: the workspace crate crates/qcow2)
 //! outputs/      firmware, start_vm.sh, manifest.json, atomic publish
 //! host/         the only code that spawns processes or touches kernel objects
 //! commands/     one file per subcommand; `build` is the chain of stages

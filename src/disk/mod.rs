@@ -1,6 +1,9 @@
 //! Disk assembly: partition tables (pure writers over `Write + Seek`),
 //! regions and sinks.
 //!
+//! `qcow2` is the workspace crate `mkimg-qcow2` (crates/qcow2), re-exported
+//! under its old path.
+//!
 //! `gpt` and `mbr` are the on-disk formats (written here because no crate
 //! places the entry arrays the way boot ROMs need: `gpt` always puts the
 //! array at LBA 2; `gptman` puts the backup array at LBA 2 when the primary
@@ -19,10 +22,13 @@ pub mod assemble;
 pub mod blobs;
 pub mod gpt;
 pub mod mbr;
-pub mod qcow2;
 pub mod sink;
 pub mod tables;
 pub mod write;
+
+/// The qcow2 format lives in its own crate (`crates/qcow2`); this keeps its
+/// path `disk::qcow2`.
+pub use mkimg_qcow2 as qcow2;
 
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]

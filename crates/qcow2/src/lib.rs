@@ -26,6 +26,11 @@
 //! external data files, extended L2 entries (subclusters). Internal snapshots
 //! are ignored by the reader (it reads the active L1 table) and never written.
 
+// Offsets and sizes come from crafted images in the reader: nothing here may
+// wrap or panic on them. Every `+ - * / %` is a `checked_*` ending in a typed
+// error, restructured away, or carries a one-line proof by its `#[allow]`.
+#![deny(clippy::arithmetic_side_effects)]
+
 mod codec;
 mod header;
 mod host;
