@@ -73,6 +73,24 @@ pub struct Entry {
     pub xattrs: Vec<Xattr>,
 }
 
+impl Entry {
+    /// An entry mkimg makes itself (an added file, a parent directory, an
+    /// edit): owned by root:root, no xattrs.
+    pub fn root_owned(path: &str, kind: EntryKind, mode: u32, mtime: u64) -> Entry {
+        Entry {
+            path: path.to_owned(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            uname: "root".into(),
+            gname: "root".into(),
+            mtime,
+            xattrs: Vec::new(),
+        }
+    }
+}
+
 impl EntryKind {
     pub fn node_type(&self) -> NodeType {
         match self {

@@ -66,20 +66,6 @@ pub struct Pass<'s> {
     pub captures: CaptureState,
 }
 
-fn root_entry(path: &str, kind: EntryKind, mode: u32, mtime: u64) -> Entry {
-    Entry {
-        path: path.to_owned(),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-        uname: "root".into(),
-        gname: "root".into(),
-        mtime,
-        xattrs: Vec::new(),
-    }
-}
-
 impl<'s> Pass<'s> {
     pub fn new(job: RootfsJob<'s>) -> Result<Self, RootfsError> {
         let edits = job.edits;
@@ -265,7 +251,7 @@ impl<'s> Pass<'s> {
         let epoch = self.epoch;
         let (entry, mut data): (Entry, Box<dyn Read>) = match &self.replacements[path] {
             Replacement::Content(bytes) => (
-                root_entry(
+                Entry::root_owned(
                     &rel,
                     EntryKind::File {
                         size: bytes.len() as u64,
@@ -278,7 +264,7 @@ impl<'s> Pass<'s> {
             Replacement::Hosts(h) => {
                 let text = render_hosts(original_hosts, h).into_bytes();
                 (
-                    root_entry(
+                    Entry::root_owned(
                         &rel,
                         EntryKind::File {
                             size: text.len() as u64,
@@ -293,11 +279,11 @@ impl<'s> Pass<'s> {
                 let mtime = o.mtime.min(epoch);
                 match &o.kind {
                     OverlayKind::Dir => (
-                        root_entry(&rel, EntryKind::Dir, o.mode, mtime),
+                        Entry::root_owned(&rel, EntryKind::Dir, o.mode, mtime),
                         Box::new(io::empty()),
                     ),
                     OverlayKind::Symlink { target } => (
-                        root_entry(
+                        Entry::root_owned(
                             &rel,
                             EntryKind::Symlink {
                                 target: target.clone(),
@@ -314,7 +300,7 @@ impl<'s> Pass<'s> {
                                 source,
                             })?;
                         (
-                            root_entry(&rel, EntryKind::File { size: *size }, o.mode, mtime),
+                            Entry::root_owned(&rel, EntryKind::File { size: *size }, o.mode, mtime),
                             Box::new(file),
                         )
                     }
@@ -349,7 +335,7 @@ impl<'s> Pass<'s> {
                     })
                 }
                 None => {
-                    let dir = root_entry(&prefix, EntryKind::Dir, 0o755, self.epoch);
+                    let dir = Entry::root_owned(&prefix, EntryKind::Dir, 0o755, self.epoch);
                     self.write(out, &rootfs, dir, None, ctx)?;
                 }
             }
@@ -495,7 +481,7 @@ impl<'s> Pass<'s> {
                     offset,
                 };
                 let (out, rel) = self.route(&mount);
-                let dir = root_entry(&rel, EntryKind::Dir, 0o755, self.epoch);
+                let dir = Entry::root_owned(&rel, EntryKind::Dir, 0o755, self.epoch);
                 self.emit(out, &mount, dir, None, &ctx)?;
             }
         }

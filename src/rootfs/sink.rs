@@ -217,17 +217,7 @@ mod tests {
     use crate::rootfs::entry::{Entry, EntryKind};
 
     fn file(path: &str, size: u64) -> Entry {
-        Entry {
-            path: path.into(),
-            kind: EntryKind::File { size },
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            uname: "root".into(),
-            gname: "root".into(),
-            mtime: 0,
-            xattrs: Vec::new(),
-        }
+        Entry::root_owned(path, EntryKind::File { size }, 0o644, 0)
     }
 
     /// A large file goes to the spill file, its zero run as a hole; a

@@ -259,17 +259,7 @@ pub fn append_files(path: &Path, files: &[AddedFile]) -> Result<(), SinkError> {
             ),
             None => (EntryKind::Dir, 0o755),
         };
-        let entry = Entry {
-            path: added.path.clone(),
-            kind,
-            mode,
-            uid: 0,
-            gid: 0,
-            uname: "root".into(),
-            gname: "root".into(),
-            mtime: added.mtime,
-            xattrs: Vec::new(),
-        };
+        let entry = Entry::root_owned(&added.path, kind, mode, added.mtime);
         sink.write_entry(&entry, &mut added.data.as_deref().unwrap_or_default())?;
     }
     sink.finish()?;
@@ -293,17 +283,7 @@ mod tests {
 
     fn finished_tar(path: &std::path::Path) {
         let mut sink = TarSink::new(std::fs::File::create(path).unwrap());
-        let entry = Entry {
-            path: "boot".into(),
-            kind: EntryKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            uname: "root".into(),
-            gname: "root".into(),
-            mtime: 100,
-            xattrs: Vec::new(),
-        };
+        let entry = Entry::root_owned("boot", EntryKind::Dir, 0o755, 100);
         sink.write_entry(&entry, &mut std::io::empty()).unwrap();
         sink.finish().unwrap();
     }
