@@ -2,7 +2,8 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this):
 # installs the system packages the tests use, then format check, clippy with
 # warnings as errors, and every test with the real tools required
-# (MKIMG_REQUIRE_TOOLS=1: a missing oracle tool fails instead of skipping).
+# (MKIMG_REQUIRE_TOOLS=1: a missing oracle tool fails instead of skipping;
+# tests/support/tools.rs is where the tests read it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

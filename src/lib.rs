@@ -42,3 +42,10 @@ pub mod host;
 pub mod outputs;
 pub mod plan;
 pub mod rootfs;
+
+/// The one meaning of `MKIMG_REQUIRE_TOOLS` (skip or fail when a test's
+/// tool, file or privilege is missing), shared with the integration tests:
+/// see the file's own doc for why it is included rather than a module here.
+#[cfg(test)]
+#[path = "../tests/support/tools.rs"]
+pub(crate) mod test_tools;

@@ -43,6 +43,10 @@ pub struct LoopOptions {
     pub offset: u64,
     /// At most this many bytes from `offset`; 0 = to the end.
     pub size_limit: u64,
+    /// The device's logical sector size (512, 1024, 2048 or 4096: the
+    /// kernel refuses others); 0 = the kernel's default, 512. What
+    /// `losetup -b` sets: a 4Kn disk image read by the partitioning tools.
+    pub block_size: u32,
 }
 
 /// How many times a free device is looked for when another process takes

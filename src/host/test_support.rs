@@ -1,26 +1,15 @@
-//! Helpers of the privileged tests (loop devices, mounts, chroot): the
-//! root check that skips or fails, a small ext4 image made by mke2fs, and
-//! the host's loop list.
+//! Helpers of the privileged tests (loop devices, mounts, chroot): a small
+//! ext4 image made by mke2fs, attached read-only as the mkconfig stage
+//! attaches the root, and the host's loop list. The root check that
+//! skips or fails is `crate::test_tools::require_root`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::host::chroot::DiskLinks;
 use crate::host::cmd::Cmd;
-
-/// True when the test may use loop devices and mounts. Not root: skip with
-/// a message, or fail under MKIMG_REQUIRE_TOOLS=1.
-pub(crate) fn privileged(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "MKIMG_REQUIRE_TOOLS=1 but {test} needs root (loop devices, mounts)"
-    );
-    eprintln!("skipping {test}: needs root (loop devices, mounts)");
-    false
-}
+use crate::host::loopdev::{LoopDevice, LoopOptions};
 
 pub(crate) const TEST_UUID: &str = "6d6b696d-672d-7465-7374-2d726f6f7421";
 
@@ -73,6 +62,23 @@ pub(crate) fn ext4_image_with_links(
         .run()
         .unwrap();
     image
+}
+
+/// `image` attached read-only (as the mkconfig stage attaches the root).
+pub(crate) fn attach_read_only(image: &Path) -> LoopDevice {
+    let read_only = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    LoopDevice::attach(image, &read_only).unwrap()
+}
+
+/// The /dev/disk links of a root made by [`ext4_image`]: its UUID only.
+pub(crate) fn test_root_links() -> DiskLinks {
+    DiskLinks {
+        fs_uuid: Some(TEST_UUID.to_string()),
+        part_uuid: None,
+    }
 }
 
 /// `losetup -a` lines naming `file`.

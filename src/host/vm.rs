@@ -152,9 +152,25 @@ impl Vm {
                 cmd = cmd.env("MKIMG_SSH_PORT", port.to_string());
             }
         }
-        let (mut reader, writer) = io::pipe().map_err(io_error("creating a pipe for", &script))?;
+        let mut vm = Vm::spawn(cmd)?;
+        vm._vars = vars_dir;
+        Ok(vm)
+    }
+
+    /// Start `cmd` (a start_vm.sh, or QEMU itself) as a machine: its own
+    /// process group, stdin piped, stdout and stderr merged into the
+    /// console. `cmd.cwd` and `cmd.clear_env` are honoured; a sandbox is not.
+    pub fn spawn(cmd: Cmd) -> Result<Vm, VmError> {
+        let program = PathBuf::from(&cmd.program);
+        let (mut reader, writer) = io::pipe().map_err(io_error("creating a pipe for", &program))?;
         let spawned = {
             let mut command = Command::new(&cmd.program);
+            if cmd.clear_env {
+                command.env_clear();
+            }
+            if let Some(cwd) = &cmd.cwd {
+                command.current_dir(cwd);
+            }
             command
                 .args(&cmd.args)
                 .envs(cmd.env.iter().map(|(k, v)| (k, v)))
@@ -162,7 +178,7 @@ impl Vm {
                 .stdout(
                     writer
                         .try_clone()
-                        .map_err(io_error("duplicating a pipe for", &script))?,
+                        .map_err(io_error("duplicating a pipe for", &program))?,
                 )
                 .stderr(writer)
                 .process_group(0);
@@ -201,7 +217,7 @@ impl Vm {
             started: Instant::now(),
             status: None,
             killed: false,
-            _vars: vars_dir,
+            _vars: None,
         })
     }
 
@@ -449,10 +465,12 @@ fn drain_until_exit(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod watch;
 
 /// A TCP port that was free on every interface a moment ago (QEMU's
 /// hostfwd binds all of them); the kernel picks it.
-fn free_tcp_port() -> Option<u16> {
+pub(crate) fn free_tcp_port() -> Option<u16> {
     std::net::TcpListener::bind(("0.0.0.0", 0))
         .ok()?
         .local_addr()

@@ -10,6 +10,3 @@ pub mod firmware;
 pub mod manifest;
 pub mod publish;
 pub mod start_vm;
-
-#[cfg(test)]
-pub(crate) mod console;

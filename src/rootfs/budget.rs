@@ -151,17 +151,7 @@ mod tests {
     use crate::rootfs::entry::{Entry, EntryKind};
 
     fn file(size: u64) -> Entry {
-        Entry {
-            path: "big".into(),
-            kind: EntryKind::File { size },
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            uname: "root".into(),
-            gname: "root".into(),
-            mtime: 0,
-            xattrs: Vec::new(),
-        }
+        Entry::root_owned("big", EntryKind::File { size }, 0o644, 0)
     }
 
     /// mke2fs with mkimg's config on 64 MiB: 4096 inodes, a 4 MiB journal.
@@ -206,7 +196,7 @@ mod tests {
     /// would take), and not much less; the inode count matches.
     #[test]
     fn ext4_budget_is_just_above_what_mke2fs_leaves_free() {
-        let have = crate::rootfs::tests::have_tool;
+        let have = crate::test_tools::have_tool;
         if !have("mke2fs") || !have("dumpe2fs") {
             return;
         }

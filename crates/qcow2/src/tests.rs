@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{Compression, Qcow2Error, Qcow2Options, Qcow2Reader, Qcow2Stats, Qcow2Writer};
+use crate::test_tools::have_tool;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -56,21 +57,6 @@ fn mixed(len: usize, seed: u64) -> Vec<u8> {
     let hole = (len / 3)..(len / 3 + len / 8);
     data[hole].fill(0);
     data
-}
-
-fn qemu_img_available() -> bool {
-    if Command::new("qemu-img")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return true;
-    }
-    if std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!("qemu-img is required (MKIMG_REQUIRE_TOOLS=1) but was not found");
-    }
-    eprintln!("SKIP: qemu-img not found; qcow2 oracle test skipped");
-    false
 }
 
 fn qemu_img(args: &[&str]) -> (bool, String) {
@@ -250,7 +236,7 @@ fn small_regions() -> Vec<Region> {
 
 #[test]
 fn small_disk_passes_check_and_compare() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     for compression in [Compression::None, Compression::Zlib, Compression::Zstd] {
@@ -273,7 +259,7 @@ fn small_disk_passes_check_and_compare() {
 
 #[test]
 fn sparse_3g_image_crosses_l2_boundaries() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     let regions = vec![
@@ -300,7 +286,7 @@ fn sparse_3g_image_crosses_l2_boundaries() {
 
 #[test]
 fn data_in_the_very_last_cluster() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     let size = 64 * MIB;
@@ -325,7 +311,7 @@ fn data_in_the_very_last_cluster() {
 
 #[test]
 fn virtual_size_not_a_multiple_of_the_cluster_size() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     let size = 10 * MIB + 1536;
@@ -346,7 +332,7 @@ fn virtual_size_not_a_multiple_of_the_cluster_size() {
 
 #[test]
 fn small_and_large_cluster_sizes() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     // cluster_bits 9 leaves a 1-bit sector-count field in compressed
@@ -364,7 +350,7 @@ fn small_and_large_cluster_sizes() {
 
 #[test]
 fn compressed_images_name_their_compression_type() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -469,7 +455,7 @@ fn compare_size_with_qemu(dir: &Path, compression: Compression) -> (u64, u64) {
 
 #[test]
 fn output_is_no_larger_than_qemu_img_convert() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -503,7 +489,7 @@ fn check_reader_on_qemu_image(dir: &Path, name: &str, convert_opts: &[&str]) -> 
 
 #[test]
 fn reader_reads_qemu_img_images() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -523,7 +509,7 @@ fn reader_reads_qemu_img_images() {
 
 #[test]
 fn reader_reads_zero_flag_clusters() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     // qemu-io is not assumed; `qemu-img rebase`-free way to get zero-flag
@@ -676,7 +662,7 @@ fn assert_reader_refuses(create_args: &[&str], base: Option<&str>, needle: &str)
 
 #[test]
 fn reader_rejects_backing_file_and_unsupported_features() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     assert_reader_refuses(&[], Some("raw"), "backing file");
@@ -716,7 +702,7 @@ fn file_is_written_sequentially_without_raw_size() {
 
 #[test]
 fn empty_and_zero_size_images_pass_check() {
-    if !qemu_img_available() {
+    if !have_tool("qemu-img") {
         return;
     }
     for size in [0, MIB, 5 * GIB + 512] {

@@ -171,8 +171,10 @@ fn u_boot_reads_the_menu_and_fetches_our_paths() {
     use std::process::{Command, Stdio};
     use std::time::Duration;
 
-    use crate::disk::gpt::test_tools::{find_tool, run_tool};
-    use crate::outputs::console::Console;
+    use crate::disk::gpt::test_tools::run_tool;
+    use crate::host::cmd::Cmd;
+    use crate::host::vm::watch::watch;
+    use crate::test_tools::find_tool;
 
     let tools: Option<Vec<_>> = ["qemu-system-aarch64", "sfdisk", "mkfs.vfat", "mmd", "mcopy"]
         .into_iter()
@@ -182,13 +184,7 @@ fn u_boot_reads_the_menu_and_fetches_our_paths() {
         return;
     };
     let u_boot = std::path::Path::new("/usr/lib/u-boot/qemu_arm64/u-boot.bin");
-    if !u_boot.is_file() {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{} is required (package u-boot-qemu)",
-            u_boot.display()
-        );
-        eprintln!("SKIP: {} missing", u_boot.display());
+    if !crate::test_tools::have_file(u_boot, "u-boot-qemu") {
         return;
     }
 
@@ -252,28 +248,36 @@ fn u_boot_reads_the_menu_and_fetches_our_paths() {
         );
     }
 
-    let mut cmd = Command::new(qemu);
-    cmd.args([
-        "-M",
-        "virt",
-        "-cpu",
-        "cortex-a72",
-        "-m",
-        "512M",
-        "-nographic",
-        "-nic",
-        "none",
-    ])
-    .arg("-bios")
-    .arg(u_boot)
-    .arg("-drive")
-    .arg(format!("file={},format=raw,if=none,id=hd0", img.display()))
-    .args(["-device", "virtio-blk-pci,drive=hd0", "-snapshot"]);
-    let mut console = Console::spawn(cmd);
+    let cmd = Cmd::new("running U-Boot in QEMU", qemu)
+        .args([
+            "-M",
+            "virt",
+            "-cpu",
+            "cortex-a72",
+            "-m",
+            "512M",
+            "-nographic",
+            "-nic",
+            "none",
+        ])
+        .arg("-bios")
+        .arg(u_boot)
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=none,id=hd0", img.display()))
+        .args(["-device", "virtio-blk-pci,drive=hd0", "-snapshot"]);
     let last = "Retrieving file: /vmlinuz-6.12.48+deb13-arm64";
-    let found = console.wait_for(&[last], Duration::from_secs(120));
-    let out = console.text();
-    assert!(found.is_some(), "U-Boot never fetched the kernel:\n{out}");
+    let watched = watch(
+        cmd,
+        &[("kernel fetched", &[last])],
+        Duration::from_secs(120),
+        &mut |_| {},
+    );
+    let out = &watched.text;
+    assert!(
+        watched.finished(),
+        "U-Boot never fetched the kernel ({:?}):\n{out}",
+        watched.ending
+    );
     let expected = [
         "Retrieving file: /extlinux/extlinux.conf",
         "sbc-arm64 boot menu",

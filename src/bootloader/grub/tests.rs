@@ -4,7 +4,7 @@
 
 use super::{grub_config_from_plan, render_grub_cfg};
 use crate::bootloader::golden::{assert_golden, builtin_plan, plan_from_toml, SEPARATE_BOOT_BOARD};
-use crate::disk::gpt::test_tools::find_tool;
+use crate::test_tools::find_tool;
 
 const DEFAULT_GRUB: &str = "GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n\
 GRUB_DISTRIBUTOR=`( . /etc/os-release; echo ${NAME:-Debian} ) 2>/dev/null || echo Debian`\n\

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use super::{compare_versions, find_kernels, KernelEntry};
-use crate::disk::gpt::test_tools::find_tool;
+use crate::test_tools::find_tool;
 
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()

@@ -10,21 +10,7 @@ use crate::board::{load_board, BoardSearch};
 use crate::disk::qcow2::Qcow2Options;
 use crate::disk::sink::{DiskSink, Qcow2Sink, RawSink};
 use crate::plan::{plan_board, Plan};
-
-fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "{name} is required"
-        );
-        eprintln!("SKIP: {name} not installed");
-    }
-    found
-}
+use crate::test_tools::have_tool;
 
 fn qemu_plan() -> Plan {
     let search = BoardSearch {
@@ -100,7 +86,7 @@ fn one_pass_into_raw_and_qcow2_is_identical_and_valid() {
     file.read_exact(&mut byte).unwrap();
     assert_eq!(byte[0], 0x7f);
 
-    if tool("qemu-img") {
+    if have_tool("qemu-img") {
         let check = Command::new("qemu-img")
             .args(["check", "-q"])
             .arg(&qcow)
@@ -119,7 +105,7 @@ fn one_pass_into_raw_and_qcow2_is_identical_and_valid() {
             .unwrap();
         assert!(cmp.success(), "qcow2 differs from raw");
     }
-    if tool("sgdisk") {
+    if have_tool("sgdisk") {
         let out = Command::new("sgdisk").arg("-v").arg(&raw).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("No problems found"));
     }

@@ -1,28 +1,15 @@
-//! Test helpers shared by the GPT and MBR oracle tests: finding and running
-//! the reference tools (skip with a message when missing, fail when
-//! MKIMG_REQUIRE_TOOLS=1), sparse image files, deterministic blobs and a
-//! loop device guard. Test-only; library code never spawns processes.
+//! Test helpers shared by the GPT and MBR oracle tests: running the
+//! reference tools (found through `crate::test_tools`), sparse image files
+//! and deterministic blobs. A 4Kn image is read through the library's own
+//! loop device guard, `crate::host::loopdev::LoopDevice`. Test-only;
+//! library code never spawns processes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Absolute path of `name` in PATH or the sbin directories, or `None` after
-/// printing a skip message. Panics instead when MKIMG_REQUIRE_TOOLS=1.
-pub(crate) fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    if let Some(found) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
-        return Some(found);
-    }
-    if std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!("{name} is required (MKIMG_REQUIRE_TOOLS=1) but not installed");
-    }
-    eprintln!("SKIP: {name} not installed; oracle check skipped");
-    None
-}
+use crate::test_tools::find_tool;
 
 /// Runs `tool args…` and returns stdout + stderr, panicking with both when
 /// it exits non-zero.
@@ -121,58 +108,4 @@ pub(crate) fn read_at(file: &mut File, offset: u64, len: usize) -> Vec<u8> {
     file.seek(SeekFrom::Start(offset)).unwrap();
     file.read_exact(&mut buf).unwrap();
     buf
-}
-
-/// A loop device attached with `losetup -b SECTOR -f --show`, detached on
-/// drop (or `close`). Only detaches the device it attached.
-pub(crate) struct LoopDevice {
-    losetup: PathBuf,
-    device: Option<PathBuf>,
-}
-
-impl LoopDevice {
-    /// `None` (with a message) when losetup is missing or we are not root.
-    pub(crate) fn attach(image: &Path, sector_size: u64) -> Option<LoopDevice> {
-        let losetup = find_tool("losetup")?;
-        let uid = run_tool(&find_tool("id")?, &["-u"]);
-        if uid.trim() != "0" {
-            if std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!("loop devices need root (MKIMG_REQUIRE_TOOLS=1)");
-            }
-            eprintln!("SKIP: not root, no loop device for the {sector_size}-byte sector check");
-            return None;
-        }
-        let out = run_tool(
-            &losetup,
-            &[
-                "-b",
-                &sector_size.to_string(),
-                "-f",
-                "--show",
-                image.to_str().unwrap(),
-            ],
-        );
-        Some(LoopDevice {
-            losetup,
-            device: Some(PathBuf::from(out.trim())),
-        })
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.device.as_deref().expect("attached")
-    }
-
-    pub(crate) fn close(mut self) {
-        if let Some(dev) = self.device.take() {
-            run_tool(&self.losetup, &["-d", dev.to_str().unwrap()]);
-        }
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        if let Some(dev) = self.device.take() {
-            let _ = Command::new(&self.losetup).arg("-d").arg(&dev).status();
-        }
-    }
 }

@@ -11,11 +11,13 @@ use uuid::{uuid, Uuid};
 
 use super::raw::{RawEntry, RawHeader};
 use super::test_tools::{
-    assert_sgdisk_clean, assert_sgdisk_clean_except, create_sparse, find_tool, make_blob, read_at,
-    run_tool, sfdisk_dump, write_at, LoopDevice,
+    assert_sgdisk_clean, assert_sgdisk_clean_except, create_sparse, make_blob, read_at, run_tool,
+    sfdisk_dump, write_at,
 };
 use super::{read_gpt, write_gpt, GptDisk, GptError, GptPartition};
 use crate::disk::mbr::{write_mbr, MbrTable};
+use crate::host::loopdev::{LoopDevice, LoopOptions};
+use crate::test_tools::{find_tool, require_root};
 
 pub(crate) const ESP_TYPE: Uuid = uuid!("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
 pub(crate) const LINUX_TYPE: Uuid = uuid!("0FC63DAF-8483-4772-8E79-3D69D8477DE4");
@@ -591,11 +593,16 @@ fn oracle_4k_sectors() {
     assert_gpt_crate_reads(&path, &disk);
     // sfdisk 2.38 has no --sector-size and sgdisk takes the sector size from
     // the device: both look through a loop device with 4096-byte blocks.
-    if let Some(dev) = LoopDevice::attach(&path, 4096) {
+    if require_root("oracle_4k_sectors (a loop device with 4096-byte sectors)") {
+        let opts = LoopOptions {
+            block_size: 4096,
+            ..LoopOptions::default()
+        };
+        let dev = LoopDevice::attach(&path, &opts).unwrap();
         assert_sgdisk_clean(dev.path());
         if let Some(dump) = sfdisk_dump(dev.path()) {
             assert_eq!(dump, expected_sfdisk(&disk));
         }
-        dev.close();
+        dev.close().unwrap();
     }
 }

@@ -7,10 +7,10 @@ use super::{
     lba_to_chs, read_mbr, write_mbr, EePlacement, MbrEntry, MbrError, MbrTable, MBR_REGION,
 };
 use crate::disk::gpt::test_tools::{
-    assert_sgdisk_clean, create_sparse, find_tool, make_blob, read_at, run_tool, sfdisk_dump,
-    write_at,
+    assert_sgdisk_clean, create_sparse, make_blob, read_at, run_tool, sfdisk_dump, write_at,
 };
 use crate::disk::gpt::{write_gpt, GptDisk, GptPartition};
+use crate::test_tools::find_tool;
 
 fn entry(bootable: bool, type_byte: u8, start_lba: u32, sectors: u32) -> MbrEntry {
     MbrEntry {

@@ -18,6 +18,7 @@ use super::{
     TarUsage, XattrRecord, MIB,
 };
 use crate::host::cmd::Cmd;
+use crate::test_tools::{have_tools, require_root};
 
 pub(super) const EPOCH: i64 = 1_700_000_000;
 const MTIME: u64 = 1_600_000_000;
@@ -215,31 +216,6 @@ fn write_test_tar(path: &Path, extra_file: Option<u64>) {
         tar.append(&h, Cursor::new(data)).unwrap();
     }
     tar.into_inner().unwrap();
-}
-
-/// True when every tool is on PATH (or in /usr/sbin); prints a skip message
-/// otherwise, and panics instead when MKIMG_REQUIRE_TOOLS=1.
-pub(super) fn tools_present(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            let probe = format!("command -v {t} || test -x /usr/sbin/{t} || test -x /sbin/{t}");
-            Cmd::new("looking for a tool", "sh")
-                .args(["-c", &probe])
-                .run()
-                .is_err()
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "MKIMG_REQUIRE_TOOLS=1 but {missing:?} not installed"
-    );
-    eprintln!("skipping: {missing:?} not installed");
-    false
 }
 
 pub(super) const E2FS_TOOLS: [&str; 4] = ["mke2fs", "debugfs", "e2fsck", "dumpe2fs"];
@@ -505,7 +481,7 @@ fn superblock_u32(image: &[u8], offset: usize) -> u32 {
 
 #[test]
 fn image_is_clean_and_has_planned_features_and_identity() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let built = build_test_image();
@@ -564,7 +540,7 @@ fn image_is_clean_and_has_planned_features_and_identity() {
 
 #[test]
 fn inodes_keep_type_mode_owner_device_and_data() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let built = build_test_image();
@@ -633,7 +609,7 @@ fn inodes_keep_type_mode_owner_device_and_data() {
 
 #[test]
 fn every_xattr_is_in_the_image_in_ext4_format() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let built = build_test_image();
@@ -666,7 +642,7 @@ fn every_xattr_is_in_the_image_in_ext4_format() {
 
 #[test]
 fn big_directories_are_hash_indexed() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -704,7 +680,7 @@ fn big_directories_are_hash_indexed() {
 
 #[test]
 fn builds_are_identical_whatever_tz_umask_cwd_and_tmpdir() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let built = build_test_image();
@@ -767,7 +743,7 @@ fn too_small_partition_fails_before_writing() {
     let tar = dir.path().join("rootfs.tar");
     write_test_tar(&tar, Some(20 * MIB));
     let image = dir.path().join("rootfs.ext4");
-    if !tools_present(&["mke2fs"]) {
+    if !have_tools(&["mke2fs"]) {
         return;
     }
     let err = build_ext4(
@@ -795,7 +771,7 @@ fn too_small_partition_fails_before_writing() {
 
 #[test]
 fn mke2fs_running_out_of_space_is_reported_as_too_small() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -832,7 +808,7 @@ fn mke2fs_running_out_of_space_is_reported_as_too_small() {
 
 #[test]
 fn xattr_on_missing_path_is_named() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let built = build_test_image();
@@ -905,22 +881,12 @@ impl Drop for LoopMount {
     }
 }
 
-pub(super) fn is_root() -> bool {
-    let out = Cmd::new("checking uid", "id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
 #[test]
 fn kernel_sees_acls_xattrs_and_devices() {
-    if !is_root() {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "MKIMG_REQUIRE_TOOLS=1 but the loop-mount test needs root"
-        );
-        eprintln!("skipping: loop mount needs root");
+    if !require_root("kernel_sees_acls_xattrs_and_devices") {
         return;
     }
-    if !tools_present(&["mount", "umount", "getfacl", "getfattr"]) {
+    if !have_tools(&["mount", "umount", "getfacl", "getfattr"]) {
         return;
     }
     let built = build_test_image();

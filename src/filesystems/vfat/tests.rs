@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
+use crate::test_tools::{have_tool, have_tools};
+
 use super::volume::{format_options, resolve_fat_type, size_range, SECTOR_BYTES};
 use super::{
     format_vfat, read_vfat_info, read_vfat_tree, FatType, VfatEntry, VfatError, VfatOptions,
@@ -27,7 +29,7 @@ const STAMP: i64 = 1_714_979_289;
 /// file, starting mid-file, arrives byte for byte (mcopy reads it back).
 #[test]
 fn a_file_slice_arrives_byte_for_byte() {
-    if !have_tool("mcopy") || !have_tool("fsck.fat") {
+    if !have_tools(&["mcopy", "fsck.fat"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -56,26 +58,6 @@ fn a_file_slice_arrives_byte_for_byte() {
     );
     assert_fsck_clean(&image);
     assert_mtools_contents(&image, &entries);
-}
-
-/// True if `tool` can be run; otherwise prints a skip message, or panics
-/// when MKIMG_REQUIRE_TOOLS=1.
-fn have_tool(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{tool} is required (MKIMG_REQUIRE_TOOLS=1) but was not found"
-        );
-        eprintln!("SKIP: {tool} not found");
-    }
-    found
 }
 
 fn run(tool: &str, args: &[&str]) -> Output {
@@ -263,7 +245,7 @@ fn read_bytes(path: &str) -> Vec<u8> {
 
 #[test]
 fn esp_1gib_is_fat32_fsck_clean_and_readable_by_mtools() {
-    if !(have_tool("fsck.fat") && have_tool("mcopy") && have_tool("minfo") && have_tool("file")) {
+    if !have_tools(&["fsck.fat", "mcopy", "minfo", "file"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -361,7 +343,7 @@ impl Seek for ReadOnly {
 
 #[test]
 fn small_and_boundary_sizes_pick_the_right_fat_type_and_pass_fsck() {
-    if !(have_tool("fsck.fat") && have_tool("mcopy")) {
+    if !have_tools(&["fsck.fat", "mcopy"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -20,17 +20,9 @@ use crate::arch::Arch;
 
 const RISCV_P: &str = "/usr/libexec/qemu-binfmt/riscv64-binfmt-P";
 
-fn require_tools() -> bool {
-    std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() == Ok("1")
-}
-
-/// Returns false (test skipped) when `what` is missing, failing under MKIMG_REQUIRE_TOOLS=1.
+/// `ok`, or false after `crate::test_tools::skip_or_fail` says `what` is missing.
 fn have(what: &str, ok: bool) -> bool {
-    if !ok {
-        assert!(!require_tools(), "{what} missing and MKIMG_REQUIRE_TOOLS=1");
-        eprintln!("skipping: {what} missing");
-    }
-    ok
+    crate::test_tools::require(ok, format_args!("{what} missing"))
 }
 
 /// A binfmt_misc directory in a temp dir; writes behave like the kernel's.

@@ -18,8 +18,10 @@ use crate::host::loopdev::{LoopDevice, LoopOptions};
 use crate::host::mount::in_private_namespace;
 use crate::host::sandbox::Sandbox;
 use crate::host::test_support::{
-    ext4_image, ext4_image_with_links, host_mounts, host_programs, loops_of, privileged, TEST_UUID,
+    attach_read_only, ext4_image, ext4_image_with_links, host_mounts, host_programs, loops_of,
+    test_root_links, TEST_UUID,
 };
+use crate::test_tools::{have_file, require_root, skip_or_fail};
 
 #[test]
 fn chroot_argv_is_sandboxed_with_only_the_given_environment() {
@@ -116,7 +118,7 @@ cat /etc/default/grub /etc/default/keep
 
 #[test]
 fn session_gives_a_private_dev_and_read_only_root() {
-    if !privileged("session_gives_a_private_dev_and_read_only_root") {
+    if !require_root("session_gives_a_private_dev_and_read_only_root") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -130,11 +132,7 @@ fn session_gives_a_private_dev_and_read_only_root() {
     let root = dir.path().join("root");
     fs::create_dir(&root).unwrap();
     let before = (host_mounts(), sha256(&image));
-    let ro = LoopOptions {
-        read_only: true,
-        ..LoopOptions::default()
-    };
-    let device = LoopDevice::attach(&image, &ro).unwrap();
+    let device = attach_read_only(&image);
     let links = DiskLinks {
         fs_uuid: Some(TEST_UUID.to_string()),
         part_uuid: Some("0f0e0d0c-0b0a-0908-0706-050403020100".to_string()),
@@ -202,7 +200,7 @@ fn session_gives_a_private_dev_and_read_only_root() {
 
 #[test]
 fn interrupted_run_is_stopped_and_cleaned_up() {
-    if !privileged("interrupted_run_is_stopped_and_cleaned_up") {
+    if !require_root("interrupted_run_is_stopped_and_cleaned_up") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -269,15 +267,10 @@ done
 /// that name (checked by hand; the name is what it goes by).
 #[test]
 fn grub_probe_finds_the_root_in_the_sandbox() {
-    if !privileged("grub_probe_finds_the_root_in_the_sandbox") {
+    if !require_root("grub_probe_finds_the_root_in_the_sandbox") {
         return;
     }
-    if !Path::new("/usr/sbin/grub-probe").exists() {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "MKIMG_REQUIRE_TOOLS=1 but grub-probe is missing (grub-common)"
-        );
-        eprintln!("skipping: needs grub-probe (apt-get install grub-common)");
+    if !have_file(Path::new("/usr/sbin/grub-probe"), "grub-common") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -289,15 +282,8 @@ fn grub_probe_finds_the_root_in_the_sandbox() {
     let image = ext4_image(dir.path(), &borrowed);
     let root = dir.path().join("root");
     fs::create_dir(&root).unwrap();
-    let ro = LoopOptions {
-        read_only: true,
-        ..LoopOptions::default()
-    };
-    let device = LoopDevice::attach(&image, &ro).unwrap();
-    let links = DiskLinks {
-        fs_uuid: Some(TEST_UUID.to_string()),
-        part_uuid: None,
-    };
+    let device = attach_read_only(&image);
+    let links = test_root_links();
     let never = AtomicBool::new(false);
     let out = in_private_namespace(|| {
         let session = ChrootSession::open(&device, "ext4", &root, &links)?;
@@ -326,16 +312,12 @@ fn grub_probe_finds_the_root_in_the_sandbox() {
 /// runs it: root inside the user namespace, output to /tmp, no /sys.
 #[test]
 fn host_grub_mkconfig_runs_in_the_sandbox() {
-    if !privileged("host_grub_mkconfig_runs_in_the_sandbox") {
+    if !require_root("host_grub_mkconfig_runs_in_the_sandbox") {
         return;
     }
     if !Path::new("/usr/sbin/grub-mkconfig").exists() || !Path::new("/etc/grub.d/10_linux").exists()
     {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "MKIMG_REQUIRE_TOOLS=1 but grub-mkconfig is missing (grub-common, grub2-common)"
-        );
-        eprintln!("skipping: needs the host's grub-mkconfig and /etc/grub.d");
+        skip_or_fail("needs the host's grub-mkconfig and /etc/grub.d (grub-common, grub2-common)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -411,15 +393,8 @@ fn host_grub_mkconfig_runs_in_the_sandbox() {
     let image = ext4_image_with_links(dir.path(), &borrowed, &[("bin", "usr/bin")]);
     let root = dir.path().join("root");
     fs::create_dir(&root).unwrap();
-    let ro = LoopOptions {
-        read_only: true,
-        ..LoopOptions::default()
-    };
-    let device = LoopDevice::attach(&image, &ro).unwrap();
-    let links = DiskLinks {
-        fs_uuid: Some(TEST_UUID.to_string()),
-        part_uuid: None,
-    };
+    let device = attach_read_only(&image);
+    let links = test_root_links();
     let never = AtomicBool::new(false);
     let (cfg, messages) = in_private_namespace(|| {
         let mut session = ChrootSession::open(&device, "ext4", &root, &links)?;

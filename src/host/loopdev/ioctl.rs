@@ -62,7 +62,7 @@ pub(super) fn loop_config(backing: BorrowedFd<'_>, file: &Path, opts: &LoopOptio
     }
     LoopConfig {
         fd: u32::try_from(backing.as_raw_fd()).unwrap_or(u32::MAX),
-        block_size: 0,
+        block_size: opts.block_size,
         info: LoopInfo64 {
             lo_device: 0,
             lo_inode: 0,

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 
 use super::ioctl::{loop_config, LoopConfig, LoopInfo64, LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY};
 use super::{LoopDevice, LoopOptions};
-use crate::host::test_support::{ext4_image, loops_of, privileged};
+use crate::host::test_support::{ext4_image, loops_of};
+use crate::test_tools::require_root;
 
 #[test]
 fn kernel_structures_and_config() {
@@ -25,8 +26,10 @@ fn kernel_structures_and_config() {
             read_only: true,
             offset: 2 << 20,
             size_limit: 1 << 30,
+            block_size: 4096,
         },
     );
+    assert_eq!(config.block_size, 4096);
     assert_eq!(config.fd as i32, file.as_raw_fd());
     assert_eq!(config.info.lo_offset, 2 << 20);
     assert_eq!(config.info.lo_sizelimit, 1 << 30);
@@ -38,11 +41,40 @@ fn kernel_structures_and_config() {
     assert_eq!(config.info.lo_file_name[63], 0, "NUL-terminated");
     let plain = loop_config(file.as_fd(), &long, &LoopOptions::default());
     assert_eq!(plain.info.lo_flags, LO_FLAGS_AUTOCLEAR);
+    assert_eq!(plain.block_size, 0, "the kernel's default");
+}
+
+/// `block_size` is the sector size the kernel gives the device (what the
+/// 4Kn partition table tests read through), as sysfs reports it.
+#[test]
+fn block_size_sets_the_logical_sector_size() {
+    if !require_root("block_size_sets_the_logical_sector_size") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("4k.img");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    for (block_size, expected) in [(0, "512"), (4096, "4096")] {
+        let opts = LoopOptions {
+            block_size,
+            ..LoopOptions::default()
+        };
+        let device = LoopDevice::attach(&image, &opts).unwrap();
+        let name = device.path().file_name().unwrap().to_string_lossy();
+        let sector =
+            std::fs::read_to_string(format!("/sys/block/{name}/queue/logical_block_size")).unwrap();
+        assert_eq!(sector.trim(), expected, "block_size {block_size}");
+        device.close().unwrap();
+    }
+    assert!(loops_of(&image).is_empty());
 }
 
 #[test]
 fn attach_read_only_then_close_and_drop_detach() {
-    if !privileged("attach_read_only_then_close_and_drop_detach") {
+    if !require_root("attach_read_only_then_close_and_drop_detach") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +107,7 @@ fn attach_read_only_then_close_and_drop_detach() {
 
 #[test]
 fn panic_inside_the_guarded_scope_detaches() {
-    if !privileged("panic_inside_the_guarded_scope_detaches") {
+    if !require_root("panic_inside_the_guarded_scope_detaches") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +156,7 @@ fn hold_loop_device_until_killed() {
 /// Before autoclear (losetup) the device stayed attached.
 #[test]
 fn killed_holder_leaves_no_loop_device() {
-    if !privileged("killed_holder_leaves_no_loop_device") {
+    if !require_root("killed_holder_leaves_no_loop_device") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,8 @@ use rustix::mount::MountFlags;
 
 use super::{in_private_namespace, parse_mount_points, thread_mount_points, Mount};
 use crate::host::loopdev::{LoopDevice, LoopOptions};
-use crate::host::test_support::{ext4_image, host_mounts, loops_of, privileged};
+use crate::host::test_support::{ext4_image, host_mounts, loops_of};
+use crate::test_tools::require_root;
 
 #[test]
 fn mountinfo_mount_points_are_unescaped() {
@@ -23,7 +24,7 @@ fn mountinfo_mount_points_are_unescaped() {
 
 #[test]
 fn read_only_mount_in_a_private_namespace_leaves_the_host_alone() {
-    if !privileged("read_only_mount_in_a_private_namespace_leaves_the_host_alone") {
+    if !require_root("read_only_mount_in_a_private_namespace_leaves_the_host_alone") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -62,7 +63,7 @@ fn read_only_mount_in_a_private_namespace_leaves_the_host_alone() {
 
 #[test]
 fn panic_inside_the_namespace_unmounts_and_detaches() {
-    if !privileged("panic_inside_the_namespace_unmounts_and_detaches") {
+    if !require_root("panic_inside_the_namespace_unmounts_and_detaches") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -86,7 +87,7 @@ fn panic_inside_the_namespace_unmounts_and_detaches() {
 
 #[test]
 fn read_only_bind_and_move() {
-    if !privileged("read_only_bind_and_move") {
+    if !require_root("read_only_bind_and_move") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

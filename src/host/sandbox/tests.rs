@@ -21,11 +21,11 @@ use std::sync::atomic::AtomicBool;
 use super::{Sandbox, Step, HOSTNAME, SANDBOX_ID};
 use crate::host::chroot::{chroot_cmd, ChrootSession, DiskLinks};
 use crate::host::cmd::{Cmd, CmdError};
-use crate::host::loopdev::{LoopDevice, LoopOptions};
 use crate::host::mount::in_private_namespace;
 use crate::host::test_support::{
-    ext4_image_with_links, host_mounts, loops_of, privileged, TEST_UUID,
+    attach_read_only, ext4_image_with_links, host_mounts, loops_of, test_root_links,
 };
+use crate::test_tools::{require_root, skip_or_fail};
 
 #[test]
 fn description_names_every_namespace_and_the_mapping() {
@@ -50,7 +50,7 @@ fn description_names_every_namespace_and_the_mapping() {
 
 #[test]
 fn failing_step_is_named_in_the_error() {
-    if !privileged("failing_step_is_named_in_the_error") {
+    if !require_root("failing_step_is_named_in_the_error") {
         return;
     }
     // No proc directory: the sandbox cannot mount its /proc.
@@ -119,7 +119,7 @@ echo DONE
 
 #[test]
 fn hostile_rootfs_script_cannot_reach_the_host() {
-    if !privileged("hostile_rootfs_script_cannot_reach_the_host") {
+    if !require_root("hostile_rootfs_script_cannot_reach_the_host") {
         return;
     }
     let Some(busybox) = static_busybox() else {
@@ -169,15 +169,8 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
     let root = dir.path().join("root");
     fs::create_dir(&root).unwrap();
     let mounts_before = host_mounts();
-    let ro = LoopOptions {
-        read_only: true,
-        ..LoopOptions::default()
-    };
-    let device = LoopDevice::attach(&image, &ro).unwrap();
-    let links = DiskLinks {
-        fs_uuid: Some(TEST_UUID.to_string()),
-        part_uuid: None,
-    };
+    let device = attach_read_only(&image);
+    let links = test_root_links();
     let hostpid = std::process::id().to_string();
     let tag = tag_for("hostile");
     let victim_pid = victim.id().to_string();
@@ -252,11 +245,7 @@ fn hold_a_sandbox_until_killed() {
     let (Some(image), Ok(tag)) = (std::env::var_os(HOLD_IMAGE), std::env::var(HOLD_TAG)) else {
         return;
     };
-    let ro = LoopOptions {
-        read_only: true,
-        ..LoopOptions::default()
-    };
-    let device = LoopDevice::attach(Path::new(&image), &ro).unwrap();
+    let device = attach_read_only(Path::new(&image));
     let root = Path::new(&image).with_file_name("root");
     let _ = in_private_namespace(|| -> anyhow::Result<()> {
         let session = ChrootSession::open(&device, "ext4", &root, &DiskLinks::default())?;
@@ -284,7 +273,7 @@ fn hold_a_sandbox_until_killed() {
 /// streams, and the sandbox's processes are waited for through pidfds.
 #[test]
 fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
-    if !privileged("killed_mkimg_leaves_no_sandbox_mount_or_loop_device") {
+    if !require_root("killed_mkimg_leaves_no_sandbox_mount_or_loop_device") {
         return;
     }
     let Some(busybox) = static_busybox() else {
@@ -390,15 +379,11 @@ fn riscv64_exit(code: u8) -> Vec<u8> {
 /// no_new_privs do not get in its way.
 #[test]
 fn foreign_program_runs_in_the_sandbox_through_binfmt() {
-    if !privileged("foreign_program_runs_in_the_sandbox_through_binfmt") {
+    if !require_root("foreign_program_runs_in_the_sandbox_through_binfmt") {
         return;
     }
     if let Err(err) = crate::host::binfmt::preflight_host(crate::arch::Arch::Riscv64) {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "MKIMG_REQUIRE_TOOLS=1 but riscv64 binfmt is not usable: {err}"
-        );
-        eprintln!("skipping: riscv64 binfmt is not usable: {err}");
+        skip_or_fail(format_args!("riscv64 binfmt is not usable: {err}"));
         return;
     }
     let Some(busybox) = static_busybox() else {
@@ -415,11 +400,7 @@ fn foreign_program_runs_in_the_sandbox_through_binfmt() {
         &[("usr/bin/sh", "busybox")],
     );
     fs::create_dir(dir.path().join("root")).unwrap();
-    let ro = LoopOptions {
-        read_only: true,
-        ..LoopOptions::default()
-    };
-    let device = LoopDevice::attach(&image, &ro).unwrap();
+    let device = attach_read_only(&image);
     let root = dir.path().join("root");
     let out = in_private_namespace(|| {
         let session = ChrootSession::open(&device, "ext4", &root, &DiskLinks::default())?;
@@ -447,12 +428,7 @@ fn static_busybox() -> Option<Vec<u8>> {
     if data.is_some() && !dynamic {
         return data;
     }
-    assert!(
-        std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "MKIMG_REQUIRE_TOOLS=1 but /bin/busybox is missing or not static: \
-         apt-get install busybox-static (scripts/setup-debian.sh)"
-    );
-    eprintln!("skipping: needs a static /bin/busybox (apt-get install busybox-static)");
+    skip_or_fail("needs a static /bin/busybox (apt-get install busybox-static)");
     None
 }
 

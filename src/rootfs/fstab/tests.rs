@@ -13,7 +13,7 @@ use super::render_fstab;
 use crate::bootloader::golden::{
     assert_golden, builtin_plan, plan_from_toml, EXTLINUX_BOARD, SEPARATE_BOOT_BOARD,
 };
-use crate::disk::gpt::test_tools::find_tool;
+use crate::test_tools::find_tool;
 
 /// findmnt's findings on `text` that are not about this host; `None` when
 /// findmnt is missing (skip).

@@ -7,8 +7,9 @@ use tar::{Archive, EntryType};
 use super::fixture::{
     acl, every_kind, image_edits, run, Fx, Member, CAP_NET_RAW, EPOCH, LONG, OLD,
 };
-use super::{gzip, have_tool, xz, zstd};
+use super::{gzip, xz, zstd};
 use crate::rootfs::{Captured, Captures, Compression, Edits, MemKind, NodeType, RootfsError};
+use crate::test_tools::have_tool;
 
 /// One member of an output tar, as the `tar` crate reads it.
 #[derive(Debug, Clone)]

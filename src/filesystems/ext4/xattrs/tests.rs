@@ -6,12 +6,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::super::tests::{
-    access_acl, debugfs, default_acl, is_root, params, quote, tools_present, LoopMount, E2FS_TOOLS,
-    EPOCH, SIZE,
+    access_acl, debugfs, default_acl, params, quote, LoopMount, E2FS_TOOLS, EPOCH, SIZE,
 };
 use super::super::{build_ext4, resolve_sbin};
 use super::{restore_xattrs, shown, XattrRecord};
 use crate::host::cmd::Cmd;
+use crate::test_tools::{have_tools, require_root};
 
 /// A PAX tar: each member's path (any length) and xattrs in its `x` header.
 fn write_pax_tar(tar: &Path, members: &[(&str, bool)], records: &[XattrRecord]) {
@@ -96,7 +96,7 @@ fn e2fsck_clean(image: &Path) {
 
 #[test]
 fn xattrs_and_acls_on_a_6_kib_path_arrive_and_builds_are_identical() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -137,15 +137,10 @@ fn xattrs_and_acls_on_a_6_kib_path_arrive_and_builds_are_identical() {
         .run()
         .unwrap();
 
-    if !is_root() {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "MKIMG_REQUIRE_TOOLS=1 but the loop-mount part needs root"
-        );
-        eprintln!("skipping the getfacl part: loop mount needs root");
+    if !require_root("the getfacl part (a loop mount)") {
         return;
     }
-    if !tools_present(&["mount", "umount", "getfacl"]) {
+    if !have_tools(&["mount", "umount", "getfacl"]) {
         return;
     }
     let mnt = dir.path().join("mnt");
@@ -176,7 +171,7 @@ fn xattrs_and_acls_on_a_6_kib_path_arrive_and_builds_are_identical() {
 /// Control characters and a leading `!` are plain bytes of a name now.
 #[test]
 fn names_with_newlines_and_bangs_get_their_xattrs() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -217,7 +212,7 @@ fn superblock_wtime(image: &Path) -> u32 {
 /// step in a build, would overwrite s_wtime and hide a leak).
 #[test]
 fn restoring_stamps_the_build_clock() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
