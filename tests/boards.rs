@@ -11,7 +11,12 @@
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod support;
+
+use support::run::{mkimg_command, run_tool, text};
+use support::tools::have_tools;
 
 const ROCK3A_ROOT_UUID: &str = "726f636b-3361-4000-8000-0000726f6f74";
 const NEZHA_ROOT_UUID: &str = "6e657a68-6100-4000-8000-0000726f6f74";
@@ -27,44 +32,10 @@ fn manifest_dir() -> &'static Path {
 }
 
 fn mkimg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkimg"))
-        .args(args)
-        .env_remove("MKIMG_BOARDS")
-        .env("HOME", "/nonexistent")
+    mkimg_command(args)
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .output()
         .expect("run mkimg")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Whether an oracle tool is installed; with MKIMG_REQUIRE_TOOLS=1 (CI) a
-/// missing tool fails the test instead of skipping it.
-fn tool_available(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "{name} is required (MKIMG_REQUIRE_TOOLS=1); run scripts/setup-debian.sh"
-        );
-        eprintln!("SKIP: {name} not installed");
-    }
-    found
-}
-
-fn run_tool(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// `len` bytes of a fixed pattern with `magic` at `at`: a stand-in for a
@@ -347,10 +318,6 @@ fn check_gpt_clear_of_blobs(board: &Path) {
     }
 }
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|n| tool_available(n))
-}
-
 fn debugfs_cat(fs_image: &Path, path: &str) -> String {
     run_tool(
         "debugfs",
@@ -360,7 +327,7 @@ fn debugfs_cat(fs_image: &Path, path: &str) -> String {
 
 #[test]
 fn rock3a_builds_with_blobs_ext4_boot_and_extlinux() {
-    if !tools(&["sgdisk", "sfdisk", "e2fsck", "debugfs", "mke2fs"]) {
+    if !have_tools(&["sgdisk", "sfdisk", "e2fsck", "debugfs", "mke2fs"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -448,7 +415,7 @@ fn rock3a_builds_with_blobs_ext4_boot_and_extlinux() {
 
 #[test]
 fn rock3a_single_u_boot_rockchip_bin_from_the_rootfs() {
-    if !tools(&["mke2fs"]) {
+    if !have_tools(&["mke2fs"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -544,7 +511,7 @@ fn missing_and_wrong_blobs_fail_before_the_build() {
 
 #[test]
 fn nezha_builds_with_moved_array_raw_env_and_vfat_boot() {
-    if !tools(&[
+    if !have_tools(&[
         "sgdisk", "sfdisk", "e2fsck", "debugfs", "fsck.fat", "mtype", "mke2fs",
     ]) {
         return;
@@ -725,7 +692,7 @@ fn u_boot_boots_the_extlinux_image_to_a_shell() {
         );
         return;
     }
-    if !tools(&["qemu-system-aarch64"]) {
+    if !have_tools(&["qemu-system-aarch64"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use mkimg::host::vm::live_members;
 use rustix::process::{kill_process, Pid, Signal};
+use support::run::text;
+use support::tools::have_tool;
+
+mod support;
 
 const FAKE_START_VM: &str = "tests/fixtures/console/fake-start_vm.sh";
 
@@ -17,10 +21,6 @@ fn mkimg(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mkimg"));
     command.args(args).stdin(Stdio::null());
     command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn install_script(dir: &Path, source: &Path) {
@@ -157,11 +157,6 @@ fn rootfs_riscv64() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/cache/mkimg-dev/rootfs-riscv64.tar"))
 }
 
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
-}
-
 /// A directory honouring the start_vm.sh contract that boots the tarball's
 /// kernel and initramfs directly and stops in the initramfs shell.
 fn initramfs_dir(tarball: &Path) -> tempfile::TempDir {
@@ -215,12 +210,7 @@ fn boot_riscv64_initramfs_runs_a_command() {
         );
         return;
     }
-    if !on_path("qemu-system-riscv64") {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "qemu-system-riscv64 is required (MKIMG_REQUIRE_TOOLS=1)"
-        );
-        eprintln!("SKIP: qemu-system-riscv64 not installed");
+    if !have_tool("qemu-system-riscv64") {
         return;
     }
     let dir = initramfs_dir(&tarball);

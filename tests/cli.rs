@@ -6,41 +6,11 @@ mod build;
 #[path = "cli/tables.rs"]
 mod tables;
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-/// Whether an oracle tool is installed; with MKIMG_REQUIRE_TOOLS=1 (CI) a
-/// missing tool fails the test instead of skipping it.
-fn tool_available(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "{name} is required (MKIMG_REQUIRE_TOOLS=1); run scripts/setup-debian.sh"
-        );
-        eprintln!("SKIP: {name} not installed");
-    }
-    found
-}
-
-fn mkimg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkimg"))
-        .args(args)
-        .env_remove("MKIMG_BOARDS")
-        .env("HOME", "/nonexistent")
-        .output()
-        .expect("run mkimg")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use support::run::{mkimg, stderr, stdout};
 
 #[test]
 fn boards_lists_qemu_boards() {

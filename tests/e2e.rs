@@ -9,11 +9,15 @@
 
 #[path = "e2e/compare.rs"]
 mod compare;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
+
+use support::run::{run_tool, text};
+use support::tools::require_root;
 
 fn slow() -> bool {
     if std::env::var_os("MKIMG_SLOW_TESTS").is_none() {
@@ -23,19 +27,11 @@ fn slow() -> bool {
     true
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 fn mkimg(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mkimg"))
         .args(args)
         .output()
         .expect("run mkimg")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Bootstraps run one at a time (they share the cache and the CPU).
@@ -57,20 +53,6 @@ fn rootfs_for(arch: &str) -> PathBuf {
     let path = PathBuf::from(text(&out.stdout).trim());
     assert!(path.is_file(), "mkimg rootfs printed {path:?}");
     path
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 struct Built {
@@ -122,7 +104,7 @@ fn extract(built: &Built, index: usize, name: &str) -> PathBuf {
         built.plan["board"]["image"].as_str().unwrap()
     ));
     let path = built.dir.path().join(name);
-    run(
+    run_tool(
         "dd",
         &[
             &format!("if={}", raw.display()),
@@ -142,9 +124,9 @@ fn check_image(arch: &str, built: &Built, rootfs: &Path) {
     let raw = built.out.join(format!("{image}.raw"));
     let qcow2 = built.out.join(format!("{image}.qcow2"));
     let raw_s = raw.to_str().unwrap();
-    assert!(run("sgdisk", &["-v", raw_s]).contains("No problems found"));
-    run("qemu-img", &["check", qcow2.to_str().unwrap()]);
-    run(
+    assert!(run_tool("sgdisk", &["-v", raw_s]).contains("No problems found"));
+    run_tool("qemu-img", &["check", qcow2.to_str().unwrap()]);
+    run_tool(
         "qemu-img",
         &[
             "compare",
@@ -162,26 +144,26 @@ fn check_image(arch: &str, built: &Built, rootfs: &Path) {
 
     let esp = extract(built, 0, "esp.img");
     let esp_s = esp.to_str().unwrap();
-    run("fsck.fat", &["-n", esp_s]);
+    run_tool("fsck.fat", &["-n", esp_s]);
     let boot_file = if arch == "riscv64" {
         "BOOTRISCV64.EFI"
     } else {
         "BOOTAA64.EFI"
     };
-    let listing = run("mdir", &["-i", esp_s, "-/", "-b", "::/"]);
+    let listing = run_tool("mdir", &["-i", esp_s, "-/", "-b", "::/"]);
     assert!(
         listing.contains(&format!("::/EFI/BOOT/{boot_file}")),
         "{listing}"
     );
-    let grub_cfg = run("mtype", &["-i", esp_s, "::/EFI/debian/grub.cfg"]);
+    let grub_cfg = run_tool("mtype", &["-i", esp_s, "::/EFI/debian/grub.cfg"]);
     assert!(
         grub_cfg.contains("root=UUID=78662d6f-706f-6570-6f72-742d726f6f74"),
         "{grub_cfg}"
     );
 
     let root = extract(built, 1, "root.img");
-    run("e2fsck", &["-fn", root.to_str().unwrap()]);
-    if is_root() {
+    run_tool("e2fsck", &["-fn", root.to_str().unwrap()]);
+    if require_root("the entry-by-entry comparison (a loop mount)") {
         let report = compare::compare_tar_with_image(rootfs, &root, built.dir.path());
         eprintln!(
             "{arch}: compared {} entries with the mounted image",
@@ -193,8 +175,6 @@ fn check_image(arch: &str, built: &Built, rootfs: &Path) {
             "mismatches:\n{}",
             report.mismatches.join("\n")
         );
-    } else {
-        eprintln!("SKIP: entry-by-entry comparison needs root (loop mount)");
     }
 }
 
@@ -256,7 +236,7 @@ fn end_to_end(arch: &str) {
         let name = format!("{board}.{ext}");
         let a = first.out.join(&name);
         let b = second.1.join(&name);
-        run("cmp", &[a.to_str().unwrap(), b.to_str().unwrap()]);
+        run_tool("cmp", &[a.to_str().unwrap(), b.to_str().unwrap()]);
     }
     boot_and_check(arch, &first);
 }
@@ -276,8 +256,7 @@ fn template_build_succeeds_as_non_root() {
     if !slow() {
         return;
     }
-    if !is_root() {
-        eprintln!("SKIP: needs root to switch to user nobody");
+    if !require_root("template_build_succeeds_as_non_root (switching to user nobody)") {
         return;
     }
     let rootfs = rootfs_for("riscv64");
@@ -285,7 +264,7 @@ fn template_build_succeeds_as_non_root() {
     // nobody needs a readable rootfs and a writable output/temp directory.
     let readable = dir.path().join("rootfs.tar");
     fs::copy(&rootfs, &readable).unwrap();
-    run("chmod", &["-R", "a+rwX", dir.path().to_str().unwrap()]);
+    run_tool("chmod", &["-R", "a+rwX", dir.path().to_str().unwrap()]);
     let binary = dir.path().join("mkimg");
     fs::copy(env!("CARGO_BIN_EXE_mkimg"), &binary).unwrap();
     let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("boards/qemu-riscv64/board.toml");

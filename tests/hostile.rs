@@ -25,25 +25,25 @@ mod signals;
 #[path = "hostile/tarball_xattrs.rs"]
 mod tarball_xattrs;
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use support::run::mkimg_command;
+use support::tarball::Tarball;
 
 /// `mkimg ARGS` with a clean environment: no user boards, no user config,
 /// the work directory under `work` (so leftovers can be checked).
 pub fn mkimg_in(work: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkimg"))
-        .args(args)
-        .env_remove("MKIMG_BOARDS")
-        .env("HOME", "/nonexistent")
+    mkimg_command(args)
         .env("MKIMG_WORKDIR", work)
         .env("TMPDIR", work)
         .output()
         .expect("run mkimg")
 }
 
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+pub use support::run::stderr;
 
 /// Asserts a failure whose message holds every one of `needles`.
 pub fn assert_refused(out: &Output, needles: &[&str]) {
@@ -66,13 +66,6 @@ pub fn entries(dir: &Path) -> Vec<PathBuf> {
 /// A one-file tar: enough to get past `--rootfs` checks; cases here fail
 /// before the rootfs is read.
 pub fn tiny_tar(path: &Path) {
-    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(3);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "etc/motd", &b"hi\n"[..])
-        .unwrap();
-    builder.finish().unwrap();
+    let tar = Tarball::new().file("etc/motd", b"hi\n").finish();
+    std::fs::write(path, tar).unwrap();
 }

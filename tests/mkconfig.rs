@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 use mkimg::arch::Arch;
 use mkimg::bootloader::lint::{lint_grub_cfg, LintRules, RootBy};
 use rustix::process::{kill_process, Pid, Signal};
+use support::run::text;
+use support::tools::require_root;
+
+mod support;
 
 const ROOT_UUID: &str = "78662d6f-706f-6570-6f72-742d726f6f74";
 /// Where qemu-riscv64's ESP starts (board.toml: offset = "2M").
@@ -35,30 +39,13 @@ fn mkimg() -> Command {
     command
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// Root, or skip (fail under MKIMG_REQUIRE_TOOLS=1).
-fn privileged(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "MKIMG_REQUIRE_TOOLS=1 but {test} needs root"
-    );
-    eprintln!("skipping {test}: needs root");
-    false
-}
-
 /// The rootfs for the slow tests, or `None` (with a loud message).
 fn slow_rootfs(test: &str) -> Option<PathBuf> {
     if std::env::var("MKIMG_SLOW_TESTS").as_deref() != Ok("1") {
         eprintln!("skipping {test}: set MKIMG_SLOW_TESTS=1");
         return None;
     }
-    if !privileged(test) {
+    if !require_root(test) {
         return None;
     }
     Some(rootfs_for("riscv64"))
@@ -84,10 +71,6 @@ fn rootfs_for(arch: &str) -> PathBuf {
 }
 
 static BOOTSTRAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// The slow tests share loop devices and pgrep: one at a time.
 static SLOW: Mutex<()> = Mutex::new(());
@@ -136,7 +119,7 @@ fn same_bytes(a: &Path, b: &Path) {
 
 #[test]
 fn non_root_fails_at_once_naming_the_rootless_mode() {
-    if !privileged("non_root_fails_at_once_naming_the_rootless_mode") {
+    if !require_root("non_root_fails_at_once_naming_the_rootless_mode") {
         return;
     }
     let started = Instant::now();
@@ -340,7 +323,7 @@ fn aarch64_mkconfig_build_boots_with_the_layout_root() {
         eprintln!("skipping {test}: set MKIMG_SLOW_TESTS=1");
         return;
     }
-    if !privileged(test) {
+    if !require_root(test) {
         return;
     }
     let rootfs = rootfs_for("aarch64");

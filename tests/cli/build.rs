@@ -6,104 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{mkimg, stderr, tool_available};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/elf")
-        .join(name);
-    let mut bytes = fs::read(path).unwrap();
-    bytes.resize(4096, 0);
-    bytes
-}
-
-/// A tarball builder for small rootfs trees.
-struct TarSpec {
-    builder: tar::Builder<Vec<u8>>,
-}
-
-impl TarSpec {
-    /// A minimal riscv64-looking rootfs: an ELF /usr/bin/dash, a kernel and
-    /// initrd in /boot, Debian's grub EFI path, /boot/efi.
-    fn rootfs(elf: &str) -> Self {
-        let mut spec = TarSpec {
-            builder: tar::Builder::new(Vec::new()),
-        };
-        for dir in [
-            "etc",
-            "usr",
-            "usr/bin",
-            "boot",
-            "boot/efi",
-            "usr/lib",
-            "usr/lib/grub",
-            "usr/lib/grub/riscv64-efi",
-            "usr/lib/grub/riscv64-efi/monolithic",
-        ] {
-            spec.dir(dir);
-        }
-        spec.file("usr/bin/dash", &fixture(elf));
-        spec.file("boot/vmlinux-6.12.1-riscv64", b"kernel");
-        spec.file("boot/initrd.img-6.12.1-riscv64", b"initrd");
-        spec.file(
-            "usr/lib/grub/riscv64-efi/monolithic/grubriscv64.efi",
-            b"MZ grub",
-        );
-        spec.file("etc/hosts", b"127.0.0.1\tlocalhost\n");
-        spec
-    }
-
-    fn dir(&mut self, path: &str) {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        self.builder
-            .append_data(&mut h, path, std::io::empty())
-            .unwrap();
-    }
-
-    fn file(&mut self, path: &str, data: &[u8]) {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        self.builder.append_data(&mut h, path, data).unwrap();
-    }
-
-    /// Raw name, bypassing the tar crate's own path checks.
-    fn raw_file(&mut self, name: &str, data: &[u8]) {
-        let mut h = tar::Header::new_gnu();
-        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_cksum();
-        self.builder.append(&h, data).unwrap();
-    }
-
-    fn symlink(&mut self, path: &str, target: &str) {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_mode(0o777);
-        h.set_size(0);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        self.builder.append_link(&mut h, path, target).unwrap();
-    }
-
-    fn finish(self) -> Vec<u8> {
-        self.builder.into_inner().unwrap()
-    }
-}
+use crate::support::run::{mkimg, stderr};
+use crate::support::tarball::Tarball;
+use crate::support::tools::have_tool;
 
 struct Case {
     dir: tempfile::TempDir,
@@ -172,11 +77,11 @@ fn small_board(case: &Case) -> PathBuf {
 
 #[test]
 fn rootfs_larger_than_partition_fails_before_writing() {
-    if !tool_available("mke2fs") {
+    if !have_tool("mke2fs") {
         return;
     }
     let case = Case::new();
-    let mut spec = TarSpec::rootfs("dash-riscv64.elfhdr");
+    let mut spec = Tarball::minimal("dash-riscv64.elfhdr");
     // 200 MiB of incompressible-ish data cannot fit a ~126 MiB root.
     let big: Vec<u8> = (0..200u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -202,8 +107,8 @@ fn rootfs_larger_than_partition_fails_before_writing() {
 #[test]
 fn entry_escaping_the_root_is_refused_with_its_name() {
     let case = Case::new();
-    let mut spec = TarSpec::rootfs("dash-riscv64.elfhdr");
-    spec.raw_file("../../tmp/x", b"evil");
+    let mut spec = Tarball::minimal("dash-riscv64.elfhdr");
+    spec.raw_name_file("../../tmp/x", b"evil");
     let tar = case.write("rootfs.tar", &spec.finish());
     let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
     assert!(!ok);
@@ -215,7 +120,7 @@ fn entry_escaping_the_root_is_refused_with_its_name() {
 #[test]
 fn truncated_tar_is_an_error() {
     let case = Case::new();
-    let bytes = TarSpec::rootfs("dash-riscv64.elfhdr").finish();
+    let bytes = Tarball::minimal("dash-riscv64.elfhdr").finish();
     let tar = case.write("rootfs.tar", &bytes[..bytes.len() / 2 + 100]);
     let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
     assert!(!ok);
@@ -229,7 +134,7 @@ fn truncated_tar_is_an_error() {
 #[test]
 fn truncated_tar_zst_is_an_error() {
     let case = Case::new();
-    let plain = TarSpec::rootfs("dash-riscv64.elfhdr").finish();
+    let plain = Tarball::minimal("dash-riscv64.elfhdr").finish();
     let zst = zstd::encode_all(&plain[..], 3).unwrap();
     let tar = case.write("rootfs.tar.zst", &zst[..zst.len() * 2 / 3]);
     let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
@@ -245,7 +150,10 @@ fn truncated_tar_zst_is_an_error() {
 #[test]
 fn rootfs_of_another_architecture_is_refused_naming_both() {
     let case = Case::new();
-    let tar = case.write("rootfs.tar", &TarSpec::rootfs("dash-arm64.elfhdr").finish());
+    let tar = case.write(
+        "rootfs.tar",
+        &Tarball::minimal("dash-arm64.elfhdr").finish(),
+    );
     let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
     assert!(!ok);
     assert!(err.contains("aarch64"), "{err}");
@@ -256,11 +164,11 @@ fn rootfs_of_another_architecture_is_refused_naming_both() {
 
 #[test]
 fn hostname_symlink_is_replaced_not_followed() {
-    if !tool_available("debugfs") {
+    if !have_tool("debugfs") {
         return;
     }
     let case = Case::new();
-    let mut spec = TarSpec::rootfs("dash-riscv64.elfhdr");
+    let mut spec = Tarball::minimal("dash-riscv64.elfhdr");
     spec.file("etc/shadow", b"root:*:1::::::\n");
     spec.symlink("etc/hostname", "/etc/shadow");
     let tar = case.write("rootfs.tar", &spec.finish());

@@ -10,9 +10,11 @@ use std::process::Command;
 use mkimg::board::load_board_file;
 use mkimg::commands::plan::plan_rows;
 use mkimg::disk::tables::write_tables;
+use mkimg::host::loopdev::{LoopDevice, LoopOptions};
 use mkimg::plan::{plan_board, Plan};
 
-use super::{mkimg, stderr, tool_available};
+use crate::support::run::{mkimg, run_tool, stderr};
+use crate::support::tools::{have_tool, have_tools, require_root};
 
 /// A board copied into a temp dir with its blobs, planned, and its tables
 /// written (blobs first) into a sparse image.
@@ -74,57 +76,21 @@ fn builtin_board(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Loop device with a given logical sector size; detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn attach(image: &Path, sector_size: u64) -> Option<Loop> {
-        let out = Command::new("losetup")
-            .args(["-b", &sector_size.to_string(), "-f", "--show"])
-            .arg(image)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        Some(Loop(
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        ))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
 /// The device the tools should read: the file itself, or a loop device for
 /// 4096-byte sectors (sgdisk and sfdisk 2.38 assume 512 for plain files).
-fn tool_target(w: &Written) -> Option<(String, Option<Loop>)> {
+fn tool_target(w: &Written) -> Option<(String, Option<LoopDevice>)> {
     if w.plan.layout.sector_size == 512 {
         return Some((w.image.display().to_string(), None));
     }
-    if !rustix::process::geteuid().is_root() {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "4096-byte sector checks need root for a loop device"
-        );
-        eprintln!("SKIP: 4096-byte sector tool checks need root (losetup -b 4096)");
+    if !require_root("4096-byte sector tool checks (a loop device)") {
         return None;
     }
-    let dev = Loop::attach(&w.image, w.plan.layout.sector_size).expect("losetup -b 4096");
-    Some((dev.0.clone(), Some(dev)))
-}
-
-fn run_tool(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let opts = LoopOptions {
+        block_size: u32::try_from(w.plan.layout.sector_size).unwrap(),
+        ..LoopOptions::default()
+    };
+    let dev = LoopDevice::attach(&w.image, &opts).unwrap();
+    Some((dev.path().display().to_string(), Some(dev)))
 }
 
 fn check_sgdisk(target: &str, allow_gap_warnings: bool) {
@@ -262,7 +228,7 @@ fn check_inspect(w: &Written) {
         serde_json::to_value(w.plan.layout.table).unwrap()
     );
     // The same tables read through a qcow2 (made by qemu-img, the oracle).
-    if tool_available("qemu-img") {
+    if have_tool("qemu-img") {
         let qcow2 = w.image.with_extension("qcow2");
         let status = Command::new("qemu-img")
             .args(["convert", "-O", "qcow2", image, qcow2.to_str().unwrap()])
@@ -293,7 +259,7 @@ fn check_all(w: &Written, allow_gap_warning: bool) {
     check_blobs(w);
     check_gpt_crate(w);
     check_inspect(w);
-    if !tool_available("sgdisk") || !tool_available("sfdisk") {
+    if !have_tools(&["sgdisk", "sfdisk"]) {
         return;
     }
     if let Some((target, _loop)) = tool_target(w) {
@@ -333,7 +299,7 @@ fn four_k_sectors() {
 fn mbr_four_partitions_active() {
     let w = write_board(&test_board("mbr-four"));
     check_all(&w, false);
-    if tool_available("sfdisk") {
+    if have_tool("sfdisk") {
         let text = run_tool("sfdisk", &["-d", w.image.to_str().unwrap()]);
         let boot = text
             .lines()

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
+use mkimg::host::loopdev::{LoopDevice, LoopOptions};
+use mkimg::host::mount::{in_private_namespace, Mount};
+use rustix::mount::MountFlags;
 use sha2::{Digest, Sha256};
 
 /// Paths mkimg edits or removes on purpose.
@@ -28,48 +30,6 @@ pub struct Report {
     pub mismatches: Vec<String>,
 }
 
-/// A read-only loop mount, unmounted and detached on drop.
-struct RoMount {
-    dir: PathBuf,
-    device: String,
-}
-
-impl RoMount {
-    fn new(image: &Path, dir: &Path) -> RoMount {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("losetup")
-            .args(["-r", "-f", "--show"])
-            .arg(image)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let mounted = RoMount {
-            dir: dir.to_path_buf(),
-            device,
-        };
-        // noload: no journal replay, so reading changes nothing.
-        let status = Command::new("mount")
-            .args(["-t", "ext4", "-o", "ro,noload", &mounted.device])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount {}", mounted.device);
-        mounted
-    }
-}
-
-impl Drop for RoMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-        let _ = Command::new("losetup").args(["-d", &self.device]).status();
-    }
-}
-
 fn sha256_reader(mut r: impl Read) -> [u8; 32] {
     let mut hasher = Sha256::new();
     std::io::copy(&mut r, &mut hasher).unwrap();
@@ -83,9 +43,31 @@ fn normalise(path: &str) -> String {
         .to_string()
 }
 
+/// Mount `image` read-only at `scratch/mnt` through the library's own loop
+/// device and mount guards, in a private mount namespace (the host's mount
+/// table never sees it), and compare `tarball` with it.
 pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> Report {
-    let mount = RoMount::new(image, &scratch.join("mnt"));
-    let root = mount.dir.clone();
+    let root = scratch.join("mnt");
+    std::fs::create_dir_all(&root).unwrap();
+    let read_only = LoopOptions {
+        read_only: true,
+        ..LoopOptions::default()
+    };
+    let device = LoopDevice::attach(image, &read_only).unwrap();
+    let report = in_private_namespace(|| {
+        // noload: no journal replay, so reading changes nothing.
+        let mount = Mount::filesystem(device.path(), &root, "ext4", MountFlags::RDONLY, "noload")?;
+        let report = compare_tree(tarball, &root);
+        mount.close()?;
+        Ok(report)
+    })
+    .unwrap();
+    device.close().unwrap();
+    report
+}
+
+/// The comparison itself, with the image mounted at `root`.
+fn compare_tree(tarball: &Path, root: &Path) -> Report {
     let mut report = Report::default();
     let mut inodes: HashMap<String, u64> = HashMap::new();
     let mut archive = tar::Archive::new(File::open(tarball).unwrap());
@@ -224,6 +206,5 @@ pub fn compare_tar_with_image(tarball: &Path, image: &Path, scratch: &Path) -> R
         }
         Err(err) => report.mismatches.push(format!("boot/efi: {err}")),
     }
-    drop(mount);
     report
 }

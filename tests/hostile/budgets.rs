@@ -6,7 +6,9 @@
 
 use std::fs;
 
-use super::kit::{assert_no_workdir_left, board, tool_available, Case, Rootfs, MIB};
+use super::kit::{assert_no_workdir_left, board, Case};
+use crate::support::tarball::{Tarball, MIB};
+use crate::support::tools::have_tool;
 
 const RSS_LIMIT_KIB: u64 = 256 * 1024;
 const BOMB: u64 = 2 << 30;
@@ -26,11 +28,11 @@ fn assert_refused_by_budget(stderr: &str, path: &str) {
 /// before "grow the partition". Now the header alone is enough.
 #[test]
 fn sparse_bomb_is_refused_before_its_data_is_written() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
-    let tar = Rootfs::minimal().sparse("var/bomb", BOMB).finish();
+    let tar = Tarball::minimal_riscv64().sparse("var/bomb", BOMB).finish();
     assert!(tar.len() < 64 << 10, "the bomb is small: {}", tar.len());
     let rootfs = case.write("bomb.tar", &tar);
     let board = board(case.dir.path(), "160M", "32M", |t| t);
@@ -53,11 +55,11 @@ fn sparse_bomb_is_refused_before_its_data_is_written() {
 
 #[test]
 fn zstd_bomb_is_refused_before_it_is_decompressed() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
-    let zst = Rootfs::minimal().zstd_with_zeros("var/zeros", BOMB);
+    let zst = Tarball::minimal_riscv64().zstd_with_zeros("var/zeros", BOMB);
     assert!(zst.len() < 256 << 10, "the bomb is small: {}", zst.len());
     let rootfs = case.write("bomb.tar.zst", &zst);
     let board = board(case.dir.path(), "160M", "32M", |t| t);
@@ -82,11 +84,11 @@ fn zstd_bomb_is_refused_before_it_is_decompressed() {
 /// far less than 2 GiB is written.
 #[test]
 fn sparse_bomb_that_fits_is_written_sparse() {
-    if !tool_available("time") || !tool_available("mke2fs") {
+    if !have_tool("time") || !have_tool("mke2fs") {
         return;
     }
     let case = Case::new();
-    let tar = Rootfs::minimal().sparse("var/bomb", BOMB).finish();
+    let tar = Tarball::minimal_riscv64().sparse("var/bomb", BOMB).finish();
     let rootfs = case.write("bomb.tar", &tar);
     let board = board(case.dir.path(), "3G", "64M", |t| t);
     let run = case.build(board.to_str().unwrap(), rootfs.to_str().unwrap(), None);
@@ -108,11 +110,11 @@ fn sparse_bomb_that_fits_is_written_sparse() {
 /// file). Now they are spilled sparse and copied into the FAT in chunks.
 #[test]
 fn large_file_under_boot_efi_streams_into_the_fat_writer() {
-    if !tool_available("time") || !tool_available("mke2fs") {
+    if !have_tool("time") || !have_tool("mke2fs") {
         return;
     }
     let case = Case::new();
-    let tar = Rootfs::minimal()
+    let tar = Tarball::minimal_riscv64()
         .dir("boot/efi/EFI")
         .sparse("boot/efi/EFI/big.img", 512 * MIB)
         .finish();
@@ -132,7 +134,7 @@ fn large_file_under_boot_efi_streams_into_the_fat_writer() {
     assert_no_workdir_left(&case.work());
     // The file is in the ESP with its size (mtools reads the raw image at
     // the ESP's offset, 2 MiB).
-    if tool_available("mdir") {
+    if have_tool("mdir") {
         let raw = case.out().join("qemu-riscv64.raw");
         let out = std::process::Command::new("mdir")
             .arg("-i")
@@ -150,11 +152,11 @@ fn large_file_under_boot_efi_streams_into_the_fat_writer() {
 /// its header, naming the ESP, before it reaches the spill file.
 #[test]
 fn file_larger_than_the_esp_names_the_esp() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
-    let tar = Rootfs::minimal()
+    let tar = Tarball::minimal_riscv64()
         .dir("boot/efi/EFI")
         .sparse("boot/efi/EFI/big.img", 64 * MIB)
         .finish();

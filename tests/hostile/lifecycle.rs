@@ -11,38 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// Whether an oracle tool is installed; with MKIMG_REQUIRE_TOOLS=1 (CI) a
-/// missing tool fails the test instead of skipping it.
-pub fn tool_available(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
-        || Path::new("/usr/sbin").join(name).is_file();
-    if !found {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "{name} is required (MKIMG_REQUIRE_TOOLS=1); run scripts/setup-debian.sh"
-        );
-        eprintln!("SKIP: {name} not installed");
-    }
-    found
-}
+use crate::support::run::mkimg_command;
+use crate::support::tarball::Tarball;
+use crate::support::tools::{have_file, have_tools};
 
 /// The tools a default (template) build of qemu-riscv64 runs.
 pub fn build_tools_available() -> bool {
     let firmware = Path::new("/usr/share/qemu-efi-riscv64/RISCV_VIRT_CODE.fd");
-    if !firmware.is_file() {
-        assert!(
-            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
-            "{} is required (MKIMG_REQUIRE_TOOLS=1); run scripts/setup-debian.sh",
-            firmware.display()
-        );
-        eprintln!("SKIP: {} not installed", firmware.display());
-        return false;
-    }
-    ["mke2fs", "e2fsck", "debugfs"]
-        .iter()
-        .all(|t| tool_available(t))
+    have_file(firmware, "qemu-efi-riscv64") && have_tools(&["mke2fs", "e2fsck", "debugfs"])
 }
 
 /// A minimal riscv64-looking rootfs: an ELF /usr/bin/dash, a kernel and
@@ -54,64 +30,18 @@ pub fn rootfs_tar(filler: usize) -> Vec<u8> {
 
 /// [`rootfs_tar`] whose first member is the file `first` (path, data).
 pub fn rootfs_tar_led_by(first: Option<(&str, &[u8])>, filler: usize) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut tar = Tarball::new();
     if let Some((path, data)) = first {
-        b.append_data(&mut header(data.len() as u64), path, data)
-            .unwrap();
+        tar.file(path, data);
     }
-    let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str| {
-        let mut h = header(0);
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        b.append_data(&mut h, path, std::io::empty()).unwrap();
-    };
-    for d in [
-        "etc",
-        "usr",
-        "usr/bin",
-        "boot",
-        "boot/efi",
-        "usr/lib",
-        "usr/lib/grub",
-        "usr/lib/grub/riscv64-efi",
-        "usr/lib/grub/riscv64-efi/monolithic",
-        "srv",
-    ] {
-        dir(&mut b, d);
-    }
-    let elf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/elf/dash-riscv64.elfhdr");
-    let mut dash = fs::read(elf).unwrap();
-    dash.resize(4096, 0);
-    let file = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
-        let mut h = header(data.len() as u64);
-        b.append_data(&mut h, path, data).unwrap();
-    };
-    file(&mut b, "usr/bin/dash", &dash);
-    file(&mut b, "boot/vmlinux-6.12.1-riscv64", b"kernel");
-    file(&mut b, "boot/initrd.img-6.12.1-riscv64", b"initrd");
-    file(
-        &mut b,
-        "usr/lib/grub/riscv64-efi/monolithic/grubriscv64.efi",
-        b"MZ grub",
-    );
-    file(&mut b, "etc/hosts", b"127.0.0.1\tlocalhost\n");
+    tar.add_minimal("dash-riscv64.elfhdr").dir("srv");
     for i in 0..filler {
         let data: Vec<u8> = (0..65536u32)
             .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i as u32) >> 11) as u8)
             .collect();
-        file(&mut b, &format!("srv/filler-{i}"), &data);
+        tar.file(&format!("srv/filler-{i}"), &data);
     }
-    b.into_inner().unwrap()
-}
-
-fn header(size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o644);
-    h.set_size(size);
-    h.set_mtime(1_700_000_000);
-    h.set_uid(0);
-    h.set_gid(0);
-    h
+    tar.finish()
 }
 
 /// One test's directory: the tarball, the output `out`, a private work root.
@@ -150,17 +80,13 @@ impl Case {
     }
 
     pub fn command(&self, out: &Path) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkimg"));
-        cmd.args(["build", "--board", "qemu-riscv64", "--format", "qcow2"])
-            .arg("--rootfs")
+        let mut cmd = mkimg_command(["build", "--board", "qemu-riscv64", "--format", "qcow2"]);
+        cmd.arg("--rootfs")
             .arg(&self.rootfs)
             .arg("-o")
             .arg(out)
-            .env_remove("MKIMG_BOARDS")
             .env_remove("MKIMG_TEST_PAUSE_AT")
             .env("MKIMG_WORKDIR", self.work_root())
-            .env("HOME", "/nonexistent")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if self.default_work_root {

@@ -9,7 +9,9 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use sha2::{Digest, Sha256};
 
-use super::kit::{assert_no_workdir_left, board, run_measured, tool_available, Case, Rootfs};
+use super::kit::{assert_no_workdir_left, board, run_measured, Case};
+use crate::support::tarball::Tarball;
+use crate::support::tools::have_tool;
 
 fn assert_failed_naming(run: &super::kit::Run, wants: &[&str]) {
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
@@ -31,7 +33,7 @@ fn small_board(case: &Case) -> String {
 /// Before: all three said "rootfs … not found".
 #[test]
 fn rootfs_that_is_not_a_tarball_says_what_it_is() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
@@ -52,7 +54,7 @@ fn rootfs_that_is_not_a_tarball_says_what_it_is() {
 /// written into it reaches the pass ("no entries").
 #[test]
 fn rootfs_fifo_is_read_as_a_stream() {
-    if !tool_available("time") || !tool_available("mkfifo") {
+    if !have_tool("time") || !have_tool("mkfifo") {
         return;
     }
     let case = Case::new();
@@ -81,7 +83,7 @@ fn rootfs_fifo_is_read_as_a_stream() {
 /// Before: "unknown format".
 #[test]
 fn valid_empty_tar_says_it_has_no_entries() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
@@ -100,14 +102,14 @@ fn valid_empty_tar_says_it_has_no_entries() {
 /// Before: these failed deep inside mke2fs/e2fsck without a path.
 #[test]
 fn duplicate_paths_of_different_kinds_are_named_at_the_pass() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
     let board = small_board(&case);
     let cases = [
         (
-            Rootfs::minimal()
+            Tarball::minimal_riscv64()
                 .dir("srv")
                 .file("srv/x", b"1")
                 .dir("srv/x")
@@ -115,7 +117,7 @@ fn duplicate_paths_of_different_kinds_are_named_at_the_pass() {
             "\"/srv/x\" is given twice, first as a file and then as a directory",
         ),
         (
-            Rootfs::minimal()
+            Tarball::minimal_riscv64()
                 .dir("srv")
                 .dir("srv/d")
                 .symlink("srv/d", "/etc")
@@ -139,12 +141,15 @@ fn duplicate_paths_of_different_kinds_are_named_at_the_pass() {
 
 #[test]
 fn name_over_255_bytes_is_named() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
     let long = format!("srv/{}", "n".repeat(300));
-    let tar = Rootfs::minimal().dir("srv").long_name_file(&long).finish();
+    let tar = Tarball::minimal_riscv64()
+        .dir("srv")
+        .file(&long, b"x")
+        .finish();
     let rootfs = case.write("long.tar", &tar);
     let run = case.build(&small_board(&case), rootfs.to_str().unwrap(), None);
     assert_failed_naming(&run, &[&long, "is 300 bytes", "at most 255 bytes"]);
@@ -159,11 +164,11 @@ fn name_over_255_bytes_is_named() {
 /// The suffix stays for real format errors.
 #[test]
 fn truncated_tar_still_says_truncated_or_corrupt() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
-    let tar = Rootfs::minimal().finish();
+    let tar = Tarball::minimal_riscv64().finish();
     let rootfs = case.write("cut.tar", &tar[..tar.len() - 1536]);
     let run = case.build(&small_board(&case), rootfs.to_str().unwrap(), None);
     assert_failed_naming(&run, &["plain tar; truncated or corrupt?"]);
@@ -173,7 +178,7 @@ fn truncated_tar_still_says_truncated_or_corrupt() {
 /// Before: the image was built with no boot loader, exit 0.
 #[test]
 fn grub_board_without_an_esp_fails_at_plan_time() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
@@ -188,7 +193,7 @@ fn grub_board_without_an_esp_fails_at_plan_time() {
         None,
     );
     assert_failed_naming(&plan, &["no EFI System Partition", "loader = \"extlinux\""]);
-    let rootfs = case.write("rootfs.tar", &Rootfs::minimal().finish());
+    let rootfs = case.write("rootfs.tar", &Tarball::minimal_riscv64().finish());
     let run = case.build(board.to_str().unwrap(), rootfs.to_str().unwrap(), None);
     assert_failed_naming(&run, &["no EFI System Partition"]);
     assert!(!case.out().exists());
@@ -198,7 +203,7 @@ fn grub_board_without_an_esp_fails_at_plan_time() {
 /// Before: clap refused `-v` before the subcommand.
 #[test]
 fn verbose_flag_goes_before_the_subcommand() {
-    if !tool_available("time") {
+    if !have_tool("time") {
         return;
     }
     let case = Case::new();
@@ -227,11 +232,11 @@ fn verbose_flag_goes_before_the_subcommand() {
 /// sha256.
 #[test]
 fn rootfs_from_standard_input() {
-    if !tool_available("time") || !tool_available("mke2fs") {
+    if !have_tool("time") || !have_tool("mke2fs") {
         return;
     }
     let case = Case::new();
-    let tar = Rootfs::minimal().finish();
+    let tar = Tarball::minimal_riscv64().finish();
     let path = case.write("rootfs.tar", &tar);
     let run = case.build("qemu-riscv64", "-", Some(File::open(&path).unwrap()));
     assert!(run.status.success(), "{}", run.stderr);
@@ -253,7 +258,7 @@ fn full_work_directory_says_so() {
         eprintln!("SKIP: mounting a small tmpfs needs root");
         return;
     }
-    if !tool_available("unshare") {
+    if !have_tool("unshare") {
         return;
     }
     let case = Case::new();
@@ -265,7 +270,7 @@ fn full_work_directory_says_so() {
         x ^= x << 17;
         *b = x as u8;
     }
-    let tar = Rootfs::minimal()
+    let tar = Tarball::minimal_riscv64()
         .dir("srv")
         .file("srv/rand", &random)
         .finish();

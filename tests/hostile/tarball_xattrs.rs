@@ -9,35 +9,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use crate::support::run::{mkimg_command, run_tool};
+use crate::support::tools::{have_tools, locate_tool};
 
 /// debugfs reads a script with `fgets(buf, BUFSIZ)`: 8191 bytes a line.
 const DEBUGFS_LINE: usize = 8191;
-
-/// Whether an oracle tool is installed (also in /usr/sbin); with
-/// MKIMG_REQUIRE_TOOLS=1 a missing one fails the test instead of skipping.
-fn tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("MKIMG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{name} is required (MKIMG_REQUIRE_TOOLS=1); run scripts/setup-debian.sh"
-        );
-        eprintln!("SKIP: {name} not installed");
-    }
-    found
-}
-
-fn run(program: &Path, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
-}
 
 /// A PAX tar whose every member carries its path (and xattrs) in a pax
 /// header, so paths of any length need no GNU extension.
@@ -147,10 +124,7 @@ fn exploit_path(split: usize, decoy: &Path) -> String {
 
 #[test]
 fn long_member_path_with_xattr_runs_nothing_and_keeps_the_xattr() {
-    let Some(debugfs) = tool("debugfs") else {
-        return;
-    };
-    if tool("mke2fs").is_none() || tool("e2fsck").is_none() {
+    if !have_tools(&["debugfs", "mke2fs", "e2fsck"]) {
         return;
     }
     let case = tempfile::tempdir().unwrap();
@@ -171,16 +145,13 @@ fn long_member_path_with_xattr_runs_nothing_and_keeps_the_xattr() {
     let board = small_board(case.path());
     let out_dir = case.path().join("out");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_mkimg"))
-        .args(["build", "--board"])
+    let out = mkimg_command(["build", "--board"])
         .arg(&board)
         .arg("--rootfs")
         .arg(&rootfs)
         .args(["--format", "raw", "--keep-workdir", "-o"])
         .arg(&out_dir)
         .env("MKIMG_WORKDIR", &work)
-        .env("HOME", "/nonexistent")
-        .env_remove("MKIMG_BOARDS")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -196,18 +167,12 @@ fn long_member_path_with_xattr_runs_nothing_and_keeps_the_xattr() {
         .unwrap_or_else(|| panic!("no rootfs.img under {}", work.display()));
     let image = image.to_str().unwrap();
     // A request this test writes itself, from a path it chose.
-    let got = run(
-        &debugfs,
+    let text = run_tool(
+        locate_tool("debugfs").unwrap(),
         &["-R", &format!("ea_get \"/{path}\" user.x"), image],
     );
-    let text = String::from_utf8_lossy(&got.stdout);
     assert!(text.contains("kept"), "user.x not in the image: {text}");
-    let fsck = run(&tool("e2fsck").unwrap(), &["-fn", image]);
-    assert!(
-        fsck.status.success(),
-        "e2fsck -fn: {}",
-        String::from_utf8_lossy(&fsck.stdout)
-    );
+    run_tool(locate_tool("e2fsck").unwrap(), &["-fn", image]);
 }
 
 fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
