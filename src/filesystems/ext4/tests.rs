@@ -7,6 +7,7 @@ use std::io::{BufWriter, Cursor};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use rustix::mount::MountFlags;
 use tar::{EntryType, Header};
 use uuid::Uuid;
 
@@ -18,6 +19,9 @@ use super::{
     TarUsage, XattrRecord, MIB,
 };
 use crate::host::cmd::Cmd;
+use crate::host::loopdev::LoopDevice;
+use crate::host::mount::Mount;
+use crate::host::test_support::attach_read_only;
 use crate::test_tools::{have_tools, require_root};
 
 pub(super) const EPOCH: i64 = 1_700_000_000;
@@ -842,42 +846,29 @@ fn xattr_on_missing_path_is_named() {
 // ---- oracle: the kernel (root only) -----------------------------------
 
 /// A read-only loop mount, unmounted by `close` or on drop.
+/// `image` attached read-only through the library's loop guard and mounted
+/// read-only at `dir` (in the host's namespace, so the tools see it);
+/// unmounted, then detached, on `close` or drop.
 pub(super) struct LoopMount {
-    dir: PathBuf,
-    mounted: bool,
+    // Dropped in this order: the mount, then the device under it.
+    mount: Option<Mount>,
+    device: Option<LoopDevice>,
 }
 
 impl LoopMount {
     pub(super) fn new(image: &Path, dir: &Path) -> LoopMount {
         fs::create_dir_all(dir).unwrap();
-        Cmd::new("mounting test image", "mount")
-            .args(["-t", "ext4", "-o", "loop,ro"])
-            .arg(image)
-            .arg(dir)
-            .run()
-            .unwrap();
+        let device = attach_read_only(image);
+        let mount = Mount::filesystem(device.path(), dir, "ext4", MountFlags::RDONLY, "").unwrap();
         LoopMount {
-            dir: dir.to_path_buf(),
-            mounted: true,
+            mount: Some(mount),
+            device: Some(device),
         }
     }
 
     pub(super) fn close(mut self) {
-        self.mounted = false;
-        Cmd::new("unmounting test image", "umount")
-            .arg(&self.dir)
-            .run()
-            .unwrap();
-    }
-}
-
-impl Drop for LoopMount {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = Cmd::new("unmounting test image", "umount")
-                .arg(&self.dir)
-                .run();
-        }
+        self.mount.take().unwrap().close().unwrap();
+        self.device.take().unwrap().close().unwrap();
     }
 }
 
@@ -886,7 +877,7 @@ fn kernel_sees_acls_xattrs_and_devices() {
     if !require_root("kernel_sees_acls_xattrs_and_devices") {
         return;
     }
-    if !have_tools(&["mount", "umount", "getfacl", "getfattr"]) {
+    if !have_tools(&["getfacl", "getfattr"]) {
         return;
     }
     let built = build_test_image();
