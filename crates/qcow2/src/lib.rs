@@ -40,6 +40,15 @@ mod writer;
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod crafted_tests;
+
+/// The one meaning of `MKIMG_REQUIRE_TOOLS`, the same file mkimg's own
+/// unit and integration tests include (see its module doc); this crate uses
+/// only part of it.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../../tests/support/tools.rs"]
+mod test_tools;
+
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests;
