@@ -8,11 +8,18 @@
 //! reading the size of blob files next to the board; after `plan_board`
 //! returns nothing reads the board again.
 
+mod blobs;
+mod boot;
 pub mod bounds;
+mod checks;
+mod fields;
+mod geometry;
 pub mod identity;
 pub mod layout;
+mod partitions;
 pub mod parttype;
 mod resolve;
+mod settings;
 
 use std::path::PathBuf;
 
@@ -23,9 +30,10 @@ use crate::arch::Arch;
 use crate::board::names::{Hostname, OneLine, PlainName};
 use crate::board::schema::{BootLoader, GrubMode, PartitionFlag, TableKind};
 
+pub use boot::boot_loader_problem;
 pub use layout::{Layout, Problem, Region, RegionKind, Severity};
 pub use parttype::PartType;
-pub use resolve::plan_board;
+pub use resolve::{plan_board, PlanError};
 
 /// A fully resolved build plan.
 #[derive(Debug, Clone, Serialize)]
@@ -254,27 +262,6 @@ impl Plan {
             .max_by_key(|(_, mount)| mount.len())
             .map(|(p, _)| p)
     }
-}
-
-/// Why `loader` cannot boot a disk of `partitions`, if it cannot: GRUB
-/// (EFI) is installed into the EFI System Partition, so a bootable board
-/// (one with a root partition) that uses it needs one. Without it the
-/// build would make an image with no boot loader and exit 0.
-pub fn boot_loader_problem(loader: BootLoader, partitions: &[PlannedPartition]) -> Option<String> {
-    let mounted_at =
-        |p: &PlannedPartition, path: &str| p.mount.as_ref().is_some_and(|m| m.path == path);
-    let bootable = partitions.iter().any(|p| mounted_at(p, "/"));
-    let has_esp = partitions.iter().any(|p| {
-        p.part_type.gpt == Some(parttype::ESP)
-            || p.part_type.mbr == Some(0xef)
-            || mounted_at(p, "/boot/efi")
-    });
-    (loader == BootLoader::Grub && bootable && !has_esp).then(|| {
-        "[boot] loader is \"grub\" (the default), but the board has no EFI System \
-         Partition to put GRUB in; add one ([[partition]] with type = \"esp\", \
-         filesystem = \"vfat\", mount = \"/boot/efi\") or set [boot] loader = \"extlinux\""
-            .to_string()
-    })
 }
 
 #[cfg(test)]

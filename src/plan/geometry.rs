@@ -1,0 +1,183 @@
+//! The disk's frame, before any partition is placed: sector size, disk
+//! size, default alignment, the GPT header and entry arrays, the MBR disk
+//! signature, and the byte range partitions may use.
+//!
+//! Placement rules (documented in README's board reference):
+//! - GPT: primary header at LBA 1, entry array at `disk.gpt_entries_offset`
+//!   (default LBA 2), backup array and header at the very end.
+//! - First usable LBA: right after the primary array, and after every blob
+//!   that lies before the first partition (when the first partition has no
+//!   explicit offset, every blob counts as "before" it).
+//!
+//! Pure arithmetic over the board's `[disk]` and the planned blobs.
+
+use crate::board::schema::TableKind;
+use crate::board::size::format_bytes;
+use crate::board::Board;
+use crate::plan::bounds::{add, div, mul, rem};
+use crate::plan::fields::{parse_u32_field, parse_uuid_field};
+use crate::plan::identity::IdentitySource;
+use crate::plan::layout::{align_down, align_up, Problem, GPT_ENTRY_SIZE};
+use crate::plan::{GptPlacement, PlannedBlob};
+
+/// The disk as `[disk]` and the blobs leave it for the partitions.
+#[derive(Debug, Clone)]
+pub struct Geometry {
+    pub table: TableKind,
+    pub sector_size: u64,
+    /// The disk size, aligned down to the sector size.
+    pub disk_size: u64,
+    /// Default partition alignment (at least one sector).
+    pub alignment: u64,
+    pub gpt: Option<GptPlacement>,
+    pub mbr_signature: Option<u32>,
+    /// First byte a partition may use.
+    pub first_usable: u64,
+    /// One past the last byte a partition may use.
+    pub usable_end: u64,
+}
+
+/// Resolve `[disk]`: every problem goes to `problems`, and the geometry
+/// returned is still usable (a bad value falls back to its default) so the
+/// rest of the board is checked too.
+pub fn plan_geometry(
+    board: &Board,
+    ids: &IdentitySource,
+    blobs: &[PlannedBlob],
+    problems: &mut Vec<Problem>,
+) -> Geometry {
+    let disk = &board.file.disk;
+    let ss = disk.sector_size.unwrap_or(512);
+    if ss != 512 && ss != 4096 {
+        problems.push(
+            Problem::error(format!(
+                "disk.sector_size = {ss}: only 512 and 4096 are supported"
+            ))
+            .with_fix("disk.sector_size = 512"),
+        );
+    }
+    let ss = if ss == 4096 { 4096 } else { 512 };
+    let disk_size = disk.size.get_ref().0;
+    if !disk_size.is_multiple_of(ss) || disk_size < mul(64, ss) {
+        problems.push(
+            Problem::error(format!(
+                "disk.size = {disk_size} bytes is not a multiple of the {ss}-byte sector size \
+                 or is too small"
+            ))
+            .with_fix(format!(
+                "disk.size = \"{}\"",
+                format_bytes(align_up(disk_size.max(1 << 20), 1 << 20))
+            )),
+        );
+    }
+    let disk_size = align_down(disk_size, ss);
+    let alignment = disk
+        .alignment
+        .as_ref()
+        .map(|a| a.get_ref().0)
+        .unwrap_or(1 << 20);
+    if alignment == 0 || !alignment.is_multiple_of(ss) {
+        problems.push(Problem::error(format!(
+            "disk.alignment = {alignment} is not a multiple of the sector size {ss}"
+        )));
+    }
+    let alignment = alignment.max(ss);
+    let table = disk.table;
+
+    let (mut gpt, mut first_usable, usable_end) = match table {
+        TableKind::None => (None, 0, disk_size),
+        TableKind::Mbr => (None, ss, disk_size),
+        TableKind::Gpt | TableKind::Hybrid => {
+            let gpt = place_gpt(board, ids, ss, disk_size, problems);
+            let first = mul(add(gpt.entries_lba, gpt.entry_array_sectors), ss);
+            let end = mul(gpt.backup_entries_lba, ss);
+            (Some(gpt), first, end)
+        }
+    };
+    // Blobs before the first partition push the first usable LBA out.
+    let first_explicit = board
+        .file
+        .partitions
+        .first()
+        .and_then(|p| p.offset.as_ref())
+        .map(|o| o.get_ref().0);
+    for blob in blobs {
+        if first_explicit.is_none_or(|first| blob.offset < first) {
+            first_usable = first_usable.max(align_up(add(blob.offset, blob.size), ss));
+        }
+    }
+    if let Some(gpt) = gpt.as_mut() {
+        gpt.first_usable_lba = div(first_usable, ss);
+    }
+
+    let mbr_signature = matches!(table, TableKind::Mbr | TableKind::Hybrid).then(|| {
+        parse_u32_field(
+            disk.mbr_signature.as_deref(),
+            "disk.mbr_signature",
+            problems,
+        )
+        .unwrap_or_else(|| ids.u32("mbr-signature"))
+    });
+    Geometry {
+        table,
+        sector_size: ss,
+        disk_size,
+        alignment,
+        gpt,
+        mbr_signature,
+        first_usable,
+        usable_end,
+    }
+}
+
+/// The GPT headers and entry arrays of a disk of `disk_size` bytes;
+/// `first_usable_lba` is filled in once the blobs are known.
+fn place_gpt(
+    board: &Board,
+    ids: &IdentitySource,
+    ss: u64,
+    disk_size: u64,
+    problems: &mut Vec<Problem>,
+) -> GptPlacement {
+    let disk = &board.file.disk;
+    let entry_count = disk.gpt_entries.unwrap_or(128);
+    if entry_count == 0 {
+        problems.push(Problem::error(
+            "disk.gpt_entries = 0: a GPT needs at least one entry",
+        ));
+    }
+    let array_sectors = mul(u64::from(entry_count.max(1)), GPT_ENTRY_SIZE).div_ceil(ss);
+    let entries_lba = match disk.gpt_entries_offset.as_ref().map(|o| *o.get_ref()) {
+        None => 2,
+        Some(offset) if rem(offset.0, ss) != 0 || offset.0 < mul(2, ss) => {
+            problems.push(
+                Problem::error(format!(
+                    "disk.gpt_entries_offset = {} must be a multiple of the sector size and \
+                     at or after LBA 2 (byte {})",
+                    offset.0,
+                    mul(2, ss)
+                ))
+                .with_fix(format!(
+                    "disk.gpt_entries_offset = \"{}\"",
+                    format_bytes(align_up(offset.0.max(mul(2, ss)), ss))
+                )),
+            );
+            2
+        }
+        Some(offset) => div(offset.0, ss),
+    };
+    let disk_sectors = div(disk_size, ss);
+    let backup_header_lba = disk_sectors.saturating_sub(1);
+    let backup_entries_lba = backup_header_lba.saturating_sub(array_sectors);
+    GptPlacement {
+        disk_guid: parse_uuid_field(disk.guid.as_deref(), "disk.guid", problems)
+            .unwrap_or_else(|| ids.uuid("disk")),
+        entries_lba,
+        entry_count: entry_count.max(1),
+        entry_array_sectors: array_sectors,
+        first_usable_lba: 0,
+        last_usable_lba: backup_entries_lba.saturating_sub(1),
+        backup_entries_lba,
+        backup_header_lba,
+    }
+}

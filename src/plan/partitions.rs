@@ -1,0 +1,254 @@
+//! Partitions: where each one starts and ends, and what it holds — type,
+//! GUID, attribute bits, filesystem identity and label, raw source, mount
+//! point.
+//!
+//! Placement: a partition without `offset` starts at the first aligned
+//! byte after the previous one (or the first usable byte); `size = "rest"`
+//! (last partition only) runs to the last usable byte, its end aligned
+//! down. Whether the partitions then fit together is `checks`' job.
+
+use crate::board::paths::resolve_board_path;
+use crate::board::schema::{FilesystemKind, PartitionFlag, PartitionSection, TableKind};
+use crate::board::size::{format_bytes, PartSize};
+use crate::board::Board;
+use crate::plan::blobs::source_allowed;
+use crate::plan::bounds::{add, rem};
+use crate::plan::fields::{check_fstab_field, check_mount_path, parse_u32_field, parse_uuid_field};
+use crate::plan::geometry::Geometry;
+use crate::plan::identity::IdentitySource;
+use crate::plan::layout::{align_down, align_up, Problem};
+use crate::plan::parttype::{resolve_part_type, PartType, ESP};
+use crate::plan::{MountSpec, PlannedFs, PlannedPartition};
+
+/// Place and resolve every `[[partition]]` in order.
+pub fn plan_partitions(
+    board: &Board,
+    geometry: &Geometry,
+    ids: &IdentitySource,
+    problems: &mut Vec<Problem>,
+) -> Vec<PlannedPartition> {
+    let ss = geometry.sector_size;
+    let mut partitions = Vec::new();
+    let mut cursor = geometry.first_usable;
+    let count = board.file.partitions.len();
+    for (index, section) in board.file.partitions.iter().enumerate() {
+        let number = u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1));
+        let who = format!("partition {number} '{}'", section.name);
+        let part_align = section
+            .alignment
+            .as_ref()
+            .map(|a| a.get_ref().0)
+            .unwrap_or(geometry.alignment)
+            .max(1);
+        let start = match section.offset.as_ref().map(|o| *o.get_ref()) {
+            Some(offset) => {
+                if rem(offset.0, part_align) != 0 {
+                    problems.push(
+                        Problem::error(format!(
+                            "{who}: offset {:#x} is not aligned to {}",
+                            offset.0,
+                            format_bytes(part_align)
+                        ))
+                        .with_fix(format!(
+                            "offset = \"{}\" (or set alignment = \"{}\" on the partition)",
+                            format_bytes(align_up(offset.0, part_align)),
+                            format_bytes(ss)
+                        )),
+                    );
+                }
+                offset.0
+            }
+            None => align_up(cursor, part_align),
+        };
+        let size = match *section.size.get_ref() {
+            PartSize::Fixed(size) => size.0,
+            PartSize::Rest => {
+                if add(index as u64, 1) != count as u64 {
+                    problems.push(
+                        Problem::error(format!(
+                            "{who}: size = \"rest\" is only allowed on the last partition"
+                        ))
+                        .with_fix("give this partition a fixed size, or move it last"),
+                    );
+                }
+                align_down(geometry.usable_end, part_align).saturating_sub(start)
+            }
+        };
+        if size == 0 {
+            problems.push(Problem::error(format!(
+                "{who}: size is zero (no room left at {start:#x})"
+            )));
+        }
+        if rem(size, ss) != 0 || rem(start, ss) != 0 {
+            problems.push(
+                Problem::error(format!(
+                    "{who}: start {start:#x} / size {size} are not multiples of the {ss}-byte sector"
+                ))
+                .with_fix(format!("size = \"{}\"", format_bytes(align_up(size, ss)))),
+            );
+        }
+        cursor = add(start, size);
+        partitions.push(resolve_partition(
+            board, section, number, start, size, ids, problems,
+        ));
+    }
+    partitions
+}
+
+fn resolve_partition(
+    board: &Board,
+    section: &PartitionSection,
+    number: u32,
+    start: u64,
+    size: u64,
+    ids: &IdentitySource,
+    problems: &mut Vec<Problem>,
+) -> PlannedPartition {
+    let file = &board.file;
+    let who = format!("partition {number} '{}'", section.name);
+    let part_type = resolve_part_type(&section.type_, file.board.arch).unwrap_or_else(|msg| {
+        problems.push(Problem::error(format!("{who}: {msg}")));
+        PartType {
+            gpt: None,
+            mbr: None,
+        }
+    });
+    let has_gpt = matches!(file.disk.table, TableKind::Gpt | TableKind::Hybrid);
+    let uuid = if has_gpt {
+        parse_uuid_field(section.uuid.as_deref(), &format!("{who}: uuid"), problems)
+            .or_else(|| Some(ids.uuid(&format!("partition:{}", section.name))))
+    } else {
+        None
+    };
+    let mut attributes = 0u64;
+    for flag in &section.flags {
+        attributes |= match flag {
+            PartitionFlag::RequiredPartition => 1 << 0,
+            PartitionFlag::LegacyBiosBootable => 1 << 2,
+            PartitionFlag::ReadOnly => 1 << 60,
+            PartitionFlag::NoAutomount => 1 << 63,
+        };
+    }
+    let fs_kind = section.filesystem.unwrap_or(FilesystemKind::None);
+    let label = section.label.clone();
+    let filesystem = match fs_kind {
+        FilesystemKind::Vfat => {
+            if !part_type.is_fat() {
+                problems.push(Problem::warning(format!(
+                    "{who}: vfat on partition type {:?}, which firmware does not expect to be FAT",
+                    section.type_
+                )));
+            }
+            if let Some(label) = &label {
+                if label.len() > 11 || !label.is_ascii() {
+                    problems.push(
+                        Problem::error(format!(
+                            "{who}: vfat label {label:?} is longer than 11 ASCII characters"
+                        ))
+                        .with_fix(format!(
+                            "label = {:?}",
+                            label.chars().take(11).collect::<String>()
+                        )),
+                    );
+                }
+            }
+            let volume_id = parse_u32_field(
+                section.fs_uuid.as_deref(),
+                &format!("{who}: fs_uuid"),
+                problems,
+            )
+            .unwrap_or_else(|| ids.u32(&format!("vfat:{}", section.name)));
+            PlannedFs::Vfat { label, volume_id }
+        }
+        FilesystemKind::Ext4 => {
+            if part_type.gpt == Some(ESP) {
+                problems.push(Problem::warning(format!(
+                    "{who}: ext4 on an EFI System Partition"
+                )));
+            }
+            if let Some(label) = &label {
+                if label.len() > 16 {
+                    problems.push(Problem::error(format!(
+                        "{who}: ext4 label {label:?} is longer than 16 bytes"
+                    )));
+                }
+            }
+            let uuid = parse_uuid_field(
+                section.fs_uuid.as_deref(),
+                &format!("{who}: fs_uuid"),
+                problems,
+            )
+            .unwrap_or_else(|| ids.uuid(&format!("ext4:{}", section.name)));
+            PlannedFs::Ext4 {
+                label,
+                uuid,
+                hash_seed: ids.uuid(&format!("ext4-hash-seed:{}", section.name)),
+            }
+        }
+        FilesystemKind::Raw => match &section.source {
+            Some(source) => {
+                match resolve_board_path(&board.dir, source, source_allowed(board, &section.name)) {
+                    Ok(source) => PlannedFs::Raw { source },
+                    Err(err) => {
+                        problems.push(Problem::error(format!("{who}: source {err}")).with_fix(
+                            format!(
+                                "copy the file into the board directory, or pass --blob {}=PATH",
+                                section.name
+                            ),
+                        ));
+                        PlannedFs::None
+                    }
+                }
+            }
+            None => {
+                problems.push(
+                    Problem::error(format!(
+                        "{who}: filesystem = \"raw\" needs source = \"FILE\""
+                    ))
+                    .with_fix("source = \"env.bin\" (relative to board.toml)"),
+                );
+                PlannedFs::None
+            }
+        },
+        FilesystemKind::None => PlannedFs::None,
+    };
+    if section.source.is_some() && fs_kind != FilesystemKind::Raw {
+        problems.push(Problem::error(format!(
+            "{who}: source is only used with filesystem = \"raw\""
+        )));
+    }
+    let mount = section.mount.as_ref().map(|path| MountSpec {
+        path: path.clone(),
+        options: section
+            .mount_options
+            .clone()
+            .unwrap_or_else(|| "defaults".to_string()),
+        pass: if path == "/" { 1 } else { 2 },
+    });
+    if let Some(mount) = &mount {
+        if let Err(why) = check_mount_path(&mount.path) {
+            problems.push(
+                Problem::error(format!("{who}: mount = {:?} {why}", mount.path))
+                    .with_fix("mount = \"/boot/efi\" (an absolute path of plain names)"),
+            );
+        }
+        if let Err(why) = check_fstab_field(&mount.options) {
+            problems.push(
+                Problem::error(format!("{who}: mount_options = {:?} {why}", mount.options))
+                    .with_fix("mount_options = \"defaults,noatime\""),
+            );
+        }
+    }
+    PlannedPartition {
+        number,
+        name: section.name.clone(),
+        part_type,
+        start,
+        size,
+        uuid,
+        attributes,
+        flags: section.flags.clone(),
+        filesystem,
+        mount,
+    }
+}
