@@ -16,6 +16,8 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use toml::Spanned;
+
 pub use schema::BoardFile;
 
 /// A parsed board file and where it came from.
@@ -113,23 +115,30 @@ impl Board {
                 .to_string();
             self.cli_sources.insert(o.name.clone());
             let file = &mut self.file;
-            if let Some(blob) = file.blobs.iter_mut().find(|b| b.name == o.name) {
-                blob.source = text;
+            // No span: the planner cites `--blob NAME=PATH` for these
+            // (`cli_sources`), not a line of the board file.
+            let text = Spanned::new(0..0, text);
+            let is_raw =
+                |p: &schema::PartitionSection| p.filesystem == Some(schema::FilesystemKind::Raw);
+            if let Some(blob) = file.blobs.iter_mut().find(|b| b.as_ref().name == o.name) {
+                blob.as_mut().source = text;
             } else if let Some(part) = file
                 .partitions
                 .iter_mut()
-                .find(|p| p.name == o.name && p.filesystem == Some(schema::FilesystemKind::Raw))
+                .map(Spanned::as_mut)
+                .find(|p| p.name == o.name && is_raw(p))
             {
                 part.source = Some(text);
             } else {
                 let known: Vec<&str> = file
                     .blobs
                     .iter()
-                    .map(|b| b.name.as_str())
+                    .map(|b| b.as_ref().name.as_str())
                     .chain(
                         file.partitions
                             .iter()
-                            .filter(|p| p.filesystem == Some(schema::FilesystemKind::Raw))
+                            .map(Spanned::as_ref)
+                            .filter(|p| is_raw(p))
                             .map(|p| p.name.as_str()),
                     )
                     .collect();
@@ -149,7 +158,7 @@ impl Board {
 }
 
 /// `file:line:column`, 1-based, as editors understand it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Location {
     pub path: PathBuf,
     pub line: usize,

@@ -5,6 +5,9 @@
 //! partition types, offsets and identities are the planner's job
 //! (`crate::plan`). Every struct denies unknown keys so a typo is an error
 //! that cites `file:line:column` instead of a silently ignored setting.
+//! The values the planner may refuse, and the partition, blob, `[boot]`
+//! and `[firmware]` tables, are [`Spanned`], so a plan problem cites the
+//! line too (`Board::locate`).
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -18,17 +21,18 @@ use crate::board::size::{PartSize, Size};
 pub struct BoardFile {
     pub board: BoardSection,
     pub disk: DiskSection,
+    /// Spanned: the planner cites a partition's `[[partition]]` header.
     #[serde(default, rename = "partition")]
-    pub partitions: Vec<PartitionSection>,
+    pub partitions: Vec<Spanned<PartitionSection>>,
     #[serde(default, rename = "blob")]
-    pub blobs: Vec<BlobSection>,
+    pub blobs: Vec<Spanned<BlobSection>>,
     #[serde(default)]
-    pub boot: Option<BootSection>,
+    pub boot: Option<Spanned<BootSection>>,
     /// Files copied from the rootfs into the ESP (e.g. the distro's grub EFI).
     #[serde(default, rename = "efi_file")]
     pub efi_files: Vec<EfiFileSection>,
     #[serde(default)]
-    pub firmware: Option<FirmwareSection>,
+    pub firmware: Option<Spanned<FirmwareSection>>,
     #[serde(default)]
     pub qemu: Option<QemuSection>,
     #[serde(default)]
@@ -43,24 +47,24 @@ pub struct BoardFile {
 #[serde(deny_unknown_fields)]
 pub struct BootSection {
     #[serde(default)]
-    pub loader: Option<BootLoader>,
+    pub loader: Option<Spanned<BootLoader>>,
     /// How grub.cfg is made: rendered natively, or by the distro's grub-mkconfig.
     #[serde(default)]
-    pub grub: Option<GrubMode>,
+    pub grub: Option<Spanned<GrubMode>>,
     /// Where the EFI image reads grub.cfg, relative to the ESP root.
     #[serde(default)]
-    pub grub_cfg: Option<String>,
+    pub grub_cfg: Option<Spanned<String>>,
     /// grub-mkconfig program in the rootfs (default: whichever exists).
     #[serde(default)]
     pub mkconfig: Option<String>,
     /// Kernel arguments the board always needs, e.g. `console=ttyS0`.
     #[serde(default)]
-    pub cmdline: Option<String>,
+    pub cmdline: Option<Spanned<String>>,
     /// extlinux.conf `fdtdir`: a rootfs path, `{version}` replaced by each
     /// kernel's version (e.g. `/boot/dtbs/{version}/`). Absent: no fdtdir
     /// line, U-Boot passes its own device tree.
     #[serde(default)]
-    pub fdtdir: Option<String>,
+    pub fdtdir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
@@ -89,7 +93,7 @@ pub struct EfiFileSection {
     /// Absolute path inside the rootfs.
     pub from: String,
     /// Path inside the ESP.
-    pub to: String,
+    pub to: Spanned<String>,
 }
 
 /// Firmware files copied next to the image for `start_vm.sh`: UEFI on
@@ -100,13 +104,13 @@ pub struct EfiFileSection {
 pub struct FirmwareSection {
     /// Host path of the read-only code image (pflash 0).
     #[serde(default)]
-    pub code: Option<String>,
+    pub code: Option<Spanned<String>>,
     /// Host path of an image for `-bios`, e.g. `/usr/lib/u-boot/qemu_arm64/u-boot.bin`.
     #[serde(default)]
-    pub bios: Option<String>,
+    pub bios: Option<Spanned<String>>,
     /// Host path of the variable store template (pflash 1).
     #[serde(default)]
-    pub vars: Option<String>,
+    pub vars: Option<Spanned<String>>,
     /// Where the files usually come from, for the error when they are missing.
     #[serde(default)]
     pub package: Option<String>,
@@ -140,7 +144,7 @@ pub struct EditsSection {
     pub remove: Option<Vec<String>>,
     /// Directory next to board.toml whose files are added to the rootfs.
     #[serde(default)]
-    pub overlay: Option<String>,
+    pub overlay: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,7 +158,7 @@ pub struct BoardSection {
     pub image: PlainName,
     /// Serial console device, e.g. `ttyS0`, `ttyAMA0`, `ttyS2,1500000`.
     #[serde(default)]
-    pub console: Option<String>,
+    pub console: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -171,22 +175,22 @@ pub enum TableKind {
 pub struct DiskSection {
     pub table: TableKind,
     #[serde(default)]
-    pub sector_size: Option<u64>,
+    pub sector_size: Option<Spanned<u64>>,
     pub size: Spanned<Size>,
     #[serde(default)]
     pub alignment: Option<Spanned<Size>>,
     /// GPT disk GUID; derived from the seed when absent.
     #[serde(default)]
-    pub guid: Option<String>,
+    pub guid: Option<Spanned<String>>,
     /// MBR disk signature, e.g. `"0x12345678"`; derived when absent.
     #[serde(default)]
-    pub mbr_signature: Option<String>,
+    pub mbr_signature: Option<Spanned<String>>,
     /// Where the primary GPT entry array starts (default: LBA 2).
     #[serde(default)]
     pub gpt_entries_offset: Option<Spanned<Size>>,
     /// Number of GPT entries (default 128).
     #[serde(default)]
-    pub gpt_entries: Option<u32>,
+    pub gpt_entries: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,7 +200,7 @@ pub struct PartitionSection {
     /// `esp`, `linux`, `linux-root`, `swap`, `xbootldr`, `fat32`, a GUID, or an
     /// MBR type byte such as `"0x83"`.
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: Spanned<String>,
     #[serde(default)]
     pub offset: Option<Spanned<Size>>,
     pub size: Spanned<PartSize>,
@@ -206,19 +210,19 @@ pub struct PartitionSection {
     pub filesystem: Option<FilesystemKind>,
     /// Raw contents for `filesystem = "raw"`, relative to the board file.
     #[serde(default)]
-    pub source: Option<String>,
+    pub source: Option<Spanned<String>>,
     #[serde(default)]
-    pub label: Option<String>,
+    pub label: Option<Spanned<String>>,
     /// Filesystem UUID (ext4) or volume id such as `"0x00455350"` (vfat).
     #[serde(default)]
-    pub fs_uuid: Option<String>,
+    pub fs_uuid: Option<Spanned<String>>,
     /// GPT partition GUID; derived from the seed when absent.
     #[serde(default)]
-    pub uuid: Option<String>,
+    pub uuid: Option<Spanned<String>>,
     #[serde(default)]
-    pub mount: Option<String>,
+    pub mount: Option<Spanned<String>>,
     #[serde(default)]
-    pub mount_options: Option<String>,
+    pub mount_options: Option<Spanned<String>>,
     #[serde(default)]
     pub flags: Vec<PartitionFlag>,
 }
@@ -253,7 +257,7 @@ pub struct BlobSection {
     pub name: String,
     /// A file relative to the board file, or `rootfs:/path` inside the
     /// rootfs (read during the rootfs pass). `--blob NAME=PATH` overrides it.
-    pub source: String,
+    pub source: Spanned<String>,
     pub offset: Spanned<Size>,
     /// Room reserved for the blob: its region in the plan. Required for
     /// `rootfs:` sources (their size is known only at build time); the real
@@ -266,7 +270,7 @@ pub struct BlobSection {
     /// Bytes the file must hold at `magic_offset`: ASCII (`"eGON.BT0"`) or
     /// hex (`"0xd00dfeed"`). Catches a wrong file before it is written.
     #[serde(default)]
-    pub magic: Option<String>,
+    pub magic: Option<Spanned<String>>,
     #[serde(default)]
-    pub magic_offset: Option<u64>,
+    pub magic_offset: Option<Spanned<u64>>,
 }

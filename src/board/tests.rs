@@ -116,9 +116,16 @@ fn blob_overrides_replace_sources_or_name_the_choices() {
         .map(|s| s.parse().unwrap())
         .collect();
     board.override_sources(&o).unwrap();
-    assert_eq!(board.file.blobs[0].source, "/out/spl.bin");
     assert_eq!(
-        board.file.partitions[1].source.as_deref(),
+        board.file.blobs[0].get_ref().source.get_ref(),
+        "/out/spl.bin"
+    );
+    assert_eq!(
+        board.file.partitions[1]
+            .get_ref()
+            .source
+            .as_ref()
+            .map(|s| s.get_ref().as_str()),
         Some("/out/env.img")
     );
     let err = board

@@ -6,17 +6,22 @@
 //!
 //! The one I/O of the planner is here: the size of a host blob file.
 
+use toml::Spanned;
+
 use crate::board::paths::{resolve_board_path, Allowed};
-use crate::board::Board;
+use crate::board::{Board, Location};
 use crate::plan::layout::Problem;
 use crate::plan::{BlobSource, PlannedBlob};
 
 /// The prefix of a blob source inside the rootfs.
 pub const ROOTFS_PREFIX: &str = "rootfs:";
 
+/// Every `[[blob]]`: its source, region and magic. A blob whose host file
+/// cannot be named is left out (its problem is reported).
 pub fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
     let mut blobs = Vec::new();
-    for section in &board.file.blobs {
+    for spanned in &board.file.blobs {
+        let section = spanned.get_ref();
         let who = format!("blob '{}'", section.name);
         let hint = section.hint.clone();
         let usually = hint
@@ -24,74 +29,93 @@ pub fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob
             .map(|h| format!("; it usually comes from {h}"))
             .unwrap_or_default();
         let room = section.size.as_ref().map(|s| s.get_ref().0);
-        let magic = section
-            .magic
-            .as_deref()
-            .and_then(|text| match parse_magic(text) {
-                Some(bytes) => Some((section.magic_offset.unwrap_or(0), bytes)),
+        // Where the file's problems are written: its room, else its source.
+        let source_at = source_location(board, &section.name, &section.source);
+        let magic = section.magic.as_ref().and_then(|text| {
+            let magic_offset = section.magic_offset.as_ref().map_or(0, |o| *o.get_ref());
+            match parse_magic(text.get_ref()) {
+                Some(bytes) => Some((magic_offset, bytes)),
                 None => {
                     problems.push(
-                        Problem::error(format!("{who}: magic = {text:?} is empty or bad hex"))
-                            .with_fix("magic = \"eGON.BT0\" (ASCII) or \"0xd00dfeed\" (hex bytes)"),
+                        Problem::error(format!(
+                            "{who}: magic = {:?} is empty or bad hex",
+                            text.get_ref()
+                        ))
+                        .at(board.locate(text.span()))
+                        .with_fix("magic = \"eGON.BT0\" (ASCII) or \"0xd00dfeed\" (hex bytes)"),
                     );
                     None
                 }
-            });
-        let (source, size) = if let Some(path) = section.source.strip_prefix(ROOTFS_PREFIX) {
+            }
+        });
+        let source_text = section.source.get_ref();
+        let (source, size) = if let Some(path) = source_text.strip_prefix(ROOTFS_PREFIX) {
             if !path.starts_with('/') {
-                problems.push(Problem::error(format!(
-                    "{who}: source {:?} must name an absolute rootfs path",
-                    section.source
-                )));
+                problems.push(
+                    Problem::error(format!(
+                        "{who}: source {source_text:?} must name an absolute rootfs path"
+                    ))
+                    .at(source_at.clone())
+                    .with_fix(
+                        "source = \"rootfs:/usr/lib/u-boot/BOARD/u-boot-sunxi-with-spl.bin\"",
+                    ),
+                );
             }
             if room.is_none() {
                 problems.push(
                     Problem::error(format!(
-                        "{who}: source {:?} has no size until the rootfs is read",
-                        section.source
+                        "{who}: source {source_text:?} has no size until the rootfs is read"
                     ))
+                    .at(source_at)
                     .with_fix("set size = \"…\" on the blob: the room it may fill"),
                 );
             }
             (BlobSource::Rootfs(path.to_string()), room.unwrap_or(0))
         } else {
             let allowed = source_allowed(board, &section.name);
-            let path = match resolve_board_path(&board.dir, &section.source, allowed) {
+            let path = match resolve_board_path(&board.dir, source_text, allowed) {
                 Ok(path) => path,
                 Err(err) => {
-                    problems.push(Problem::error(format!("{who}: source {err}")).with_fix(
-                        format!(
-                            "copy the file into the board directory, or pass --blob {}=PATH",
-                            section.name
-                        ),
-                    ));
+                    problems.push(
+                        Problem::error(format!("{who}: source {err}"))
+                            .at(source_at)
+                            .with_fix(format!(
+                                "copy the file into the board directory, or pass --blob {}=PATH",
+                                section.name
+                            )),
+                    );
                     continue;
                 }
             };
-            let size = match (std::fs::metadata(&path), room) {
-                (Ok(meta), Some(room)) if meta.len() > room => {
+            let size = match (std::fs::metadata(&path), &section.size) {
+                (Ok(meta), Some(written)) if meta.len() > written.get_ref().0 => {
                     problems.push(
                         Problem::error(format!(
-                            "{who}: {} is {} bytes, more than its room size = {room}",
+                            "{who}: {} is {} bytes, more than its room size = {}",
                             path.display(),
-                            meta.len()
+                            meta.len(),
+                            written.get_ref().0
                         ))
+                        .at(board.locate(written.span()))
                         .with_fix(
                             "check the file, or grow the blob's size if the next region allows",
                         ),
                     );
-                    room
+                    written.get_ref().0
                 }
-                (Ok(_), Some(room)) => room,
+                (Ok(_), Some(written)) => written.get_ref().0,
                 (Ok(meta), None) => meta.len(),
                 // The build fails on a missing file; the plan can still be shown.
-                (Err(_), Some(room)) => {
-                    problems.push(Problem::warning(format!(
-                        "{who}: {} not found{usually}; `mkimg build` needs it (or --blob {}=PATH)",
-                        path.display(),
-                        section.name
-                    )));
-                    room
+                (Err(_), Some(written)) => {
+                    problems.push(
+                        Problem::warning(format!(
+                            "{who}: {} not found{usually}; `mkimg build` needs it (or --blob {}=PATH)",
+                            path.display(),
+                            section.name
+                        ))
+                        .at(source_at),
+                    );
+                    written.get_ref().0
                 }
                 (Err(err), None) => {
                     problems.push(
@@ -99,6 +123,7 @@ pub fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob
                             "{who}: cannot read {}: {err}{usually}",
                             path.display()
                         ))
+                        .at(source_at)
                         .with_fix(format!(
                             "put the file next to board.toml, pass --blob {}=PATH, or fix blob.source",
                             section.name
@@ -119,6 +144,13 @@ pub fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob
         });
     }
     blobs
+}
+
+/// Where a problem with the `source` of blob or raw partition `name` is
+/// cited: its line in the board file, or nowhere when `--blob` gave it
+/// (the message names `--blob`'s path).
+pub fn source_location(board: &Board, name: &str, source: &Spanned<String>) -> Option<Location> {
+    (!board.cli_sources.contains(name)).then(|| board.locate(source.span()))
 }
 
 /// Where the `source` of blob or raw partition `name` may lead: anywhere

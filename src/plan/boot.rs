@@ -3,6 +3,8 @@
 //! the checks that keep board text out of the boot loader's syntax. Also
 //! whether the chosen loader can boot the planned disk at all. Pure.
 
+use toml::Spanned;
+
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::Board;
 use crate::plan::layout::Problem;
@@ -11,34 +13,58 @@ use crate::plan::{parttype, BootPlan, PlannedPartition};
 /// `[boot]` and `[[efi_file]]` with their defaults, checked.
 pub fn plan_boot(board: &Board, problems: &mut Vec<Problem>) -> BootPlan {
     let file = &board.file;
-    let section = file.boot.clone();
+    let section = file.boot.as_ref().map(Spanned::get_ref);
+    let text = |field: Option<&Spanned<String>>| field.map(|f| f.get_ref().clone());
     let boot = BootPlan {
         loader: section
-            .as_ref()
-            .and_then(|b| b.loader)
-            .unwrap_or(BootLoader::Grub),
+            .and_then(|b| b.loader.as_ref())
+            .map_or(BootLoader::Grub, |l| *l.get_ref()),
         grub: section
-            .as_ref()
-            .and_then(|b| b.grub)
-            .unwrap_or(GrubMode::Template),
-        grub_cfg: section
-            .as_ref()
-            .and_then(|b| b.grub_cfg.clone())
+            .and_then(|b| b.grub.as_ref())
+            .map_or(GrubMode::Template, |g| *g.get_ref()),
+        grub_cfg: text(section.and_then(|b| b.grub_cfg.as_ref()))
             .unwrap_or_else(|| "EFI/debian/grub.cfg".to_string()),
-        mkconfig: section.as_ref().and_then(|b| b.mkconfig.clone()),
-        cmdline: section
-            .as_ref()
-            .and_then(|b| b.cmdline.clone())
-            .unwrap_or_default(),
+        mkconfig: section.and_then(|b| b.mkconfig.clone()),
+        cmdline: text(section.and_then(|b| b.cmdline.as_ref())).unwrap_or_default(),
         efi_files: file
             .efi_files
             .iter()
-            .map(|f| (f.from.clone(), f.to.clone()))
+            .map(|f| (f.from.clone(), f.to.get_ref().clone()))
             .collect(),
-        fdtdir: section.as_ref().and_then(|b| b.fdtdir.clone()),
+        fdtdir: text(section.and_then(|b| b.fdtdir.as_ref())),
     };
-    check_boot_strings(&boot, file.board.console.as_deref(), problems);
+    check_boot_strings(board, problems);
     boot
+}
+
+/// The problem when the planned `loader` cannot boot the disk
+/// ([`boot_loader_problem`]), cited where the loader is chosen: `[boot]
+/// loader`, else the root partition (the default loader is the problem
+/// only because that partition makes the board bootable).
+pub fn check_boot_loader(
+    board: &Board,
+    boot: &BootPlan,
+    partitions: &[PlannedPartition],
+    problems: &mut Vec<Problem>,
+) {
+    let Some(message) = boot_loader_problem(boot.loader, partitions) else {
+        return;
+    };
+    let file = &board.file;
+    let written = file
+        .boot
+        .as_ref()
+        .and_then(|b| b.get_ref().loader.as_ref())
+        .map(|l| l.span());
+    let root = || {
+        file.partitions
+            .iter()
+            .filter_map(|p| p.get_ref().mount.as_ref())
+            .find(|m| m.get_ref() == "/")
+            .map(|m| m.span())
+    };
+    let at = written.or_else(root).map(|span| board.locate(span));
+    problems.push(Problem::error(message).at(at));
 }
 
 /// Why `loader` cannot boot a disk of `partitions`, if it cannot: GRUB
@@ -65,18 +91,22 @@ pub fn boot_loader_problem(loader: BootLoader, partitions: &[PlannedPartition]) 
 /// Board strings that land in grub.cfg and extlinux.conf: kernel
 /// arguments are whitespace-separated words (extlinux has no quoting, so
 /// no control characters), and ESP paths are relative paths of plain
-/// components (never `..`: they name files inside the ESP).
-fn check_boot_strings(boot: &BootPlan, console: Option<&str>, problems: &mut Vec<Problem>) {
-    let control = |text: &str| text.chars().find(|c| c.is_control() && *c != ' ');
-    for (key, text) in [
-        ("boot.cmdline", Some(boot.cmdline.as_str())),
-        ("board.console", console),
-    ] {
-        let Some(text) = text else { continue };
+/// components (never `..`: they name files inside the ESP). Only written
+/// values are checked: the defaults pass.
+fn check_boot_strings(board: &Board, problems: &mut Vec<Problem>) {
+    let file = &board.file;
+    let section = file.boot.as_ref().map(Spanned::get_ref);
+    let kernel_words = [
+        ("boot.cmdline", section.and_then(|b| b.cmdline.as_ref())),
+        ("board.console", file.board.console.as_ref()),
+    ];
+    for (key, field) in kernel_words {
+        let Some(field) = field else { continue };
+        let text = field.get_ref();
         let bad = if key == "board.console" {
             text.chars().find(|c| c.is_whitespace() || c.is_control())
         } else {
-            control(text)
+            text.chars().find(|c| c.is_control() && *c != ' ')
         };
         if let Some(c) = bad {
             problems.push(
@@ -84,16 +114,18 @@ fn check_boot_strings(boot: &BootPlan, console: Option<&str>, problems: &mut Vec
                     "{key} = {text:?} contains {c:?}; kernel arguments are written into the boot \
                      loader's configuration"
                 ))
+                .at(board.locate(field.span()))
                 .with_fix("kernel arguments separated by single spaces, e.g. \"console=ttyS0,115200 quiet\""),
             );
         }
     }
-    let esp_paths = std::iter::once(("boot.grub_cfg", boot.grub_cfg.as_str())).chain(
-        boot.efi_files
-            .iter()
-            .map(|(_, to)| ("efi_file.to", to.as_str())),
-    );
-    for (key, path) in esp_paths {
+    let esp_paths = section
+        .and_then(|b| b.grub_cfg.as_ref())
+        .map(|p| ("boot.grub_cfg", p))
+        .into_iter()
+        .chain(file.efi_files.iter().map(|f| ("efi_file.to", &f.to)));
+    for (key, field) in esp_paths {
+        let path = field.get_ref();
         let plain = !path.is_empty()
             && path.trim_start_matches('/').split('/').all(|c| {
                 !c.is_empty()
@@ -106,16 +138,19 @@ fn check_boot_strings(boot: &BootPlan, console: Option<&str>, problems: &mut Vec
                 Problem::error(format!(
                     "{key} = {path:?} must be a path inside the ESP (plain names, no '..')"
                 ))
+                .at(board.locate(field.span()))
                 .with_fix("e.g. \"EFI/BOOT/BOOTRISCV64.EFI\""),
             );
         }
     }
-    if let Some(fdtdir) = &boot.fdtdir {
+    if let Some(field) = section.and_then(|b| b.fdtdir.as_ref()) {
+        let fdtdir = field.get_ref();
         if let Some(c) = fdtdir.chars().find(|c| c.is_whitespace() || c.is_control()) {
             problems.push(
                 Problem::error(format!(
                     "boot.fdtdir = {fdtdir:?} contains {c:?}; it is one word of extlinux.conf"
                 ))
+                .at(board.locate(field.span()))
                 .with_fix("boot.fdtdir = \"/usr/lib/linux-image-{version}\""),
             );
         }

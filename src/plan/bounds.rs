@@ -59,65 +59,68 @@ pub fn check_bounds(board: &Board) -> Vec<Problem> {
     let file = &board.file;
     let mut problems = Vec::new();
     let disk = *file.disk.size.get_ref();
-    let at = |span: std::ops::Range<usize>| board.locate(span).to_string();
     if disk.0 > MAX_DISK_SIZE {
         problems.push(
             Problem::error(format!(
-                "{}: disk.size = {} bytes is larger than mkimg's limit of {} (1 EiB)",
-                at(file.disk.size.span()),
+                "disk.size = {} bytes is larger than mkimg's limit of {} (1 EiB)",
                 disk.0,
                 format_bytes(MAX_DISK_SIZE)
             ))
+            .at(board.locate(file.disk.size.span()))
             .with_fix("disk.size = \"10G\""),
         );
         return problems;
     }
-    let mut check = |key: String, value: &Spanned<Size>| {
-        let v = value.get_ref().0;
-        if v > disk.0 {
+    // (key, value, where it is written)
+    let mut values: Vec<(String, u64, std::ops::Range<usize>)> = Vec::new();
+    let size = |key: String, value: &Spanned<Size>| (key, value.get_ref().0, value.span());
+    if let Some(a) = &file.disk.alignment {
+        values.push(size("disk.alignment".to_string(), a));
+    }
+    if let Some(o) = &file.disk.gpt_entries_offset {
+        values.push(size("disk.gpt_entries_offset".to_string(), o));
+    }
+    for (i, part) in file.partitions.iter().enumerate() {
+        let part = part.get_ref();
+        let who = format!("partition {} '{}'", i.saturating_add(1), part.name);
+        if let Some(o) = &part.offset {
+            values.push(size(format!("{who}: offset"), o));
+        }
+        if let PartSize::Fixed(fixed) = part.size.get_ref() {
+            values.push((format!("{who}: size"), fixed.0, part.size.span()));
+        }
+        if let Some(a) = &part.alignment {
+            values.push(size(format!("{who}: alignment"), a));
+        }
+    }
+    for blob in &file.blobs {
+        let blob = blob.get_ref();
+        let who = format!("blob '{}'", blob.name);
+        values.push(size(format!("{who}: offset"), &blob.offset));
+        if let Some(room) = &blob.size {
+            values.push(size(format!("{who}: size"), room));
+        }
+        if let Some(magic) = &blob.magic_offset {
+            values.push((
+                format!("{who}: magic_offset"),
+                *magic.get_ref(),
+                magic.span(),
+            ));
+        }
+    }
+    for (key, value, span) in values {
+        if value > disk.0 {
             problems.push(
                 Problem::error(format!(
-                    "{}: {key} = {v:#x} is beyond the end of the {} disk ({} bytes)",
-                    at(value.span()),
+                    "{key} = {value:#x} is beyond the end of the {} disk ({} bytes)",
                     format_bytes(disk.0),
                     disk.0
                 ))
+                .at(board.locate(span))
                 .with_fix(format!(
                     "keep {key} within disk.size, or grow disk.size (now \"{}\")",
                     format_bytes(disk.0)
                 )),
-            );
-        }
-    };
-    if let Some(a) = &file.disk.alignment {
-        check("disk.alignment".to_string(), a);
-    }
-    if let Some(o) = &file.disk.gpt_entries_offset {
-        check("disk.gpt_entries_offset".to_string(), o);
-    }
-    for (i, part) in file.partitions.iter().enumerate() {
-        let who = format!("partition {} '{}'", i.saturating_add(1), part.name);
-        if let Some(o) = &part.offset {
-            check(format!("{who}: offset"), o);
-        }
-        if let PartSize::Fixed(size) = part.size.get_ref() {
-            let spanned = Spanned::new(part.size.span(), *size);
-            check(format!("{who}: size"), &spanned);
-        }
-        if let Some(a) = &part.alignment {
-            check(format!("{who}: alignment"), a);
-        }
-    }
-    for blob in &file.blobs {
-        let who = format!("blob '{}'", blob.name);
-        check(format!("{who}: offset"), &blob.offset);
-        if let Some(size) = &blob.size {
-            check(format!("{who}: size"), size);
-        }
-        if let Some(magic) = blob.magic_offset {
-            check(
-                format!("{who}: magic_offset"),
-                &Spanned::new(blob.offset.span(), Size(magic)),
             );
         }
     }

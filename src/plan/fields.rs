@@ -4,21 +4,27 @@
 //! nothing, so the caller falls back to a derived value and planning goes
 //! on to find the board's other problems. Pure.
 
+use toml::Spanned;
 use uuid::Uuid;
 
+use crate::board::Board;
 use crate::plan::layout::Problem;
 
+/// A UUID written as 8-4-4-4-12 hex digits; `what` names the key.
 pub fn parse_uuid_field(
-    text: Option<&str>,
+    board: &Board,
+    field: Option<&Spanned<String>>,
     what: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<Uuid> {
-    let text = text?;
+    let field = field?;
+    let text = field.get_ref();
     match Uuid::parse_str(text) {
         Ok(uuid) if text.len() == 36 => Some(uuid),
         _ => {
             problems.push(
                 Problem::error(format!("{what} = {text:?} is not a UUID"))
+                    .at(board.locate(field.span()))
                     .with_fix("write 8-4-4-4-12 hex digits, e.g. \"78662d6f-706f-6570-6f72-742d726f6f74\", or drop it to derive one from the seed"),
             );
             None
@@ -26,8 +32,15 @@ pub fn parse_uuid_field(
     }
 }
 
-pub fn parse_u32_field(text: Option<&str>, what: &str, problems: &mut Vec<Problem>) -> Option<u32> {
-    let text = text?;
+/// A 32-bit id: `0x` and eight hex digits, or vfat's `XXXX-XXXX`.
+pub fn parse_u32_field(
+    board: &Board,
+    field: Option<&Spanned<String>>,
+    what: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u32> {
+    let field = field?;
+    let text = field.get_ref().as_str();
     let parsed = text
         .strip_prefix("0x")
         .and_then(|hex| {
@@ -49,6 +62,7 @@ pub fn parse_u32_field(text: Option<&str>, what: &str, problems: &mut Vec<Proble
     if parsed.is_none() {
         problems.push(
             Problem::error(format!("{what} = {text:?} is not a 32-bit id"))
+                .at(board.locate(field.span()))
                 .with_fix("write eight hex digits such as \"0x00455350\" or \"0045-5350\""),
         );
     }

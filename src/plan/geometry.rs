@@ -47,12 +47,17 @@ pub fn plan_geometry(
     problems: &mut Vec<Problem>,
 ) -> Geometry {
     let disk = &board.file.disk;
-    let ss = disk.sector_size.unwrap_or(512);
-    if ss != 512 && ss != 4096 {
+    let ss = disk.sector_size.as_ref().map_or(512, |s| *s.get_ref());
+    if let Some(sector_size) = disk
+        .sector_size
+        .as_ref()
+        .filter(|_| ss != 512 && ss != 4096)
+    {
         problems.push(
             Problem::error(format!(
                 "disk.sector_size = {ss}: only 512 and 4096 are supported"
             ))
+            .at(board.locate(sector_size.span()))
             .with_fix("disk.sector_size = 512"),
         );
     }
@@ -64,6 +69,7 @@ pub fn plan_geometry(
                 "disk.size = {disk_size} bytes is not a multiple of the {ss}-byte sector size \
                  or is too small"
             ))
+            .at(board.locate(disk.size.span()))
             .with_fix(format!(
                 "disk.size = \"{}\"",
                 format_bytes(align_up(disk_size.max(1 << 20), 1 << 20))
@@ -71,15 +77,20 @@ pub fn plan_geometry(
         );
     }
     let disk_size = align_down(disk_size, ss);
-    let alignment = disk
-        .alignment
-        .as_ref()
-        .map(|a| a.get_ref().0)
-        .unwrap_or(1 << 20);
-    if alignment == 0 || !alignment.is_multiple_of(ss) {
-        problems.push(Problem::error(format!(
-            "disk.alignment = {alignment} is not a multiple of the sector size {ss}"
-        )));
+    let alignment = disk.alignment.as_ref().map_or(1 << 20, |a| a.get_ref().0);
+    if let Some(written) = &disk.alignment {
+        if alignment == 0 || !alignment.is_multiple_of(ss) {
+            problems.push(
+                Problem::error(format!(
+                    "disk.alignment = {alignment} is not a multiple of the sector size {ss}"
+                ))
+                .at(board.locate(written.span()))
+                .with_fix(format!(
+                    "disk.alignment = \"{}\"",
+                    format_bytes(align_up(alignment.max(1), ss))
+                )),
+            );
+        }
     }
     let alignment = alignment.max(ss);
     let table = disk.table;
@@ -99,7 +110,7 @@ pub fn plan_geometry(
         .file
         .partitions
         .first()
-        .and_then(|p| p.offset.as_ref())
+        .and_then(|p| p.get_ref().offset.as_ref())
         .map(|o| o.get_ref().0);
     for blob in blobs {
         if first_explicit.is_none_or(|first| blob.offset < first) {
@@ -112,7 +123,8 @@ pub fn plan_geometry(
 
     let mbr_signature = matches!(table, TableKind::Mbr | TableKind::Hybrid).then(|| {
         parse_u32_field(
-            disk.mbr_signature.as_deref(),
+            board,
+            disk.mbr_signature.as_ref(),
             "disk.mbr_signature",
             problems,
         )
@@ -140,16 +152,22 @@ fn place_gpt(
     problems: &mut Vec<Problem>,
 ) -> GptPlacement {
     let disk = &board.file.disk;
-    let entry_count = disk.gpt_entries.unwrap_or(128);
-    if entry_count == 0 {
-        problems.push(Problem::error(
-            "disk.gpt_entries = 0: a GPT needs at least one entry",
-        ));
+    let entry_count = disk.gpt_entries.as_ref().map_or(128, |n| *n.get_ref());
+    if let Some(written) = disk.gpt_entries.as_ref().filter(|_| entry_count == 0) {
+        problems.push(
+            Problem::error("disk.gpt_entries = 0: a GPT needs at least one entry")
+                .at(board.locate(written.span()))
+                .with_fix("disk.gpt_entries = 128"),
+        );
     }
     let array_sectors = mul(u64::from(entry_count.max(1)), GPT_ENTRY_SIZE).div_ceil(ss);
-    let entries_lba = match disk.gpt_entries_offset.as_ref().map(|o| *o.get_ref()) {
+    let entries_lba = match disk
+        .gpt_entries_offset
+        .as_ref()
+        .map(|o| (o.get_ref(), o.span()))
+    {
         None => 2,
-        Some(offset) if rem(offset.0, ss) != 0 || offset.0 < mul(2, ss) => {
+        Some((offset, span)) if rem(offset.0, ss) != 0 || offset.0 < mul(2, ss) => {
             problems.push(
                 Problem::error(format!(
                     "disk.gpt_entries_offset = {} must be a multiple of the sector size and \
@@ -157,6 +175,7 @@ fn place_gpt(
                     offset.0,
                     mul(2, ss)
                 ))
+                .at(board.locate(span))
                 .with_fix(format!(
                     "disk.gpt_entries_offset = \"{}\"",
                     format_bytes(align_up(offset.0.max(mul(2, ss)), ss))
@@ -164,13 +183,13 @@ fn place_gpt(
             );
             2
         }
-        Some(offset) => div(offset.0, ss),
+        Some((offset, _)) => div(offset.0, ss),
     };
     let disk_sectors = div(disk_size, ss);
     let backup_header_lba = disk_sectors.saturating_sub(1);
     let backup_entries_lba = backup_header_lba.saturating_sub(array_sectors);
     GptPlacement {
-        disk_guid: parse_uuid_field(disk.guid.as_deref(), "disk.guid", problems)
+        disk_guid: parse_uuid_field(board, disk.guid.as_ref(), "disk.guid", problems)
             .unwrap_or_else(|| ids.uuid("disk")),
         entries_lba,
         entry_count: entry_count.max(1),

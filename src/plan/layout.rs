@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::board::schema::TableKind;
 use crate::board::size::format_bytes;
+use crate::board::Location;
 use crate::plan::bounds::{add, div, mul, sub};
 use crate::plan::{GptPlacement, PlannedBlob, PlannedPartition};
 
@@ -150,6 +151,9 @@ pub enum Severity {
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     pub severity: Severity,
+    /// Where in the board file the value at fault is written; absent for
+    /// a value from the command line (the message names the flag).
+    pub location: Option<Location>,
     pub message: String,
     pub parties: Vec<Region>,
     pub fix: Option<String>,
@@ -159,6 +163,7 @@ impl Problem {
     pub fn error(message: impl Into<String>) -> Self {
         Problem {
             severity: Severity::Error,
+            location: None,
             message: message.into(),
             parties: Vec::new(),
             fix: None,
@@ -168,10 +173,18 @@ impl Problem {
     pub fn warning(message: impl Into<String>) -> Self {
         Problem {
             severity: Severity::Warning,
+            location: None,
             message: message.into(),
             parties: Vec::new(),
             fix: None,
         }
+    }
+
+    /// Cite `location` (from `Board::locate`) before the message; `None`
+    /// for a value from the command line.
+    pub fn at(mut self, location: impl Into<Option<Location>>) -> Self {
+        self.location = location.into();
+        self
     }
 
     pub fn with_parties(mut self, parties: Vec<Region>) -> Self {
@@ -187,6 +200,9 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
         write!(f, "{}", self.message)?;
         for party in &self.parties {
             write!(f, "\n    {party}")?;

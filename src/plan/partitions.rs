@@ -7,11 +7,13 @@
 //! (last partition only) runs to the last usable byte, its end aligned
 //! down. Whether the partitions then fit together is `checks`' job.
 
+use toml::Spanned;
+
 use crate::board::paths::resolve_board_path;
 use crate::board::schema::{FilesystemKind, PartitionFlag, PartitionSection, TableKind};
 use crate::board::size::{format_bytes, PartSize};
 use crate::board::Board;
-use crate::plan::blobs::source_allowed;
+use crate::plan::blobs::{source_allowed, source_location};
 use crate::plan::bounds::{add, rem};
 use crate::plan::fields::{check_fstab_field, check_mount_path, parse_u32_field, parse_uuid_field};
 use crate::plan::geometry::Geometry;
@@ -31,32 +33,34 @@ pub fn plan_partitions(
     let mut partitions = Vec::new();
     let mut cursor = geometry.first_usable;
     let count = board.file.partitions.len();
-    for (index, section) in board.file.partitions.iter().enumerate() {
+    for (index, spanned) in board.file.partitions.iter().enumerate() {
+        let section = spanned.get_ref();
         let number = u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1));
         let who = format!("partition {number} '{}'", section.name);
+        let size_at = board.locate(section.size.span());
         let part_align = section
             .alignment
             .as_ref()
-            .map(|a| a.get_ref().0)
-            .unwrap_or(geometry.alignment)
+            .map_or(geometry.alignment, |a| a.get_ref().0)
             .max(1);
-        let start = match section.offset.as_ref().map(|o| *o.get_ref()) {
+        let start = match &section.offset {
             Some(offset) => {
-                if rem(offset.0, part_align) != 0 {
+                let value = offset.get_ref().0;
+                if rem(value, part_align) != 0 {
                     problems.push(
                         Problem::error(format!(
-                            "{who}: offset {:#x} is not aligned to {}",
-                            offset.0,
+                            "{who}: offset {value:#x} is not aligned to {}",
                             format_bytes(part_align)
                         ))
+                        .at(board.locate(offset.span()))
                         .with_fix(format!(
                             "offset = \"{}\" (or set alignment = \"{}\" on the partition)",
-                            format_bytes(align_up(offset.0, part_align)),
+                            format_bytes(align_up(value, part_align)),
                             format_bytes(ss)
                         )),
                     );
                 }
-                offset.0
+                value
             }
             None => align_up(cursor, part_align),
         };
@@ -68,6 +72,7 @@ pub fn plan_partitions(
                         Problem::error(format!(
                             "{who}: size = \"rest\" is only allowed on the last partition"
                         ))
+                        .at(size_at.clone())
                         .with_fix("give this partition a fixed size, or move it last"),
                     );
                 }
@@ -75,29 +80,32 @@ pub fn plan_partitions(
             }
         };
         if size == 0 {
-            problems.push(Problem::error(format!(
-                "{who}: size is zero (no room left at {start:#x})"
-            )));
+            problems.push(
+                Problem::error(format!("{who}: size is zero (no room left at {start:#x})"))
+                    .at(size_at.clone()),
+            );
         }
         if rem(size, ss) != 0 || rem(start, ss) != 0 {
             problems.push(
                 Problem::error(format!(
                     "{who}: start {start:#x} / size {size} are not multiples of the {ss}-byte sector"
                 ))
+                .at(size_at)
                 .with_fix(format!("size = \"{}\"", format_bytes(align_up(size, ss)))),
             );
         }
         cursor = add(start, size);
         partitions.push(resolve_partition(
-            board, section, number, start, size, ids, problems,
+            board, spanned, number, start, size, ids, problems,
         ));
     }
     partitions
 }
 
+/// Type, GUID, attributes, filesystem and mount of one placed partition.
 fn resolve_partition(
     board: &Board,
-    section: &PartitionSection,
+    spanned: &Spanned<PartitionSection>,
     number: u32,
     start: u64,
     size: u64,
@@ -105,9 +113,12 @@ fn resolve_partition(
     problems: &mut Vec<Problem>,
 ) -> PlannedPartition {
     let file = &board.file;
+    let section = spanned.get_ref();
     let who = format!("partition {number} '{}'", section.name);
-    let part_type = resolve_part_type(&section.type_, file.board.arch).unwrap_or_else(|msg| {
-        problems.push(Problem::error(format!("{who}: {msg}")));
+    let type_text = section.type_.get_ref();
+    let part_type = resolve_part_type(type_text, file.board.arch).unwrap_or_else(|msg| {
+        problems
+            .push(Problem::error(format!("{who}: {msg}")).at(board.locate(section.type_.span())));
         PartType {
             gpt: None,
             mbr: None,
@@ -115,8 +126,13 @@ fn resolve_partition(
     });
     let has_gpt = matches!(file.disk.table, TableKind::Gpt | TableKind::Hybrid);
     let uuid = if has_gpt {
-        parse_uuid_field(section.uuid.as_deref(), &format!("{who}: uuid"), problems)
-            .or_else(|| Some(ids.uuid(&format!("partition:{}", section.name))))
+        parse_uuid_field(
+            board,
+            section.uuid.as_ref(),
+            &format!("{who}: uuid"),
+            problems,
+        )
+        .or_else(|| Some(ids.uuid(&format!("partition:{}", section.name))))
     } else {
         None
     };
@@ -130,14 +146,19 @@ fn resolve_partition(
         };
     }
     let fs_kind = section.filesystem.unwrap_or(FilesystemKind::None);
-    let label = section.label.clone();
+    let label = section.label.as_ref().map(|l| l.get_ref().clone());
+    let label_at = section.label.as_ref().map(|l| board.locate(l.span()));
+    let fs_uuid = section.fs_uuid.as_ref();
     let filesystem = match fs_kind {
         FilesystemKind::Vfat => {
             if !part_type.is_fat() {
-                problems.push(Problem::warning(format!(
-                    "{who}: vfat on partition type {:?}, which firmware does not expect to be FAT",
-                    section.type_
-                )));
+                problems.push(
+                    Problem::warning(format!(
+                        "{who}: vfat on partition type {type_text:?}, which firmware does not \
+                         expect to be FAT"
+                    ))
+                    .at(board.locate(section.type_.span())),
+                );
             }
             if let Some(label) = &label {
                 if label.len() > 11 || !label.is_ascii() {
@@ -145,6 +166,7 @@ fn resolve_partition(
                         Problem::error(format!(
                             "{who}: vfat label {label:?} is longer than 11 ASCII characters"
                         ))
+                        .at(label_at)
                         .with_fix(format!(
                             "label = {:?}",
                             label.chars().take(11).collect::<String>()
@@ -152,33 +174,29 @@ fn resolve_partition(
                     );
                 }
             }
-            let volume_id = parse_u32_field(
-                section.fs_uuid.as_deref(),
-                &format!("{who}: fs_uuid"),
-                problems,
-            )
-            .unwrap_or_else(|| ids.u32(&format!("vfat:{}", section.name)));
+            let volume_id = parse_u32_field(board, fs_uuid, &format!("{who}: fs_uuid"), problems)
+                .unwrap_or_else(|| ids.u32(&format!("vfat:{}", section.name)));
             PlannedFs::Vfat { label, volume_id }
         }
         FilesystemKind::Ext4 => {
             if part_type.gpt == Some(ESP) {
-                problems.push(Problem::warning(format!(
-                    "{who}: ext4 on an EFI System Partition"
-                )));
+                problems.push(
+                    Problem::warning(format!("{who}: ext4 on an EFI System Partition"))
+                        .at(board.locate(section.type_.span())),
+                );
             }
             if let Some(label) = &label {
                 if label.len() > 16 {
-                    problems.push(Problem::error(format!(
-                        "{who}: ext4 label {label:?} is longer than 16 bytes"
-                    )));
+                    problems.push(
+                        Problem::error(format!(
+                            "{who}: ext4 label {label:?} is longer than 16 bytes"
+                        ))
+                        .at(label_at),
+                    );
                 }
             }
-            let uuid = parse_uuid_field(
-                section.fs_uuid.as_deref(),
-                &format!("{who}: fs_uuid"),
-                problems,
-            )
-            .unwrap_or_else(|| ids.uuid(&format!("ext4:{}", section.name)));
+            let uuid = parse_uuid_field(board, fs_uuid, &format!("{who}: fs_uuid"), problems)
+                .unwrap_or_else(|| ids.uuid(&format!("ext4:{}", section.name)));
             PlannedFs::Ext4 {
                 label,
                 uuid,
@@ -187,15 +205,18 @@ fn resolve_partition(
         }
         FilesystemKind::Raw => match &section.source {
             Some(source) => {
-                match resolve_board_path(&board.dir, source, source_allowed(board, &section.name)) {
+                let allowed = source_allowed(board, &section.name);
+                match resolve_board_path(&board.dir, source.get_ref(), allowed) {
                     Ok(source) => PlannedFs::Raw { source },
                     Err(err) => {
-                        problems.push(Problem::error(format!("{who}: source {err}")).with_fix(
-                            format!(
-                                "copy the file into the board directory, or pass --blob {}=PATH",
-                                section.name
-                            ),
-                        ));
+                        problems.push(
+                            Problem::error(format!("{who}: source {err}"))
+                                .at(source_location(board, &section.name, source))
+                                .with_fix(format!(
+                                    "copy the file into the board directory, or pass --blob {}=PATH",
+                                    section.name
+                                )),
+                        );
                         PlannedFs::None
                     }
                 }
@@ -205,6 +226,7 @@ fn resolve_partition(
                     Problem::error(format!(
                         "{who}: filesystem = \"raw\" needs source = \"FILE\""
                     ))
+                    .at(board.locate(spanned.span()))
                     .with_fix("source = \"env.bin\" (relative to board.toml)"),
                 );
                 PlannedFs::None
@@ -212,29 +234,45 @@ fn resolve_partition(
         },
         FilesystemKind::None => PlannedFs::None,
     };
-    if section.source.is_some() && fs_kind != FilesystemKind::Raw {
-        problems.push(Problem::error(format!(
-            "{who}: source is only used with filesystem = \"raw\""
-        )));
+    if let Some(source) = section
+        .source
+        .as_ref()
+        .filter(|_| fs_kind != FilesystemKind::Raw)
+    {
+        problems.push(
+            Problem::error(format!(
+                "{who}: source is only used with filesystem = \"raw\""
+            ))
+            .at(source_location(board, &section.name, source)),
+        );
     }
-    let mount = section.mount.as_ref().map(|path| MountSpec {
-        path: path.clone(),
-        options: section
-            .mount_options
-            .clone()
-            .unwrap_or_else(|| "defaults".to_string()),
-        pass: if path == "/" { 1 } else { 2 },
+    let mount = section.mount.as_ref().map(|path| {
+        let path = path.get_ref();
+        MountSpec {
+            path: path.clone(),
+            options: section
+                .mount_options
+                .as_ref()
+                .map_or_else(|| "defaults".to_string(), |o| o.get_ref().clone()),
+            pass: if path == "/" { 1 } else { 2 },
+        }
     });
-    if let Some(mount) = &mount {
+    if let (Some(mount), Some(written)) = (&mount, &section.mount) {
         if let Err(why) = check_mount_path(&mount.path) {
             problems.push(
                 Problem::error(format!("{who}: mount = {:?} {why}", mount.path))
+                    .at(board.locate(written.span()))
                     .with_fix("mount = \"/boot/efi\" (an absolute path of plain names)"),
             );
         }
         if let Err(why) = check_fstab_field(&mount.options) {
+            let at = section
+                .mount_options
+                .as_ref()
+                .map(|o| board.locate(o.span()));
             problems.push(
                 Problem::error(format!("{who}: mount_options = {:?} {why}", mount.options))
+                    .at(at)
                     .with_fix("mount_options = \"defaults,noatime\""),
             );
         }

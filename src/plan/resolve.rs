@@ -9,7 +9,7 @@
 
 use crate::board::Board;
 use crate::plan::blobs::plan_blobs;
-use crate::plan::boot::{boot_loader_problem, plan_boot};
+use crate::plan::boot::{check_boot_loader, plan_boot};
 use crate::plan::bounds::check_bounds;
 use crate::plan::checks::check_layout;
 use crate::plan::geometry::plan_geometry;
@@ -50,16 +50,9 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
         partitions,
         blobs,
     };
-    check_layout(
-        &layout,
-        geometry.first_usable,
-        geometry.usable_end,
-        &mut problems,
-    );
+    check_layout(board, &layout, &geometry, &mut problems);
     let boot = plan_boot(board, &mut problems);
-    if let Some(message) = boot_loader_problem(boot.loader, &layout.partitions) {
-        problems.push(Problem::error(message));
-    }
+    check_boot_loader(board, &boot, &layout.partitions, &mut problems);
     let firmware = plan_firmware(board, &mut problems);
     let qemu = plan_qemu(board);
     let edits = plan_edits(board, &mut problems);
@@ -92,7 +85,7 @@ fn board_info(board: &Board) -> BoardInfo {
         arch: info.arch,
         hostname: info.hostname.clone(),
         image: info.image.clone(),
-        console: info.console.clone(),
+        console: info.console.as_ref().map(|c| c.get_ref().clone()),
         dir: board.dir.clone(),
     }
 }
