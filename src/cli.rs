@@ -59,10 +59,13 @@ pub enum Command {
     Boards(BoardsArgs),
 
     /// Show the resolved disk layout of a board: every region with its start
-    /// and end in bytes and sectors, size, type, UUIDs and label.
+    /// and end in bytes and sectors, size, type, UUIDs and label, and how
+    /// it boots. Takes `build`'s --grub, --bootloader and --blob, and
+    /// refuses what `build` would refuse.
     ///
     /// Example:
     ///   mkimg plan --board qemu-riscv64
+    ///   mkimg plan --board qemu-aarch64 --bootloader extlinux
     ///   mkimg plan --board ./my-board/board.toml --json | jq .layout.partitions
     #[command(verbatim_doc_comment)]
     Plan(PlanArgs),
@@ -218,6 +221,16 @@ pub struct PlanArgs {
     /// Print the plan as JSON (every number in bytes).
     #[arg(long)]
     pub json: bool,
+
+    /// How grub.cfg is made, as `mkimg build --grub` (default: the board's,
+    /// else template).
+    #[arg(long, value_enum)]
+    pub grub: Option<crate::board::schema::GrubMode>,
+
+    /// Boot loader configuration, as `mkimg build --bootloader` (default:
+    /// the board's [boot] loader).
+    #[arg(long, value_enum)]
+    pub bootloader: Option<crate::board::schema::BootLoader>,
 
     /// The file for a blob or raw partition, replacing the board's source
     /// (repeatable), e.g. --blob u-boot=out/u-boot.itb.

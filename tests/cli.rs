@@ -3,6 +3,8 @@
 
 #[path = "cli/build.rs"]
 mod build;
+#[path = "cli/plan.rs"]
+mod plan;
 #[path = "cli/tables.rs"]
 mod tables;
 

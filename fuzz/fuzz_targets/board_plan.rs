@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         dir: dir.to_path_buf(),
         cli_sources: Default::default(),
         text: text.to_string(),
+        cli_boot: Default::default(),
     };
     if let Ok(plan) = plan_board(&board, "fuzz") {
         // What `mkimg plan` prints and `build` derives next, all in memory.

@@ -34,6 +34,17 @@ pub struct Board {
     /// The board file's text, to cite `file:line:column` for a value the
     /// planner rejects (see [`Board::locate`]).
     pub text: String,
+    /// `--bootloader` and `--grub`, which win over the board's `[boot]`.
+    pub cli_boot: BootOverride,
+}
+
+/// `--bootloader` and `--grub` of `mkimg build` and `mkimg plan`: given,
+/// they replace the board's `[boot] loader` and `grub` when the board is
+/// planned, so the plan shows what the build does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BootOverride {
+    pub loader: Option<schema::BootLoader>,
+    pub grub: Option<schema::GrubMode>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +281,7 @@ pub fn load_board_file(path: &Path) -> Result<Board, BoardError> {
         dir,
         cli_sources: BTreeSet::new(),
         text,
+        cli_boot: BootOverride::default(),
     })
 }
 

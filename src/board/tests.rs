@@ -110,6 +110,7 @@ fn blob_overrides_replace_sources_or_name_the_choices() {
         dir: "/boards/b".into(),
         cli_sources: Default::default(),
         text: text.clone(),
+        cli_boot: Default::default(),
     };
     let o: Vec<BlobOverride> = ["spl=/out/spl.bin", "env=/out/env.img"]
         .iter()

@@ -24,7 +24,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::board::schema::{BootLoader, GrubMode};
-use crate::board::{load_board, BoardSearch};
+use crate::board::{load_board, BoardSearch, BootOverride};
 use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
@@ -42,7 +42,7 @@ use crate::outputs::firmware::copy_firmware;
 use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, RootfsInput};
 use crate::outputs::publish::{check_output_dir, sweep_stale_staging, Staging};
 use crate::outputs::start_vm::{render_start_vm, start_vm_from_plan, ImageFormat as VmFormat};
-use crate::plan::{boot_loader_problem, plan_board, Plan};
+use crate::plan::{plan_board, Plan};
 use crate::rootfs::ingest::{hex, ingest_rootfs, RootfsSource};
 
 pub fn run(args: &BuildArgs) -> Result<()> {
@@ -53,19 +53,14 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let ctx = BuildContext::from_env(&args.seed)?;
     let mut board = load_board(board_spec, &BoardSearch::from_env())?;
     board.override_sources(&args.blobs)?;
-    let mut plan = plan_board(&board, &ctx.seed)
+    board.cli_boot = BootOverride {
+        loader: args.bootloader,
+        grub: args.grub,
+    };
+    let plan = plan_board(&board, &ctx.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;
     for warning in &plan.warnings {
         eprintln!("mkimg: warning: {warning}");
-    }
-    if let Some(mode) = args.grub {
-        plan.boot.grub = mode;
-    }
-    if let Some(loader) = args.bootloader {
-        plan.boot.loader = loader;
-    }
-    if let Some(message) = boot_loader_problem(plan.boot.loader, &plan.layout.partitions) {
-        bail!("board {}: {message}", plan.board.name);
     }
     check_blob_files(&plan)?;
     if plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig {

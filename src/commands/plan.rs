@@ -1,17 +1,23 @@
-//! `mkimg plan`: resolve a board and print its layout.
+//! `mkimg plan`: resolve a board (with `build`'s --blob, --grub and
+//! --bootloader) and print its layout and how it boots.
 
 use anyhow::{Context, Result};
 
+use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::schema::{PartitionFlag, TableKind};
 use crate::board::size::format_bytes;
-use crate::board::{load_board, BoardSearch};
+use crate::board::{load_board, BoardSearch, BootOverride};
 use crate::cli::PlanArgs;
 use crate::commands::table::{render_rows, Row};
-use crate::plan::{plan_board, Plan, PlannedFs, RegionKind};
+use crate::plan::{plan_board, BootPlan, Plan, PlannedFs, RegionKind};
 
 pub fn run(args: &PlanArgs) -> Result<()> {
     let mut board = load_board(&args.board, &BoardSearch::from_env())?;
     board.override_sources(&args.blobs)?;
+    board.cli_boot = BootOverride {
+        loader: args.bootloader,
+        grub: args.grub,
+    };
     let plan = plan_board(&board, &args.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;
     for warning in &plan.warnings {
@@ -57,8 +63,32 @@ pub fn render_plan(plan: &Plan) -> String {
     if let Some(sig) = layout.mbr_signature {
         out.push_str(&format!("mbr: disk signature {sig:#010x}\n"));
     }
+    out.push_str(&render_boot(&plan.boot));
     out.push('\n');
     out.push_str(&render_rows(&plan_rows(plan), layout.sector_size));
+    out
+}
+
+/// The boot line: the loader, and for GRUB how grub.cfg is made and where.
+fn render_boot(boot: &BootPlan) -> String {
+    let mut out = match boot.loader {
+        BootLoader::Grub => {
+            let mode = match boot.grub {
+                GrubMode::Template => "template",
+                GrubMode::Mkconfig => "mkconfig",
+            };
+            format!(
+                "boot: grub, grub.cfg by {mode} at ESP:/{}",
+                boot.grub_cfg.trim_start_matches('/')
+            )
+        }
+        BootLoader::Extlinux => "boot: extlinux (extlinux/extlinux.conf)".to_string(),
+        BootLoader::None => "boot: none (no boot loader configuration)".to_string(),
+    };
+    if !boot.cmdline.is_empty() {
+        out.push_str(&format!(", kernel arguments {:?}", boot.cmdline));
+    }
+    out.push('\n');
     out
 }
 

@@ -1,7 +1,10 @@
 //! How the image boots: the boot loader, how grub.cfg is made, the kernel
 //! arguments, the files copied into the ESP — with their defaults, and
 //! the checks that keep board text out of the boot loader's syntax. Also
-//! whether the chosen loader can boot the planned disk at all. Pure.
+//! whether the chosen loader can boot the planned disk at all.
+//!
+//! `--bootloader` and `--grub` are resolved here, not after planning, so
+//! `mkimg plan` shows (and refuses) exactly what `mkimg build` will. Pure.
 
 use toml::Spanned;
 
@@ -10,18 +13,27 @@ use crate::board::Board;
 use crate::plan::layout::Problem;
 use crate::plan::{parttype, BootPlan, PlannedPartition};
 
-/// `[boot]` and `[[efi_file]]` with their defaults, checked.
+/// `[boot]` and `[[efi_file]]` with their defaults, checked; `--bootloader`
+/// and `--grub` ([`Board::cli_boot`]) win over the board's values.
 pub fn plan_boot(board: &Board, problems: &mut Vec<Problem>) -> BootPlan {
     let file = &board.file;
     let section = file.boot.as_ref().map(Spanned::get_ref);
     let text = |field: Option<&Spanned<String>>| field.map(|f| f.get_ref().clone());
     let boot = BootPlan {
-        loader: section
-            .and_then(|b| b.loader.as_ref())
-            .map_or(BootLoader::Grub, |l| *l.get_ref()),
-        grub: section
-            .and_then(|b| b.grub.as_ref())
-            .map_or(GrubMode::Template, |g| *g.get_ref()),
+        loader: board
+            .cli_boot
+            .loader
+            .or_else(|| {
+                section
+                    .and_then(|b| b.loader.as_ref())
+                    .map(|l| *l.get_ref())
+            })
+            .unwrap_or(BootLoader::Grub),
+        grub: board
+            .cli_boot
+            .grub
+            .or_else(|| section.and_then(|b| b.grub.as_ref()).map(|g| *g.get_ref()))
+            .unwrap_or(GrubMode::Template),
         grub_cfg: text(section.and_then(|b| b.grub_cfg.as_ref()))
             .unwrap_or_else(|| "EFI/debian/grub.cfg".to_string()),
         mkconfig: section.and_then(|b| b.mkconfig.clone()),
@@ -37,41 +49,55 @@ pub fn plan_boot(board: &Board, problems: &mut Vec<Problem>) -> BootPlan {
     boot
 }
 
-/// The problem when the planned `loader` cannot boot the disk
-/// ([`boot_loader_problem`]), cited where the loader is chosen: `[boot]
-/// loader`, else the root partition (the default loader is the problem
-/// only because that partition makes the board bootable).
+/// Whether the planned loader can boot the disk. GRUB (EFI) is installed
+/// into the EFI System Partition, so a bootable board (one with a root
+/// partition) that uses it needs one; without this check the build made
+/// an image with no boot loader and exited 0.
+///
+/// The problem names where GRUB was chosen: `--bootloader` (no line),
+/// `[boot] loader`, or — for the default — the root partition's `mount`,
+/// which is what makes the board need a loader.
 pub fn check_boot_loader(
     board: &Board,
     boot: &BootPlan,
     partitions: &[PlannedPartition],
     problems: &mut Vec<Problem>,
 ) {
-    let Some(message) = boot_loader_problem(boot.loader, partitions) else {
+    if boot.loader != BootLoader::Grub || !lacks_an_esp(partitions) {
         return;
-    };
+    }
+    const ADD_ONE: &str = "add one ([[partition]] with type = \"esp\", filesystem = \"vfat\", \
+                           mount = \"/boot/efi\")";
+    const NO_ESP: &str = "the board has no EFI System Partition to put GRUB in";
     let file = &board.file;
-    let written = file
-        .boot
-        .as_ref()
-        .and_then(|b| b.get_ref().loader.as_ref())
-        .map(|l| l.span());
-    let root = || {
-        file.partitions
+    let written = file.boot.as_ref().and_then(|b| b.get_ref().loader.as_ref());
+    let problem = if board.cli_boot.loader.is_some() {
+        Problem::error(format!(
+            "--bootloader grub, but {NO_ESP}; {ADD_ONE} or use --bootloader extlinux"
+        ))
+    } else if let Some(loader) = written {
+        Problem::error(format!(
+            "[boot] loader is \"grub\", but {NO_ESP}; {ADD_ONE} or set [boot] loader = \"extlinux\""
+        ))
+        .at(board.locate(loader.span()))
+    } else {
+        let root = file
+            .partitions
             .iter()
             .filter_map(|p| p.get_ref().mount.as_ref())
-            .find(|m| m.get_ref() == "/")
-            .map(|m| m.span())
+            .find(|m| m.get_ref() == "/");
+        Problem::error(format!(
+            "[boot] loader is \"grub\" (the default), but {NO_ESP}; {ADD_ONE} or set [boot] \
+             loader = \"extlinux\""
+        ))
+        .at(root.map(|m| board.locate(m.span())))
     };
-    let at = written.or_else(root).map(|span| board.locate(span));
-    problems.push(Problem::error(message).at(at));
+    problems.push(problem);
 }
 
-/// Why `loader` cannot boot a disk of `partitions`, if it cannot: GRUB
-/// (EFI) is installed into the EFI System Partition, so a bootable board
-/// (one with a root partition) that uses it needs one. Without it the
-/// build would make an image with no boot loader and exit 0.
-pub fn boot_loader_problem(loader: BootLoader, partitions: &[PlannedPartition]) -> Option<String> {
+/// A bootable disk (a partition mounted at `/`) without an EFI System
+/// Partition.
+fn lacks_an_esp(partitions: &[PlannedPartition]) -> bool {
     let mounted_at =
         |p: &PlannedPartition, path: &str| p.mount.as_ref().is_some_and(|m| m.path == path);
     let bootable = partitions.iter().any(|p| mounted_at(p, "/"));
@@ -80,12 +106,7 @@ pub fn boot_loader_problem(loader: BootLoader, partitions: &[PlannedPartition]) 
             || p.part_type.mbr == Some(0xef)
             || mounted_at(p, "/boot/efi")
     });
-    (loader == BootLoader::Grub && bootable && !has_esp).then(|| {
-        "[boot] loader is \"grub\" (the default), but the board has no EFI System \
-         Partition to put GRUB in; add one ([[partition]] with type = \"esp\", \
-         filesystem = \"vfat\", mount = \"/boot/efi\") or set [boot] loader = \"extlinux\""
-            .to_string()
-    })
+    bootable && !has_esp
 }
 
 /// Board strings that land in grub.cfg and extlinux.conf: kernel

@@ -30,7 +30,6 @@ use crate::arch::Arch;
 use crate::board::names::{Hostname, OneLine, PlainName};
 use crate::board::schema::{BootLoader, GrubMode, PartitionFlag, TableKind};
 
-pub use boot::boot_loader_problem;
 pub use layout::{Layout, Problem, Region, RegionKind, Severity};
 pub use parttype::PartType;
 pub use resolve::{plan_board, PlanError};

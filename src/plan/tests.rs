@@ -182,6 +182,41 @@ mount = "/"
 loader = "extlinux"
 "#;
 
+/// `--bootloader` and `--grub` win over `[boot]`; a refusal the flag
+/// causes names the flag and cites no line of the board.
+#[test]
+fn command_line_boot_flags_win_over_the_board() {
+    use crate::board::schema::{BootLoader, GrubMode};
+    use crate::board::BootOverride;
+    let dir = tempfile::tempdir().unwrap();
+    let mut board = board_in(dir.path(), &format!("{HEAD}{BLOB_DISK}"));
+    let plan = plan_board(&board, "test").unwrap();
+    assert_eq!(
+        (plan.boot.loader, plan.boot.grub),
+        (BootLoader::Extlinux, GrubMode::Template)
+    );
+    board.cli_boot = BootOverride {
+        loader: Some(BootLoader::None),
+        grub: Some(GrubMode::Mkconfig),
+    };
+    let plan = plan_board(&board, "test").unwrap();
+    assert_eq!(
+        (plan.boot.loader, plan.boot.grub),
+        (BootLoader::None, GrubMode::Mkconfig)
+    );
+    board.cli_boot.loader = Some(BootLoader::Grub);
+    let err = plan_board(&board, "test").unwrap_err();
+    let problem = err
+        .problems
+        .iter()
+        .find(|p| {
+            p.message
+                .starts_with("--bootloader grub, but the board has no EFI System Partition")
+        })
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(problem.location, None, "{err}");
+}
+
 #[test]
 fn rootfs_blob_takes_its_size_as_its_region() {
     let blob = "\n[[blob]]\nname = \"spl\"\nsource = \"rootfs:/usr/lib/u-boot/b/spl.bin\"\noffset = \"8K\"\nsize = \"1000K\"\n";

@@ -400,7 +400,7 @@ mount = "/"
 
 [boot]
 loader = "grub" # <-"#,
-        "[boot] loader is \"grub\" (the default), but the board has no EFI System Partition",
+        r#"[boot] loader is "grub", but the board has no EFI System Partition to put GRUB in"#,
     ),
     (
         r#"GPT
@@ -410,7 +410,7 @@ type = "linux"
 size = "rest"
 filesystem = "ext4"
 mount = "/" # <-"#,
-        r#"or set [boot] loader = "extlinux""#,
+        r#"[boot] loader is "grub" (the default), but the board has no EFI System Partition"#,
     ),
     // -- layout checks: tables.
     (
