@@ -13,7 +13,7 @@ use crate::board::schema::{BlobSection, PartitionSection, TableKind};
 use crate::board::size::format_bytes;
 use crate::board::{Board, Location};
 use crate::plan::bounds::{add, div, sub};
-use crate::plan::geometry::Geometry;
+use crate::plan::geometry::Usable;
 use crate::plan::layout::{
     align_down, align_up, check_overlaps, Layout, Problem, Region, RegionKind, GPT_NAME_UNITS,
 };
@@ -98,17 +98,12 @@ fn region_name(part: &PlannedPartition) -> String {
 }
 
 /// Every layout problem of the placed disk.
-pub fn check_layout(
-    board: &Board,
-    layout: &Layout,
-    geometry: &Geometry,
-    problems: &mut Vec<Problem>,
-) {
+pub fn check_layout(board: &Board, layout: &Layout, usable: Usable, problems: &mut Vec<Problem>) {
     let at = Sources { board };
     check_tables(&at, layout, problems);
     let regions = layout.regions();
     for part in &layout.partitions {
-        check_partition(&at, layout, geometry, &regions, part, problems);
+        check_partition(&at, layout, usable, &regions, part, problems);
     }
     for blob in &layout.blobs {
         if add(blob.offset, blob.size) > layout.disk_size {
@@ -184,16 +179,21 @@ fn check_tables(at: &Sources, layout: &Layout, problems: &mut Vec<Problem>) {
 fn check_partition(
     at: &Sources,
     layout: &Layout,
-    geometry: &Geometry,
+    usable: Usable,
     regions: &[Region],
     part: &PlannedPartition,
     problems: &mut Vec<Problem>,
 ) {
     let ss = layout.sector_size;
     let has_gpt = layout.gpt.is_some();
-    let (first_usable, usable_end) = (geometry.first_usable, geometry.usable_end);
+    let (first_usable, usable_end) = (usable.first, usable.end);
     let who = region_name(part);
     let here: Vec<Region> = regions.iter().filter(|r| r.name == who).cloned().collect();
+    // The size that ends the partition at the last usable byte.
+    let shrink_to = format_bytes(align_down(
+        usable_end.saturating_sub(part.start),
+        layout.alignment,
+    ));
     if part.end() > layout.disk_size {
         problems.push(
             Problem::error(format!(
@@ -205,11 +205,7 @@ fn check_partition(
             .at(at.size(part))
             .with_parties(here.clone())
             .with_fix(format!(
-                "shrink it to size = \"{}\" or grow disk.size to \"{}\"",
-                format_bytes(align_down(
-                    usable_end.saturating_sub(part.start),
-                    layout.alignment
-                )),
+                "shrink it to size = \"{shrink_to}\" or grow disk.size to \"{}\"",
                 format_bytes(align_up(
                     add(part.end(), sub(layout.disk_size, usable_end)),
                     1 << 20
@@ -225,13 +221,7 @@ fn check_partition(
             ))
             .at(at.size(part))
             .with_parties(here.clone())
-            .with_fix(format!(
-                "shrink it to size = \"{}\"",
-                format_bytes(align_down(
-                    usable_end.saturating_sub(part.start),
-                    layout.alignment
-                ))
-            )),
+            .with_fix(format!("shrink it to size = \"{shrink_to}\"")),
         );
     }
     if has_gpt && part.start < first_usable && part.size > 0 {

@@ -17,35 +17,27 @@ use crate::board::Board;
 use crate::plan::bounds::{add, div, mul, rem};
 use crate::plan::fields::{parse_u32_field, parse_uuid_field};
 use crate::plan::identity::IdentitySource;
-use crate::plan::layout::{align_down, align_up, Problem, GPT_ENTRY_SIZE};
+use crate::plan::layout::{align_down, align_up, Layout, Problem, GPT_ENTRY_SIZE};
 use crate::plan::{GptPlacement, PlannedBlob};
 
-/// The disk as `[disk]` and the blobs leave it for the partitions.
-#[derive(Debug, Clone)]
-pub struct Geometry {
-    pub table: TableKind,
-    pub sector_size: u64,
-    /// The disk size, aligned down to the sector size.
-    pub disk_size: u64,
-    /// Default partition alignment (at least one sector).
-    pub alignment: u64,
-    pub gpt: Option<GptPlacement>,
-    pub mbr_signature: Option<u32>,
-    /// First byte a partition may use.
-    pub first_usable: u64,
-    /// One past the last byte a partition may use.
-    pub usable_end: u64,
+/// The bytes partitions may use, `[first, end)`: after the primary GPT
+/// and the blobs before the first partition, before the backup GPT.
+#[derive(Debug, Clone, Copy)]
+pub struct Usable {
+    pub first: u64,
+    pub end: u64,
 }
 
-/// Resolve `[disk]`: every problem goes to `problems`, and the geometry
-/// returned is still usable (a bad value falls back to its default) so the
-/// rest of the board is checked too.
+/// Resolve `[disk]` around `blobs` into a layout without partitions, and
+/// the bytes the partitions may use. Every problem goes to `problems`; a
+/// bad value falls back to its default so the rest of the board is
+/// checked too.
 pub fn plan_geometry(
     board: &Board,
     ids: &IdentitySource,
-    blobs: &[PlannedBlob],
+    blobs: Vec<PlannedBlob>,
     problems: &mut Vec<Problem>,
-) -> Geometry {
+) -> (Layout, Usable) {
     let disk = &board.file.disk;
     let ss = disk.sector_size.as_ref().map_or(512, |s| *s.get_ref());
     if let Some(sector_size) = disk
@@ -112,7 +104,7 @@ pub fn plan_geometry(
         .first()
         .and_then(|p| p.get_ref().offset.as_ref())
         .map(|o| o.get_ref().0);
-    for blob in blobs {
+    for blob in &blobs {
         if first_explicit.is_none_or(|first| blob.offset < first) {
             first_usable = first_usable.max(align_up(add(blob.offset, blob.size), ss));
         }
@@ -130,16 +122,21 @@ pub fn plan_geometry(
         )
         .unwrap_or_else(|| ids.u32("mbr-signature"))
     });
-    Geometry {
+    let layout = Layout {
         table,
         sector_size: ss,
         disk_size,
         alignment,
-        gpt,
         mbr_signature,
-        first_usable,
-        usable_end,
-    }
+        gpt,
+        partitions: Vec::new(),
+        blobs,
+    };
+    let usable = Usable {
+        first: first_usable,
+        end: usable_end,
+    };
+    (layout, usable)
 }
 
 /// The GPT headers and entry arrays of a disk of `disk_size` bytes;

@@ -16,22 +16,24 @@ use crate::board::Board;
 use crate::plan::blobs::{source_allowed, source_location};
 use crate::plan::bounds::{add, rem};
 use crate::plan::fields::{check_fstab_field, check_mount_path, parse_u32_field, parse_uuid_field};
-use crate::plan::geometry::Geometry;
+use crate::plan::geometry::Usable;
 use crate::plan::identity::IdentitySource;
-use crate::plan::layout::{align_down, align_up, Problem};
+use crate::plan::layout::{align_down, align_up, Layout, Problem};
 use crate::plan::parttype::{resolve_part_type, PartType, ESP};
 use crate::plan::{MountSpec, PlannedFs, PlannedPartition};
 
-/// Place and resolve every `[[partition]]` in order.
+/// Place and resolve every `[[partition]]` in order, on the disk `layout`
+/// describes (its partitions not yet filled in).
 pub fn plan_partitions(
     board: &Board,
-    geometry: &Geometry,
+    layout: &Layout,
+    usable: Usable,
     ids: &IdentitySource,
     problems: &mut Vec<Problem>,
 ) -> Vec<PlannedPartition> {
-    let ss = geometry.sector_size;
+    let ss = layout.sector_size;
     let mut partitions = Vec::new();
-    let mut cursor = geometry.first_usable;
+    let mut cursor = usable.first;
     let count = board.file.partitions.len();
     for (index, spanned) in board.file.partitions.iter().enumerate() {
         let section = spanned.get_ref();
@@ -41,7 +43,7 @@ pub fn plan_partitions(
         let part_align = section
             .alignment
             .as_ref()
-            .map_or(geometry.alignment, |a| a.get_ref().0)
+            .map_or(layout.alignment, |a| a.get_ref().0)
             .max(1);
         let start = match &section.offset {
             Some(offset) => {
@@ -76,7 +78,7 @@ pub fn plan_partitions(
                         .with_fix("give this partition a fixed size, or move it last"),
                     );
                 }
-                align_down(geometry.usable_end, part_align).saturating_sub(start)
+                align_down(usable.end, part_align).saturating_sub(start)
             }
         };
         if size == 0 {

@@ -14,7 +14,7 @@ use crate::plan::bounds::check_bounds;
 use crate::plan::checks::check_layout;
 use crate::plan::geometry::plan_geometry;
 use crate::plan::identity::IdentitySource;
-use crate::plan::layout::{render_map, Layout, Problem, Severity};
+use crate::plan::layout::{render_map, Problem, Severity};
 use crate::plan::partitions::plan_partitions;
 use crate::plan::settings::{plan_edits, plan_firmware, plan_qemu};
 use crate::plan::{BoardInfo, Plan};
@@ -38,19 +38,9 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     let ids = IdentitySource::new(seed, &board.file.board.name);
     let mut problems = Vec::new();
     let blobs = plan_blobs(board, &mut problems);
-    let geometry = plan_geometry(board, &ids, &blobs, &mut problems);
-    let partitions = plan_partitions(board, &geometry, &ids, &mut problems);
-    let layout = Layout {
-        table: geometry.table,
-        sector_size: geometry.sector_size,
-        disk_size: geometry.disk_size,
-        alignment: geometry.alignment,
-        mbr_signature: geometry.mbr_signature,
-        gpt: geometry.gpt.clone(),
-        partitions,
-        blobs,
-    };
-    check_layout(board, &layout, &geometry, &mut problems);
+    let (mut layout, usable) = plan_geometry(board, &ids, blobs, &mut problems);
+    layout.partitions = plan_partitions(board, &layout, usable, &ids, &mut problems);
+    check_layout(board, &layout, usable, &mut problems);
     let boot = plan_boot(board, &mut problems);
     check_boot_loader(board, &boot, &layout.partitions, &mut problems);
     let firmware = plan_firmware(board, &mut problems);

@@ -2,7 +2,11 @@
 //! [`HEAD`]), the fragment its problem must say, and — marked `# <-` at the
 //! end of a line — the line that problem must cite as `board.toml:LINE:COL`.
 //!
-//! A line holding just `GPT` or `MBR` stands for a 64M disk with that table.
+//! Shorthand lines: `GPT` or `MBR` stands for a 64M disk with that table
+//! (the lines after it, up to the next table, add to that `[disk]`),
+//! `partition NAME` for a `[[partition]]` of type linux with that name, and
+//! `blob NAME` for a `[[blob]]` of boot0.bin (64 KiB) with that name; the
+//! mark after a `partition` or `blob` line stays on its table header.
 //! One refusal has no row: `disk.size` over `MAX_DISK_SIZE`, which the size
 //! parser already refuses (`sizes_over_an_exbibyte_are_refused_when_parsed`).
 
@@ -15,76 +19,58 @@ const REFUSALS: &[(&str, &str)] = &[
     // -- bounds: values beyond the disk stop planning at once.
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 offset = "1152921504606846976" # <-
 size = "1M""#,
         "partition 1 'p': offset = 0x1000000000000000 is beyond the end of the 64M disk",
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1152921504606845952" # <-"#,
         "partition 1 'p': size = 0xffffffffffffc00 is beyond the end",
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1M"
 alignment = "1G" # <-"#,
         "partition 1 'p': alignment = 0x40000000 is beyond the end",
     ),
     (
         r#"GPT
-[[blob]]
-name = "b"
-source = "boot0.bin"
+blob b
 offset = "1152921504606781440" # <-"#,
         "blob 'b': offset = 0xfffffffffff0000 is beyond the end",
     ),
     (
         r#"GPT
-[[blob]]
-name = "b"
-source = "boot0.bin"
+blob b
 offset = "8K"
 size = "1152921504606781440" # <-"#,
         "blob 'b': size = 0xfffffffffff0000 is beyond the end",
     ),
     (
         r#"GPT
-[[blob]]
-name = "b"
-source = "boot0.bin"
+blob b
 offset = "8K"
 magic = "eGON"
 magic_offset = 1152921504606846976 # <-"#,
         "blob 'b': magic_offset = 0x1000000000000000 is beyond the end",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 alignment = "1G" # <-"#,
         "disk.alignment = 0x40000000 is beyond the end",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 gpt_entries_offset = "65M" # <-"#,
         "disk.gpt_entries_offset = 0x4100000 is beyond the end",
     ),
     // -- geometry: [disk].
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 sector_size = 1024 # <-"#,
         "disk.sector_size = 1024: only 512 and 4096 are supported",
     ),
@@ -95,76 +81,56 @@ size = "16K" # <-"#,
         "disk.size = 16384 bytes is not a multiple of the 512-byte sector size or is too small",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 alignment = "1000" # <-"#,
         "disk.alignment = 1000 is not a multiple of the sector size 512",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 gpt_entries = 0 # <-"#,
         "disk.gpt_entries = 0: a GPT needs at least one entry",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 gpt_entries_offset = "512" # <-"#,
         "disk.gpt_entries_offset = 512 must be a multiple of the sector size and at or after LBA 2",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 guid = "not-a-guid" # <-"#,
         r#"disk.guid = "not-a-guid" is not a UUID"#,
     ),
     (
-        r#"[disk]
-table = "mbr"
-size = "64M"
+        r#"MBR
 mbr_signature = "0x123" # <-"#,
         r#"disk.mbr_signature = "0x123" is not a 32-bit id"#,
     ),
     // -- partitions: placement.
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 offset = "1536K" # <-
 size = "1M""#,
         "partition 1 'p': offset 0x180000 is not aligned to 1M",
     ),
     (
         r#"GPT
-[[partition]]
-name = "a"
-type = "linux"
+partition a
 size = "rest" # <-
 
-[[partition]]
-name = "b"
-type = "linux"
+partition b
 size = "1M""#,
         r#"partition 1 'a': size = "rest" is only allowed on the last partition"#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "0" # <-"#,
         "partition 1 'p': size is zero",
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1000" # <-"#,
         "partition 1 'p': start 0x100000 / size 1000 are not multiples of the 512-byte sector",
     ),
@@ -179,9 +145,7 @@ size = "1M""#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1M"
 uuid = "x" # <-"#,
         r#"partition 1 'p': uuid = "x" is not a UUID"#,
@@ -198,9 +162,7 @@ label = "TWELVE_CHARS" # <-"#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1M"
 filesystem = "ext4"
 label = "seventeen-chars-x" # <-"#,
@@ -208,9 +170,7 @@ label = "seventeen-chars-x" # <-"#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "root"
-type = "linux"
+partition root
 size = "rest"
 filesystem = "ext4"
 fs_uuid = "78662d6f-706f-6570-6f72-742d726f6f7" # <-"#,
@@ -228,9 +188,7 @@ fs_uuid = "12345" # <-"#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "env"
-type = "linux"
+partition env
 size = "1M"
 filesystem = "raw"
 source = "/etc/hostname" # <-"#,
@@ -238,18 +196,14 @@ source = "/etc/hostname" # <-"#,
     ),
     (
         r#"GPT
-[[partition]] # <-
-name = "env"
-type = "linux"
+partition env # <-
 size = "1M"
 filesystem = "raw""#,
         r#"partition 1 'env': filesystem = "raw" needs source = "FILE""#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1M"
 filesystem = "ext4"
 source = "boot0.bin" # <-"#,
@@ -257,9 +211,7 @@ source = "boot0.bin" # <-"#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1M"
 filesystem = "ext4"
 mount = "boot" # <-"#,
@@ -267,9 +219,7 @@ mount = "boot" # <-"#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 size = "1M"
 filesystem = "ext4"
 mount = "/data"
@@ -279,9 +229,7 @@ mount_options = "defaults noatime" # <-"#,
     // -- blobs.
     (
         r#"GPT
-[[blob]]
-name = "b"
-source = "boot0.bin"
+blob b
 offset = "8K"
 magic = "0xabc" # <-"#,
         r#"blob 'b': magic = "0xabc" is empty or bad hex"#,
@@ -313,9 +261,7 @@ offset = "1M""#,
     ),
     (
         r#"GPT
-[[blob]]
-name = "boot0"
-source = "boot0.bin"
+blob boot0
 offset = "1M"
 size = "32K" # <-"#,
         "boot0.bin is 65536 bytes, more than its room size = 32768",
@@ -391,9 +337,7 @@ fdtdir = "/usr/lib/linux image" # <-"#,
     // -- boot: a loader that cannot boot the disk.
     (
         r#"GPT
-[[partition]]
-name = "root"
-type = "linux"
+partition root
 size = "rest"
 filesystem = "ext4"
 mount = "/"
@@ -404,9 +348,7 @@ loader = "grub" # <-"#,
     ),
     (
         r#"GPT
-[[partition]]
-name = "root"
-type = "linux"
+partition root
 size = "rest"
 filesystem = "ext4"
 mount = "/" # <-"#,
@@ -414,47 +356,31 @@ mount = "/" # <-"#,
     ),
     // -- layout checks: tables.
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 gpt_entries = 1 # <-
 
-[[partition]]
-name = "a"
-type = "linux"
+partition a
 size = "1M"
 
-[[partition]]
-name = "b"
-type = "linux"
+partition b
 size = "1M""#,
         "2 partitions but the GPT has only 1 entries",
     ),
     (
         r#"MBR
-[[partition]]
-name = "p1"
-type = "linux"
+partition p1
 size = "1M"
 
-[[partition]]
-name = "p2"
-type = "linux"
+partition p2
 size = "1M"
 
-[[partition]]
-name = "p3"
-type = "linux"
+partition p3
 size = "1M"
 
-[[partition]]
-name = "p4"
-type = "linux"
+partition p4
 size = "1M"
 
-[[partition]] # <-
-name = "p5"
-type = "linux"
+partition p5 # <-
 size = "1M""#,
         "5 partitions but an MBR holds at most 4 primary partitions",
     ),
@@ -479,45 +405,35 @@ size = "1M""#,
 table = "mbr"
 size = "3T"
 
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 offset = "2T" # <-
 size = "1M""#,
         "partition 1 'p': beyond the 2^32-sector limit of an MBR",
     ),
     (
         r#"GPT
-[[partition]] # <-
-name = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
-type = "linux"
+partition nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn # <-
 size = "1M""#,
         "name is 37 UTF-16 code units; GPT names hold at most 36",
     ),
     // -- layout checks: where partitions and blobs lie.
     (
         r#"GPT
-[[partition]]
-name = "big"
-type = "linux"
+partition big
 offset = "1M"
 size = "64M" # <-"#,
         "partition 1 'big' ends at 0x4100000, past the end of the 64M disk",
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 offset = "1M"
 size = "63M" # <-"#,
         "partition 1 'p' ends at 0x4000000, past the last usable byte 0x3ffbe00 (the backup GPT follows)",
     ),
     (
         r#"GPT
-[[partition]]
-name = "p"
-type = "linux"
+partition p
 alignment = "512"
 offset = "8K" # <-
 size = "1M""#,
@@ -525,38 +441,28 @@ size = "1M""#,
     ),
     (
         r#"GPT
-[[blob]]
-name = "b"
-source = "boot0.bin"
+blob b
 offset = "63M" # <-
 size = "2M""#,
         "blob 'b' (2097152 bytes at 0x3f00000) runs past the end of the disk",
     ),
     (
         r#"GPT
-[[partition]]
-name = "a"
-type = "linux"
+partition a
 offset = "1M"
 size = "8M"
 
-[[partition]]
-name = "b"
-type = "linux"
+partition b
 offset = "4M" # <-
 size = "8M""#,
         "partition 1 'a' and partition 2 'b' overlap by 5242880 bytes at 0x400000..0x900000",
     ),
     (
         r#"GPT
-[[blob]]
-name = "boot0"
-source = "boot0.bin"
+blob boot0
 offset = "8K" # <-
 
-[[partition]]
-name = "rootfs"
-type = "linux"
+partition rootfs
 offset = "2M"
 size = "rest""#,
         "primary GPT entries and blob 'boot0' overlap",
@@ -564,71 +470,51 @@ size = "rest""#,
     // -- layout checks: names and identities used twice.
     (
         r#"GPT
-[[partition]]
-name = "a"
-type = "linux"
+partition a
 size = "1M"
 
-[[partition]] # <-
-name = "a"
-type = "linux"
+partition a # <-
 size = "1M""#,
         "partitions 1 and 2 are both named 'a'",
     ),
     (
         r#"GPT
-[[partition]]
-name = "a"
-type = "linux"
+partition a
 size = "1M"
 uuid = "78662d6f-706f-6570-6f72-742d726f6f74"
 
-[[partition]]
-name = "b"
-type = "linux"
+partition b
 size = "1M"
 uuid = "78662d6f-706f-6570-6f72-742d726f6f74" # <-"#,
         "partition 1 'a' and partition 2 'b' have the same partition GUID",
     ),
     (
         r#"GPT
-[[partition]]
-name = "a"
-type = "linux"
+partition a
 size = "1M"
 filesystem = "ext4"
 fs_uuid = "78662d6f-706f-6570-6f72-742d726f6f74"
 
-[[partition]]
-name = "b"
-type = "linux"
+partition b
 size = "1M"
 filesystem = "ext4"
 fs_uuid = "78662d6f-706f-6570-6f72-742d726f6f74" # <-"#,
         "partition 1 'a' and partition 2 'b' have the same filesystem UUID",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 guid = "78662d6f-706f-6570-6f72-742d726f6f74" # <-
 
-[[partition]]
-name = "a"
-type = "linux"
+partition a
 size = "1M"
 uuid = "78662d6f-706f-6570-6f72-742d726f6f74""#,
         "disk GUID 78662d6f-706f-6570-6f72-742d726f6f74 is reused as a partition GUID",
     ),
     (
-        r#"[disk]
-table = "gpt"
-size = "64M"
+        r#"GPT
 gpt_entries_offset = "1M"
 
-[[blob]]
-name = "b"
-source = "boot0.bin"
+blob b
 offset = "8K"
 
 [[blob]] # <-
@@ -639,16 +525,29 @@ offset = "128K""#,
     ),
 ];
 
-/// `row` with its disk shorthand expanded, appended to [`HEAD`].
+/// `row` with its shorthand lines expanded, appended to [`HEAD`].
 fn board_text(row: &str) -> String {
     let body: Vec<String> = row
         .lines()
-        .map(|line| match line {
-            "GPT" | "MBR" => format!(
-                "[disk]\ntable = \"{}\"\nsize = \"64M\"\n",
-                line.to_lowercase()
-            ),
-            _ => line.to_string(),
+        .map(|line| {
+            let (bare, mark) = match line.strip_suffix(MARK) {
+                Some(bare) => (bare.trim_end(), format!(" {MARK}")),
+                None => (line, String::new()),
+            };
+            let mut words = bare.split(' ');
+            match (words.next(), words.next(), words.next()) {
+                (Some(table @ ("GPT" | "MBR")), None, _) => format!(
+                    "[disk]{mark}\ntable = \"{}\"\nsize = \"64M\"\n",
+                    table.to_lowercase()
+                ),
+                (Some("partition"), Some(name), None) => {
+                    format!("[[partition]]{mark}\nname = \"{name}\"\ntype = \"linux\"")
+                }
+                (Some("blob"), Some(name), None) => {
+                    format!("[[blob]]{mark}\nname = \"{name}\"\nsource = \"boot0.bin\"")
+                }
+                _ => line.to_string(),
+            }
         })
         .collect();
     format!("{HEAD}{}\n", body.join("\n"))
