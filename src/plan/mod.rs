@@ -3,10 +3,20 @@
 //! offsets and sizes of every region, every identity, every filesystem's
 //! parameters — validated as a whole.
 //!
-//! Flows in: a [`Board`] (as typed) and a seed. Flows out: a `Plan` that later
-//! stages take by reference and never second-guess. The only I/O here is
-//! reading the size of blob files next to the board; after `plan_board`
-//! returns nothing reads the board again.
+//! Flows in: a [`Board`](crate::board::Board) (as typed, with the command
+//! line's `--blob`, `--bootloader` and `--grub` on it) and a seed. Flows
+//! out: a `Plan` that later stages take by reference and never
+//! second-guess, or every problem at once, each citing the
+//! `board.toml:line:column` of the value to change.
+//! The only I/O here is resolving the paths a board names and reading the
+//! size of blob files next to it; after `plan_board` returns nothing reads
+//! the board again.
+//!
+//! `resolve` is the chain; each step has its file: `blobs`, `geometry`
+//! (`[disk]`), `partitions`, `checks` (the placed layout), `boot`,
+//! `settings` (firmware, QEMU, edits), with `fields` (ids and fstab text),
+//! `bounds` (values within the disk, checked arithmetic), `layout`,
+//! `identity` and `parttype` beside them.
 
 mod blobs;
 mod boot;
