@@ -217,6 +217,27 @@ fn command_line_boot_flags_win_over_the_board() {
     assert_eq!(problem.location, None, "{err}");
 }
 
+/// A `--blob` file has no line in the board: its problem cites none (not
+/// line 1 of the board) and names the file it was given.
+#[test]
+fn a_blob_from_the_command_line_cites_no_board_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = "\n[[blob]]\nname = \"spl\"\nsource = \"spl.bin\"\noffset = \"8K\"\n";
+    let mut board = board_in(dir.path(), &format!("{HEAD}{BLOB_DISK}{blob}"));
+    let given = dir.path().join("elsewhere/spl.bin");
+    board
+        .override_sources(&[format!("spl={}", given.display()).parse().unwrap()])
+        .unwrap();
+    let err = plan_board(&board, "test").unwrap_err();
+    let problem = err
+        .problems
+        .iter()
+        .find(|p| p.message.starts_with("blob 'spl': cannot read"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(problem.message.contains("elsewhere/spl.bin"), "{err}");
+    assert_eq!(problem.location, None, "{err}");
+}
+
 #[test]
 fn rootfs_blob_takes_its_size_as_its_region() {
     let blob = "\n[[blob]]\nname = \"spl\"\nsource = \"rootfs:/usr/lib/u-boot/b/spl.bin\"\noffset = \"8K\"\nsize = \"1000K\"\n";
