@@ -98,13 +98,7 @@ fn build_in(
 ) -> Result<PathBuf> {
     // rootfs: one pass, split by mount point.
     let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir)?;
-    step(&format!(
-        "rootfs {}: {} entries, {} MiB of files ({:?})",
-        rootfs,
-        contents.summary.entries(),
-        contents.summary.file_bytes() >> 20,
-        contents.summary.compression
-    ));
+    step(&format!("rootfs {rootfs}: {}", contents.summary));
 
     // extlinux.conf first: on an ext4 /boot it is appended to that
     // partition's tar, which must happen before the ext4 image is made.

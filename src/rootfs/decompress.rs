@@ -19,6 +19,19 @@ pub enum Compression {
     Zstd,
 }
 
+impl Compression {
+    /// How a user reads it after a size: `zstd-compressed`; `None` for a
+    /// plain tar, which needs no word.
+    pub fn describe(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip-compressed"),
+            Compression::Xz => Some("xz-compressed"),
+            Compression::Zstd => Some("zstd-compressed"),
+        }
+    }
+}
+
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];

@@ -90,6 +90,23 @@ pub struct RootfsSummary {
     pub captures: CaptureResults,
 }
 
+/// `12920 entries, 368 MiB of files (zstd-compressed)`: the build's
+/// rootfs line; the compression only when there is one.
+impl std::fmt::Display for RootfsSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} entries, {} MiB of files",
+            self.entries(),
+            self.file_bytes() >> 20
+        )?;
+        match self.compression.describe() {
+            Some(how) => write!(f, " ({how})"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl RootfsSummary {
     /// Entries written to all outputs.
     pub fn entries(&self) -> u64 {

@@ -75,6 +75,33 @@ fn small_board(case: &Case) -> PathBuf {
     dir.join("board.toml")
 }
 
+/// The rootfs line names the compression in words, and only when there is
+/// one (it printed `(None)` for a plain tar).
+#[test]
+fn rootfs_line_names_the_compression_only_when_there_is_one() {
+    if !tool_available("mke2fs") {
+        return;
+    }
+    let case = Case::new();
+    let board = small_board(&case);
+    let plain = TarSpec::rootfs("dash-riscv64.elfhdr").finish();
+    let zst = zstd::encode_all(&plain[..], 3).unwrap();
+    for (name, bytes, end) in [
+        ("rootfs.tar", plain.clone(), " MiB of files"),
+        ("rootfs.tar.zst", zst, " MiB of files (zstd-compressed)"),
+    ] {
+        let tar = case.write(name, &bytes);
+        let (ok, err) = case.build(board.to_str().unwrap(), &tar);
+        assert!(ok, "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("rootfs {}: ", tar.display())))
+            .unwrap_or_else(|| panic!("no rootfs line in:\n{err}"));
+        assert!(line.ends_with(end), "{line:?} should end in {end:?}");
+        assert!(line.contains(" entries, "), "{line}");
+    }
+}
+
 #[test]
 fn rootfs_larger_than_partition_fails_before_writing() {
     if !have_tool("mke2fs") {
