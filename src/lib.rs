@@ -17,6 +17,8 @@
 //!               (qcow2 itself: the workspace crate crates/qcow2)
 //! outputs/      firmware, start_vm.sh, manifest.json, atomic publish
 //! host/         the only code that spawns processes or touches kernel objects
+//! templates     the embedded templates (grub.cfg, extlinux.conf, start_vm.sh,
+//!               mke2fs.conf) and their renderer, shared by bootloader/ and outputs/
 //! commands/     one file per subcommand; `build` is the chain of stages
 //! ```
 //!
@@ -42,6 +44,7 @@ pub mod host;
 pub mod outputs;
 pub mod plan;
 pub mod rootfs;
+pub mod templates;
 
 /// The one meaning of `MKIMG_REQUIRE_TOOLS` (skip or fail when a test's
 /// tool, file or privilege is missing), shared with the integration tests:

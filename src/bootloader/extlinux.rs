@@ -27,13 +27,10 @@ use serde::Serialize;
 use crate::bootloader::kernels::{
     board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message, KernelEntry,
 };
-use crate::bootloader::template::render_template;
 use crate::plan::{Plan, PlannedFs};
+use crate::templates::render_template;
 
-const TEMPLATE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/templates/extlinux.conf.j2"
-));
+const TEMPLATE: &str = crate::templates::EXTLINUX_CONF;
 
 /// Where Debian's linux-image packages put the DTBs (a rootfs path).
 pub const DEBIAN_FDTDIR: &str = "/usr/lib/linux-image-{version}/";

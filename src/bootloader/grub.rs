@@ -24,13 +24,10 @@ use crate::bootloader::default_grub::parse_default_grub;
 use crate::bootloader::kernels::{
     board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message, KernelEntry,
 };
-use crate::bootloader::template::{render_template, sh_quote};
 use crate::plan::{Plan, PlannedFs};
+use crate::templates::{render_template, sh_quote};
 
-const TEMPLATE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/templates/grub.cfg.j2"
-));
+const TEMPLATE: &str = crate::templates::GRUB_CFG;
 
 /// Debian's GRUB_TIMEOUT default.
 const DEFAULT_TIMEOUT: i32 = 5;

@@ -9,7 +9,8 @@
 //! - [`mkconfig`]: grub.cfg by the distro's grub-mkconfig in a chroot of
 //!   the finished root filesystem (the one part that runs programs, through
 //!   `host`), checked by [`lint`];
-//! - [`template`]: the one minijinja set-up every generator shares;
+//! - the templates and their minijinja set-up are `crate::templates`,
+//!   shared with `outputs` (start_vm.sh);
 //! - [`place`]: the small writer that puts extlinux.conf on its partition.
 
 pub mod default_grub;
@@ -20,7 +21,6 @@ pub mod kernels;
 pub mod lint;
 pub mod mkconfig;
 pub mod place;
-pub mod template;
 
 #[cfg(test)]
 pub(crate) mod golden;

@@ -69,7 +69,7 @@ const LABEL_MAX: usize = 16;
 const MIN_E2FSPROGS: (u32, u32, u32) = (1, 47, 1);
 
 /// The project's mke2fs.conf, written next to the build for `MKE2FS_CONFIG`.
-pub const MKE2FS_CONF: &str = include_str!("../../templates/mke2fs.conf");
+pub use crate::templates::MKE2FS_CONF;
 
 /// What the plan fixed for one ext4 partition.
 #[derive(Debug, Clone, PartialEq, Eq)]

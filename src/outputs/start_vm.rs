@@ -30,13 +30,10 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::arch::Arch;
-use crate::bootloader::template::render_template;
 use crate::plan::{FirmwareLoad, Plan};
+use crate::templates::render_template;
 
-const TEMPLATE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/templates/start_vm.sh.j2"
-));
+const TEMPLATE: &str = crate::templates::START_VM_SH;
 
 /// The disk image format QEMU is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

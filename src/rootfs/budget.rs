@@ -200,14 +200,15 @@ mod tests {
         if !have("mke2fs") || !have("dumpe2fs") {
             return;
         }
-        let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/mke2fs.conf");
         let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mke2fs.conf");
+        std::fs::write(&conf, crate::templates::MKE2FS_CONF).unwrap();
         for mib in [8u64, 64, 125, 512] {
             let image = dir.path().join(format!("{mib}.img"));
             let file = std::fs::File::create(&image).unwrap();
             file.set_len(mib << 20).unwrap();
             let status = std::process::Command::new("mke2fs")
-                .env("MKE2FS_CONFIG", conf)
+                .env("MKE2FS_CONFIG", &conf)
                 .args(["-q", "-F", "-t", "ext4", "-T", "default", "-b", "4096"])
                 .arg(&image)
                 .status()

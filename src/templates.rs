@@ -1,9 +1,14 @@
-//! The one place mkimg's text templates are rendered: a minijinja
-//! environment configured the same way for every generator (grub.cfg,
-//! extlinux.conf, start_vm.sh), plus the quoting filters those formats need.
+//! mkimg's text templates and the one place they are rendered: the
+//! template sources, a minijinja environment configured the same way for
+//! every generator (grub.cfg and extlinux.conf in `bootloader`, start_vm.sh
+//! in `outputs`), plus the quoting filters those formats need. A module of
+//! its own because both stages use it: neither imports the other for it.
 //!
-//! Templates live in `templates/` at the crate root and are embedded with
-//! `include_str!` by their generator, so the binary works from any directory.
+//! The files live in `templates/` at the crate root and are embedded here
+//! with `include_str!` (rustc rebuilds when one changes), so an installed or
+//! copied binary needs no source tree. A file another program must read
+//! ([`MKE2FS_CONF`]) is written into the build's work directory from these
+//! bytes by its stage.
 //!
 //! Settings, and why:
 //! - strict undefined: a misspelt variable is an error naming the template
@@ -22,6 +27,16 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde::Serialize;
+
+/// `templates/grub.cfg.j2`: grub.cfg for `--grub template`.
+pub const GRUB_CFG: &str = include_str!("../templates/grub.cfg.j2");
+/// `templates/extlinux.conf.j2`.
+pub const EXTLINUX_CONF: &str = include_str!("../templates/extlinux.conf.j2");
+/// `templates/start_vm.sh.j2`.
+pub const START_VM_SH: &str = include_str!("../templates/start_vm.sh.j2");
+/// `templates/mke2fs.conf`, not a template: mke2fs reads it through
+/// `MKE2FS_CONFIG` (`filesystems::ext4` writes it into the work directory).
+pub const MKE2FS_CONF: &str = include_str!("../templates/mke2fs.conf");
 
 /// A template failed to compile or render.
 #[derive(Debug, thiserror::Error)]
