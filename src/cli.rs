@@ -51,7 +51,8 @@ pub enum Command {
     /// List the known boards with a one-line description.
     ///
     /// Boards are looked up in $MKIMG_BOARDS (colon-separated), then
-    /// ~/.config/mkimg/boards, then the built-in boards/ directory.
+    /// ~/.config/mkimg/boards, then the boards built into mkimg (whose
+    /// blobs are read from ~/.config/mkimg/boards/NAME/, or --blob).
     ///
     /// Example:
     ///   mkimg boards

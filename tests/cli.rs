@@ -3,6 +3,8 @@
 
 #[path = "cli/build.rs"]
 mod build;
+#[path = "cli/install.rs"]
+mod install;
 #[path = "cli/plan.rs"]
 mod plan;
 #[path = "cli/tables.rs"]

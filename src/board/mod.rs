@@ -1,10 +1,12 @@
-//! Board definitions: finding `boards/<name>/board.toml`, parsing it with
-//! errors that cite `file:line:column`, and listing the known boards.
+//! Board definitions: finding `<dir>/<name>/board.toml` or a built-in board
+//! ([`builtin`], embedded in the binary), parsing it with errors that cite
+//! `file:line:column`, and listing the known boards.
 //!
 //! Flows out: a [`Board`] — the file as typed ([`schema::BoardFile`]) plus the
 //! directory its relative paths (blobs, firmware, overlays) resolve against.
 //! Reads files; spawns nothing. Interpreting the values is `crate::plan`'s job.
 
+pub mod builtin;
 pub mod names;
 pub mod paths;
 pub mod recipe;
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+pub use builtin::BuiltinBoard;
 pub use schema::BoardFile;
 
 /// A parsed board file and where it came from.
@@ -182,60 +185,81 @@ impl fmt::Display for Location {
     }
 }
 
-/// Where `--board NAME` is looked up, in order.
+/// Where `--board NAME` is looked up, in order: `dirs`, then the built-in
+/// boards.
 #[derive(Debug, Clone)]
 pub struct BoardSearch {
     pub dirs: Vec<PathBuf>,
 }
 
+/// A board `--board` or `mkimg boards` found: a file, or a built-in one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoardRef {
+    File(PathBuf),
+    Builtin(&'static BuiltinBoard),
+}
+
+impl BoardRef {
+    /// Read and parse it.
+    pub fn load(&self) -> Result<Board, BoardError> {
+        match self {
+            BoardRef::File(path) => load_board_file(path),
+            BoardRef::Builtin(builtin) => load_builtin_board(builtin),
+        }
+    }
+
+    /// The board.toml path, or `<built-in>/NAME/board.toml`.
+    pub fn display_path(&self) -> PathBuf {
+        match self {
+            BoardRef::File(path) => path.clone(),
+            BoardRef::Builtin(builtin) => builtin.display_path(),
+        }
+    }
+}
+
 impl BoardSearch {
-    /// `$MKIMG_BOARDS` (colon-separated), `~/.config/mkimg/boards`, then the
-    /// built-in `boards/` of this source tree.
+    /// `$MKIMG_BOARDS` (colon-separated), `~/.config/mkimg/boards`
+    /// (`$XDG_CONFIG_HOME/mkimg/boards`), then the built-in boards.
     pub fn from_env() -> Self {
         let mut dirs = Vec::new();
         if let Some(list) = std::env::var_os("MKIMG_BOARDS") {
             dirs.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
         }
-        let config = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-        if let Some(config) = config {
-            dirs.push(config.join("mkimg/boards"));
-        }
-        dirs.push(builtin_boards_dir());
+        dirs.extend(builtin::user_boards_dir());
         BoardSearch { dirs }
     }
 
     /// Resolve `--board`: a path when it contains `/` or ends in `.toml`, else a name.
-    pub fn resolve(&self, spec: &str) -> Result<PathBuf, BoardError> {
+    pub fn resolve(&self, spec: &str) -> Result<BoardRef, BoardError> {
         if spec.contains('/') || spec.ends_with(".toml") {
             let path = PathBuf::from(spec);
-            return Ok(if path.is_dir() {
+            return Ok(BoardRef::File(if path.is_dir() {
                 path.join("board.toml")
             } else {
                 path
-            });
+            }));
         }
         for dir in &self.dirs {
             let candidate = dir.join(spec).join("board.toml");
             if candidate.is_file() {
-                return Ok(candidate);
+                return Ok(BoardRef::File(candidate));
             }
         }
+        if let Some(builtin) = BuiltinBoard::find(spec) {
+            return Ok(BoardRef::Builtin(builtin));
+        }
+        let mut searched: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        searched.push("the built-in boards".to_string());
         Err(BoardError::NotFound {
             name: spec.to_string(),
-            searched: self
-                .dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            searched: searched.join(", "),
         })
     }
 
-    /// Every board found, first directory wins on a name clash, sorted by name.
-    pub fn list(&self) -> Vec<(String, PathBuf)> {
-        let mut found: Vec<(String, PathBuf)> = Vec::new();
+    /// Every board found, first directory wins on a name clash and any
+    /// directory over a built-in board, sorted by name.
+    pub fn list(&self) -> Vec<(String, BoardRef)> {
+        let mut found: Vec<(String, BoardRef)> = Vec::new();
         for dir in &self.dirs {
             let Ok(entries) = fs::read_dir(dir) else {
                 continue;
@@ -244,24 +268,45 @@ impl BoardSearch {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let path = entry.path().join("board.toml");
                 if path.is_file() && !found.iter().any(|(n, _)| *n == name) {
-                    found.push((name, path));
+                    found.push((name, BoardRef::File(path)));
                 }
             }
         }
-        found.sort();
+        for builtin in builtin::BUILTIN_BOARDS {
+            if !found.iter().any(|(n, _)| n == builtin.name) {
+                found.push((builtin.name.to_string(), BoardRef::Builtin(builtin)));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
         found
     }
 }
 
-/// The `boards/` directory of the source tree mkimg was built from.
-pub fn builtin_boards_dir() -> PathBuf {
+/// The `boards/` directory of the source tree (tests only: the binary
+/// carries these boards itself, see [`builtin`]).
+#[cfg(test)]
+pub(crate) fn builtin_boards_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("boards")
 }
 
 /// Find and parse a board by name or path.
 pub fn load_board(spec: &str, search: &BoardSearch) -> Result<Board, BoardError> {
-    let path = search.resolve(spec)?;
-    load_board_file(&path)
+    search.resolve(spec)?.load()
+}
+
+/// Parse a built-in board; its relative paths resolve in
+/// [`builtin::builtin_files_dir`].
+pub fn load_builtin_board(builtin: &BuiltinBoard) -> Result<Board, BoardError> {
+    let text = builtin.board_toml();
+    let path = builtin.display_path();
+    let file = parse_board(&text, &path)?;
+    Ok(Board {
+        file,
+        path,
+        dir: builtin::builtin_files_dir(builtin.name),
+        cli_sources: BTreeSet::new(),
+        text,
+    })
 }
 
 /// Parse one board.toml.

@@ -14,7 +14,10 @@
 //!
 //! A path that does not exist yet (a blob the porter still has to fetch)
 //! is resolved through its deepest existing ancestor; the rest may not hold
-//! `..`. Reads only metadata; spawns nothing.
+//! `..`. The board directory itself may not exist either (a built-in
+//! board's files live in `~/.config/mkimg/boards/NAME/`, which the user may
+//! not have made): it is resolved the same way. Reads only metadata;
+//! spawns nothing.
 
 use std::fs::File;
 use std::io;
@@ -73,10 +76,6 @@ pub fn resolve_board_path(
     text: &str,
     allowed: Allowed,
 ) -> Result<PathBuf, PathError> {
-    let io_err = |source| PathError::Io {
-        text: text.to_string(),
-        source,
-    };
     let base = if board_dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -86,7 +85,9 @@ pub fn resolve_board_path(
     if allowed == Allowed::Anywhere {
         return Ok(resolved);
     }
-    let board_dir = base.canonicalize().map_err(io_err)?;
+    // A built-in board's directory (`board::builtin`) may not exist yet:
+    // resolved the same way, nothing can be inside it but what is missing.
+    let board_dir = resolve_existing_prefix(base, text)?;
     let inside_board = resolved.starts_with(&board_dir);
     let inside_firmware = allowed == Allowed::BoardDirOrFirmware && is_firmware_path(&resolved);
     if inside_board || inside_firmware {

@@ -76,14 +76,88 @@ fn builtin_boards_are_listed_and_parse() {
     let names: Vec<String> = search.list().into_iter().map(|(n, _)| n).collect();
     assert!(names.contains(&"qemu-riscv64".to_string()), "{names:?}");
     assert!(names.contains(&"qemu-aarch64".to_string()), "{names:?}");
-    for (name, path) in search.list() {
-        let board = super::load_board_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for (name, found) in search.list() {
+        let board = found.load().unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             board.file.board.name.as_str(),
             name,
             "board name must match its directory"
         );
     }
+}
+
+/// The embedded table is the source tree's boards/, file for file.
+#[test]
+fn embedded_boards_are_the_source_tree_boards() {
+    use super::builtin::BUILTIN_BOARDS;
+    let dir = super::builtin_boards_dir();
+    let mut on_disk: Vec<(String, String, Vec<u8>)> = Vec::new();
+    for board in std::fs::read_dir(&dir).unwrap() {
+        let board = board.unwrap();
+        for file in std::fs::read_dir(board.path()).unwrap() {
+            let file = file.unwrap();
+            on_disk.push((
+                board.file_name().into_string().unwrap(),
+                file.file_name().into_string().unwrap(),
+                std::fs::read(file.path()).unwrap(),
+            ));
+        }
+    }
+    on_disk.sort();
+    let embedded: Vec<(String, String, Vec<u8>)> = BUILTIN_BOARDS
+        .iter()
+        .flat_map(|b| {
+            b.files
+                .iter()
+                .map(|(n, bytes)| (b.name.to_string(), n.to_string(), bytes.to_vec()))
+        })
+        .collect();
+    assert_eq!(embedded, on_disk);
+    assert!(super::BuiltinBoard::find("rock3a")
+        .and_then(|b| b.file("README.md"))
+        .is_some());
+}
+
+/// With no directory to search, every built-in board is still found, and
+/// parses; a user directory holding a board of the same name wins.
+#[test]
+fn builtin_boards_are_found_without_any_directory_and_lose_to_user_boards() {
+    let empty = BoardSearch { dirs: Vec::new() };
+    let names: Vec<String> = empty.list().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "nezha",
+            "qemu-aarch64",
+            "qemu-aarch64-uboot",
+            "qemu-riscv64",
+            "rock3a"
+        ]
+    );
+    let board = super::load_board("rock3a", &empty).unwrap();
+    assert_eq!(board.path, Path::new("<built-in>/rock3a/board.toml"));
+    assert!(
+        board.dir.ends_with("mkimg/boards/rock3a"),
+        "{:?}",
+        board.dir
+    );
+
+    let user = tempfile::tempdir().unwrap();
+    std::fs::create_dir(user.path().join("rock3a")).unwrap();
+    let mine = MINIMAL.replace("name = \"t\"", "name = \"rock3a\"");
+    std::fs::write(user.path().join("rock3a/board.toml"), mine).unwrap();
+    let search = BoardSearch {
+        dirs: vec![user.path().to_path_buf()],
+    };
+    let board = super::load_board("rock3a", &search).unwrap();
+    assert_eq!(board.path, user.path().join("rock3a/board.toml"));
+    let listed = search.list();
+    let rock3a = listed.iter().find(|(n, _)| n == "rock3a").unwrap();
+    assert_eq!(
+        rock3a.1,
+        super::BoardRef::File(user.path().join("rock3a/board.toml"))
+    );
+    assert_eq!(listed.len(), 5);
 }
 
 #[test]

@@ -1,0 +1,154 @@
+//! The installed binary without the source tree: `cargo install --path .
+//! --root DIR`, then that binary run from an empty directory in a private
+//! mount namespace with a tmpfs over the checkout, so nothing the checkout
+//! holds (boards/, templates/) can be read. It must list the built-in
+//! boards, plan one and build an image `qemu-img check` accepts.
+//!
+//! Slow the first time (a release build; `scripts/test.sh` has made one
+//! already and the install reuses it) and needs root for the mount
+//! namespace: runs with MKIMG_SLOW_TESTS=1.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::run::{stderr, stdout};
+use crate::support::tarball::Tarball;
+use crate::support::tools::have_tool;
+
+/// Run `bin args…` in `cwd` in a new mount namespace where a tmpfs hides
+/// `checkout`. The paths are arguments of the fixed script, never spliced
+/// into it.
+fn hidden_checkout_run(
+    checkout: &Path,
+    cwd: &Path,
+    home: &Path,
+    bin: &Path,
+    args: &[&str],
+) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs none "$1" && cd "$2" && shift 2 && exec "$@""#)
+        .arg("sh")
+        .arg(checkout)
+        .arg(cwd)
+        .arg(bin)
+        .args(args)
+        .env_remove("MKIMG_BOARDS")
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", home)
+        .output()
+        .expect("run unshare")
+}
+
+#[test]
+fn installed_binary_works_without_the_checkout() {
+    if std::env::var("MKIMG_SLOW_TESTS").as_deref() != Ok("1") {
+        eprintln!("SKIP: set MKIMG_SLOW_TESTS=1 (a release build, root)");
+        return;
+    }
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "MKIMG_SLOW_TESTS=1: this test needs root (a mount namespace)"
+    );
+    if !have_tool("unshare") || !have_tool("qemu-img") || !have_tool("mke2fs") {
+        return;
+    }
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .canonicalize()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_path = tmp.path().canonicalize().unwrap();
+    assert!(
+        !tmp_path.starts_with(&checkout),
+        "the temporary directory {} is inside the checkout it hides",
+        tmp_path.display()
+    );
+
+    // The release artifacts `cargo build --release` left are reused.
+    let root = tmp_path.join("root");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let install = Command::new(cargo)
+        .args(["install", "--offline", "--locked", "--quiet", "--path"])
+        .arg(&checkout)
+        .arg("--root")
+        .arg(&root)
+        .arg("--target-dir")
+        .arg(checkout.join("target"))
+        .output()
+        .expect("run cargo install");
+    assert!(install.status.success(), "{}", stderr(&install));
+    let bin = root.join("bin/mkimg");
+
+    let work = tmp_path.join("work");
+    let home = tmp_path.join("home");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::create_dir(&home).unwrap();
+    let rootfs = tmp_path.join("rootfs.tar");
+    std::fs::write(&rootfs, Tarball::minimal("dash-riscv64.elfhdr").finish()).unwrap();
+    let run = |args: &[&str]| hidden_checkout_run(&checkout, &work, &home, &bin, args);
+
+    // The tmpfs really hides the checkout.
+    let ls = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs none "$1" && ls -A "$1""#)
+        .arg("sh")
+        .arg(&checkout)
+        .output()
+        .unwrap();
+    assert!(ls.status.success(), "{}", stderr(&ls));
+    assert_eq!(stdout(&ls), "", "the checkout is not hidden");
+
+    let boards = run(&["boards"]);
+    assert!(boards.status.success(), "{}", stderr(&boards));
+    let names: Vec<String> = stdout(&boards)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "nezha",
+            "qemu-aarch64",
+            "qemu-aarch64-uboot",
+            "qemu-riscv64",
+            "rock3a"
+        ],
+        "{}",
+        stdout(&boards)
+    );
+
+    let plan = run(&["plan", "--board", "qemu-riscv64"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert!(
+        stdout(&plan).contains("partition 2 'rootfs'"),
+        "{}",
+        stdout(&plan)
+    );
+
+    let build = run(&[
+        "build",
+        "--board",
+        "qemu-riscv64",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+    ]);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let image = work.join("output/qemu-riscv64/qemu-riscv64.qcow2");
+    let check = Command::new("qemu-img")
+        .args(["check", "-f", "qcow2"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "qemu-img check: {}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    for file in ["start_vm.sh", "manifest.json", "RISCV_VIRT_CODE.fd"] {
+        assert!(
+            work.join("output/qemu-riscv64").join(file).is_file(),
+            "no {file}"
+        );
+    }
+}
