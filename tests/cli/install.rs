@@ -7,6 +7,8 @@
 //! Slow the first time (a release build; `scripts/test.sh` has made one
 //! already and the install reuses it) and needs root for the mount
 //! namespace: runs with MKIMG_SLOW_TESTS=1.
+//!
+//! Also: `rust-version` in Cargo.toml is at least every locked dependency's.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -151,4 +153,46 @@ fn installed_binary_works_without_the_checkout() {
             "no {file}"
         );
     }
+}
+
+/// `(major, minor, patch)` of a rust-version such as `1.89` or `1.85.0`.
+fn version(text: &str) -> (u64, u64, u64) {
+    let mut parts = text.split('.').map(|p| p.parse::<u64>().unwrap());
+    (
+        parts.next().unwrap(),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+/// Cargo.toml's rust-version is true: no locked dependency asks for a newer
+/// toolchain (no older toolchain can be installed here to try it).
+#[test]
+fn rust_version_is_at_least_every_locked_dependencys() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = meta["resolve"]["root"].as_str().unwrap();
+    let packages = meta["packages"].as_array().unwrap();
+    let ours = packages.iter().find(|p| p["id"] == root).unwrap();
+    let claimed = ours["rust_version"]
+        .as_str()
+        .expect("Cargo.toml sets rust-version");
+    let (needed, by) = packages
+        .iter()
+        .filter(|p| p["id"] != root)
+        .filter_map(|p| Some((version(p["rust_version"].as_str()?), p["name"].as_str()?)))
+        .max()
+        .unwrap();
+    assert!(packages.len() > 50, "the lock file's packages are listed");
+    assert!(
+        version(claimed) >= needed,
+        "rust-version = {claimed:?} but {by} needs {needed:?}"
+    );
 }
