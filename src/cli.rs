@@ -116,6 +116,36 @@ pub enum Command {
     ///   mkimg boot output/board --markers firmware,kernel --expect '(initramfs)' --log console.txt
     #[command(verbatim_doc_comment)]
     Boot(BootArgs),
+
+    /// Print a shell completion script for mkimg to standard output.
+    ///
+    /// Example:
+    ///   mkimg completions bash > ~/.local/share/bash-completion/completions/mkimg
+    ///   mkimg completions zsh > ~/.zfunc/_mkimg
+    ///   mkimg completions fish > ~/.config/fish/completions/mkimg.fish
+    #[command(verbatim_doc_comment)]
+    Completions(CompletionsArgs),
+
+    /// Print the mkimg(1) manual page, or a subcommand's mkimg-NAME(1),
+    /// as roff to standard output.
+    ///
+    /// Example:
+    ///   mkimg manpage > ~/.local/share/man/man1/mkimg.1
+    ///   mkimg manpage build | man -l -
+    #[command(verbatim_doc_comment)]
+    Manpage(ManpageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// A subcommand (build, plan, …): print its page instead of mkimg(1).
+    pub subcommand: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

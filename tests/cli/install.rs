@@ -1,19 +1,21 @@
-//! The installed binary without the source tree: `cargo install --path .
-//! --root DIR`, then that binary run from an empty directory in a private
-//! mount namespace with a tmpfs over the checkout, so nothing the checkout
-//! holds (boards/, templates/) can be read. It must list the built-in
-//! boards, plan one and build an image `qemu-img check` accepts.
+//! How mkimg is installed and what it claims about itself:
 //!
-//! Slow the first time (a release build; `scripts/test.sh` has made one
-//! already and the install reuses it) and needs root for the mount
-//! namespace: runs with MKIMG_SLOW_TESTS=1.
-//!
-//! Also: `rust-version` in Cargo.toml is at least every locked dependency's.
+//! - the installed binary without the source tree: `cargo install --path .
+//!   --root DIR`, then that binary run from an empty directory in a private
+//!   mount namespace with a tmpfs over the checkout, so nothing the
+//!   checkout holds (boards/, templates/) can be read. It must list the
+//!   built-in boards, plan one and build an image `qemu-img check` accepts.
+//!   Slow the first time (a release build; `scripts/test.sh` has made one
+//!   already and the install reuses it) and needs root for the mount
+//!   namespace: runs with MKIMG_SLOW_TESTS=1;
+//! - shell completions and the man page, checked by `bash -n`, `zsh -n`,
+//!   `fish -n` (when installed) and `groff -man -z -ww`;
+//! - `rust-version` in Cargo.toml is at least every locked dependency's.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::run::{stderr, stdout};
+use crate::support::run::{mkimg, stderr, stdout};
 use crate::support::tarball::Tarball;
 use crate::support::tools::have_tool;
 
@@ -153,6 +155,112 @@ fn installed_binary_works_without_the_checkout() {
             "no {file}"
         );
     }
+}
+
+#[test]
+fn completions_name_every_subcommand_and_bash_accepts_its_script() {
+    let subcommands = [
+        "build",
+        "boards",
+        "plan",
+        "inspect",
+        "binfmt",
+        "rootfs",
+        "boot",
+        "completions",
+        "manpage",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let out = mkimg(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        for sub in subcommands {
+            assert!(
+                script.contains(sub),
+                "{shell} completion lacks {sub}:\n{script}"
+            );
+        }
+        // Each shell's own parser, where it is installed (bash always is).
+        let installed = if shell == "bash" {
+            have_tool("bash")
+        } else {
+            on_path(shell)
+        };
+        if !installed {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("mkimg.{shell}"));
+        std::fs::write(&file, &script).unwrap();
+        let check = Command::new(shell).arg("-n").arg(&file).output().unwrap();
+        assert!(
+            check.status.success() && check.stderr.is_empty(),
+            "{shell} -n: {}",
+            stderr(&check)
+        );
+    }
+    let bad = mkimg(&["completions", "tcsh"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn man_pages_pass_groff_warnings() {
+    if !have_tool("groff") {
+        return;
+    }
+    for page in [None, Some("build"), Some("binfmt")] {
+        let mut args = vec!["manpage"];
+        args.extend(page);
+        let out = mkimg(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let roff = stdout(&out);
+        let title = match page {
+            None => ".TH mkimg 1".to_string(),
+            Some(p) => format!(".TH mkimg-{p} 1"),
+        };
+        assert!(roff.contains(&title), "no {title:?} in:\n{roff}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mkimg.1");
+        std::fs::write(&file, &roff).unwrap();
+        // -ww: every warning; -z: no output, only the diagnostics.
+        let check = Command::new("groff")
+            .args(["-man", "-z", "-ww", "-Tutf8"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success() && check.stderr.is_empty(),
+            "groff: {}",
+            stderr(&check)
+        );
+        // And what man shows mentions the subcommands / options.
+        let text = Command::new("groff")
+            .args(["-man", "-Tutf8", "-P-cbou"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = stdout(&text);
+        let want = match page {
+            None => "inspect",
+            Some("build") => "--board",
+            Some(_) => "register",
+        };
+        assert!(text.contains(want), "{text}");
+    }
+    let bad = mkimg(&["manpage", "no-such"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("build"), "{}", stderr(&bad));
+}
+
+/// Whether `name` is on PATH, never failing: for optional oracles (zsh,
+/// fish) whose absence only narrows the completion test.
+fn on_path(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()));
+    if !found {
+        eprintln!("note: {name} not installed; its completion script is not parsed");
+    }
+    found
 }
 
 /// `(major, minor, patch)` of a rust-version such as `1.89` or `1.85.0`.
