@@ -189,12 +189,25 @@ pub struct BootArgs {
 pub struct BinfmtArgs {
     #[command(subcommand)]
     pub action: BinfmtAction,
+
+    /// Read and write the binfmt.d directories under this root instead of
+    /// `/` (tests; the kernel's binfmt_misc is always the real one).
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        default_value = "/",
+        value_name = "DIR"
+    )]
+    pub sysroot: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BinfmtAction {
     /// Whether each architecture can run target programs in a chroot; exits
-    /// non-zero if an architecture asked for cannot.
+    /// non-zero if an architecture asked for cannot. `reboot=` names the
+    /// binfmt.d file that registers the same entry again at boot (/etc,
+    /// /usr/local/lib or /usr/lib binfmt.d), or says `lost`.
     ///
     /// Example:
     ///   mkimg binfmt status riscv64 --json
@@ -207,13 +220,20 @@ pub enum BinfmtAction {
         json: bool,
     },
     /// Register qemu-user-static for architectures, with the F flag (needs root).
+    /// The kernel forgets registrations at reboot: --persist also writes
+    /// /etc/binfmt.d/<entry>.conf, which systemd-binfmt loads at boot.
     ///
     /// Example:
     ///   sudo mkimg binfmt register riscv64 aarch64
+    ///   sudo mkimg binfmt register --persist riscv64
     #[command(verbatim_doc_comment)]
     Register {
         #[arg(required = true)]
         arches: Vec<Arch>,
+        /// Also write /etc/binfmt.d/<entry>.conf (atomically) so the entry
+        /// is registered again at boot.
+        #[arg(long)]
+        persist: bool,
         /// Interpreter to register (default: Debian's qemu-user-static).
         #[arg(long)]
         interpreter: Option<PathBuf>,

@@ -129,6 +129,72 @@ fn every_subcommand_help_has_an_example() {
     }
 }
 
+/// `register --persist` writes the line the kernel holds into
+/// `<sysroot>/etc/binfmt.d` (a temp dir, never the machine's /etc), and
+/// `status` then says the entry survives a reboot. Uses the host's riscv64
+/// entry (scripts/setup-debian.sh), so `register` finds it already there
+/// and changes nothing in the kernel.
+#[test]
+fn binfmt_register_persist_writes_what_is_registered() {
+    use mkimg::host::binfmt::persist::same_registration;
+    use mkimg::host::binfmt::{parse_entry, RegisterLine};
+    let entry_path = Path::new("/proc/sys/fs/binfmt_misc/qemu-riscv64");
+    if !entry_path.exists() {
+        assert!(
+            std::env::var_os("MKIMG_REQUIRE_TOOLS").is_none(),
+            "no qemu-riscv64 binfmt entry; run scripts/setup-debian.sh"
+        );
+        eprintln!("SKIP: no qemu-riscv64 binfmt entry");
+        return;
+    }
+    let sysroot = tempfile::tempdir().unwrap();
+    let root = sysroot.path().to_str().unwrap();
+    let survives = || {
+        let out = mkimg(&["binfmt", "status", "riscv64", "--json", "--sysroot", root]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let arch = json["arches"][0].clone();
+        (arch["survives_reboot"].clone(), arch["persistent"].clone())
+    };
+    assert_eq!(
+        survives(),
+        (serde_json::json!(false), serde_json::Value::Null)
+    );
+
+    let out = mkimg(&[
+        "binfmt",
+        "register",
+        "--persist",
+        "--sysroot",
+        root,
+        "riscv64",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = sysroot.path().join("etc/binfmt.d/qemu-riscv64.conf");
+    assert!(
+        stdout(&out).contains(&format!("registered again at boot by {}", file.display())),
+        "{}",
+        stdout(&out)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let line = RegisterLine::parse(lines[0]).unwrap();
+    let entry = parse_entry(&std::fs::read_to_string(entry_path).unwrap()).unwrap();
+    assert_eq!(line.name, "qemu-riscv64");
+    assert_eq!(line.interpreter, entry.interpreter);
+    assert_eq!(line.offset, entry.offset);
+    assert_eq!((&line.magic, &line.mask), (&entry.magic, &entry.mask));
+    assert!(same_registration(&line, &entry), "{line:?} vs {entry:?}");
+    assert_eq!(
+        survives(),
+        (
+            serde_json::json!(true),
+            serde_json::json!(file.to_str().unwrap())
+        )
+    );
+}
+
 #[test]
 fn binfmt_status_reports_registered_arches() {
     // scripts/setup-debian.sh registers riscv64 and aarch64 with the F flag.

@@ -7,9 +7,10 @@ use anyhow::{bail, Result};
 
 use crate::arch::Arch;
 use crate::cli::{BinfmtAction, BinfmtArgs};
+use crate::host::binfmt::persist::persist_outcome;
 use crate::host::binfmt::{
-    ensure_mounted, register, status, unregister, KernelBinfmt, RegisterOutcome, DEBIAN_CONF_DIR,
-    DEFAULT_DIR,
+    ensure_mounted, register, status_in, unregister, KernelBinfmt, RegisterOutcome,
+    DEBIAN_CONF_DIR, DEFAULT_DIR,
 };
 
 pub fn run(args: &BinfmtArgs) -> Result<()> {
@@ -21,7 +22,7 @@ pub fn run(args: &BinfmtArgs) -> Result<()> {
             } else {
                 arches.clone()
             };
-            let report = status(dir, &asked)?;
+            let report = status_in(dir, &args.sysroot, &asked)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -43,7 +44,7 @@ pub fn run(args: &BinfmtArgs) -> Result<()> {
                         "NOT usable"
                     };
                     println!(
-                        "{:<12} {:<10} entry={} flags={} F={} interpreter={} exists={} static={}",
+                        "{:<12} {:<10} entry={} flags={} F={} interpreter={} exists={} static={} reboot={}",
                         arch.arch.as_str(),
                         usable,
                         arch.entry.as_deref().unwrap_or("-"),
@@ -58,6 +59,11 @@ pub fn run(args: &BinfmtArgs) -> Result<()> {
                             Some(true) => "yes",
                             Some(false) => "no",
                             None => "-",
+                        },
+                        match (&arch.entry, &arch.persistent) {
+                            (None, _) => "-".to_string(),
+                            (Some(_), Some(file)) => file.display().to_string(),
+                            (Some(_), None) => "lost".to_string(),
                         },
                     );
                 }
@@ -79,19 +85,21 @@ pub fn run(args: &BinfmtArgs) -> Result<()> {
         }
         BinfmtAction::Register {
             arches,
+            persist,
             interpreter,
             force,
         } => {
             ensure_mounted(dir)?;
             let fs = KernelBinfmt::new(dir);
             for &arch in arches {
-                match register(
+                let outcome = register(
                     &fs,
                     arch,
                     interpreter.as_deref(),
                     *force,
                     Path::new(DEBIAN_CONF_DIR),
-                )? {
+                )?;
+                match &outcome {
                     RegisterOutcome::AlreadyRegistered { entry } => {
                         println!("{arch}: already registered as {entry} (flags include F)")
                     }
@@ -105,6 +113,10 @@ pub fn run(args: &BinfmtArgs) -> Result<()> {
                         }
                         println!("{arch}: registered {entry}: {line}");
                     }
+                }
+                if *persist {
+                    let file = persist_outcome(dir, &args.sysroot, &outcome)?;
+                    println!("{arch}: registered again at boot by {}", file.display());
                 }
             }
         }

@@ -4,9 +4,10 @@
 //! Owns: listing the kernel's entries (`<dir>/<name>`), reading Debian's
 //! `/usr/lib/binfmt.d/qemu-<arch>.conf`, picking the QEMU interpreter,
 //! mounting binfmt_misc, register and unregister. Beside it: `format.rs`
-//! (the pure text formats and QEMU's built-in magic table) and `status.rs`
+//! (the pure text formats and QEMU's built-in magic table), `status.rs`
 //! (`mkimg binfmt status` and the preflight check a build runs before its
-//! first foreign chroot).
+//! first foreign chroot) and [`persist`] (the `/etc/binfmt.d` file that
+//! registers an entry again at boot).
 //!
 //! Why the F flag matters: with `F` the kernel opens the interpreter when the
 //! entry is registered, so it need not exist inside the chroot; it must then
@@ -27,12 +28,13 @@ use crate::arch::Arch;
 use crate::elf::{self, ElfError};
 
 mod format;
+pub mod persist;
 mod status;
 
 pub use format::{
     builtin_magic, elf_header_prefix, parse_entry, BinfmtEntry, FormatError, RegisterLine,
 };
-pub use status::{preflight, status, BinfmtArchStatus, BinfmtStatus, PreflightError};
+pub use status::{preflight, status, status_in, BinfmtArchStatus, BinfmtStatus, PreflightError};
 
 /// Where the kernel's binfmt_misc filesystem is normally mounted.
 pub const DEFAULT_DIR: &str = "/proc/sys/fs/binfmt_misc";

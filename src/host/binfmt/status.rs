@@ -3,8 +3,9 @@
 //! foreign chroot, whose errors carry the exact command that fixes them.
 //!
 //! Must not: write anything. Reads the entry files under the binfmt_misc
-//! directory and the first few KiB of each interpreter; fast enough (well
-//! under a second) to run before every build.
+//! directory, the first few KiB of each interpreter and the binfmt.d files
+//! (whether an entry survives a reboot); fast enough (well under a second)
+//! to run before every build.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,8 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::{
-    entry_name, is_mounted, is_static, list_entries, BinfmtEntry, BinfmtError, INSTALL_QEMU,
+    entry_name, is_mounted, is_static, list_entries, persist, BinfmtEntry, BinfmtError,
+    INSTALL_QEMU,
 };
 use crate::arch::Arch;
 
@@ -29,6 +31,9 @@ pub struct BinfmtArchStatus {
     pub interpreter_exists: bool,
     /// `None` when the interpreter is missing or not a readable ELF file.
     pub interpreter_static: Option<bool>,
+    /// The binfmt.d file that registers the same entry again at boot
+    /// (`persist::find_persistent`); `None`: lost on reboot.
+    pub persistent: Option<PathBuf>,
 }
 
 /// binfmt_misc as a whole, for `mkimg binfmt status [--json]`.
@@ -101,7 +106,7 @@ impl BinfmtArchStatus {
 
 impl Serialize for BinfmtArchStatus {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("BinfmtArchStatus", 9)?;
+        let mut s = serializer.serialize_struct("BinfmtArchStatus", 11)?;
         s.serialize_field("arch", &self.arch)?;
         s.serialize_field("entry", &self.entry)?;
         s.serialize_field("enabled", &self.enabled)?;
@@ -111,6 +116,8 @@ impl Serialize for BinfmtArchStatus {
         s.serialize_field("interpreter_exists", &self.interpreter_exists)?;
         s.serialize_field("interpreter_static", &self.interpreter_static)?;
         s.serialize_field("usable_in_chroot", &self.usable_in_chroot())?;
+        s.serialize_field("persistent", &self.persistent)?;
+        s.serialize_field("survives_reboot", &self.persistent.is_some())?;
         s.end()
     }
 }
@@ -129,7 +136,11 @@ fn find_arch_entry(
         .or_else(|| matching().next())
 }
 
-fn arch_status(arch: Arch, found: Option<&(String, BinfmtEntry)>) -> BinfmtArchStatus {
+fn arch_status(
+    arch: Arch,
+    found: Option<&(String, BinfmtEntry)>,
+    sysroot: &Path,
+) -> BinfmtArchStatus {
     let Some((name, entry)) = found else {
         return BinfmtArchStatus {
             arch,
@@ -140,6 +151,7 @@ fn arch_status(arch: Arch, found: Option<&(String, BinfmtEntry)>) -> BinfmtArchS
             has_f: false,
             interpreter_exists: false,
             interpreter_static: None,
+            persistent: None,
         };
     };
     BinfmtArchStatus {
@@ -151,11 +163,18 @@ fn arch_status(arch: Arch, found: Option<&(String, BinfmtEntry)>) -> BinfmtArchS
         has_f: entry.has_flag('F'),
         interpreter_exists: entry.interpreter.exists(),
         interpreter_static: is_static(&entry.interpreter).ok(),
+        persistent: persist::find_persistent(sysroot, name, entry),
     }
 }
 
-/// What binfmt_misc at `dir` does for each of `arches`.
+/// What binfmt_misc at `dir` does for each of `arches`, and whether the
+/// binfmt.d files of this machine register it again at boot.
 pub fn status(dir: &Path, arches: &[Arch]) -> Result<BinfmtStatus, BinfmtError> {
+    status_in(dir, Path::new("/"), arches)
+}
+
+/// [`status`] with the binfmt.d files read under `sysroot` (tests).
+pub fn status_in(dir: &Path, sysroot: &Path, arches: &[Arch]) -> Result<BinfmtStatus, BinfmtError> {
     let mounted = is_mounted(dir);
     let entries = if mounted {
         list_entries(dir)?
@@ -167,7 +186,7 @@ pub fn status(dir: &Path, arches: &[Arch]) -> Result<BinfmtStatus, BinfmtError> 
         mounted,
         arches: arches
             .iter()
-            .map(|&a| arch_status(a, find_arch_entry(&entries, a)))
+            .map(|&a| arch_status(a, find_arch_entry(&entries, a), sysroot))
             .collect(),
     })
 }

@@ -21,18 +21,18 @@ use crate::arch::Arch;
 const RISCV_P: &str = "/usr/libexec/qemu-binfmt/riscv64-binfmt-P";
 
 /// `ok`, or false after `crate::test_tools::skip_or_fail` says `what` is missing.
-fn have(what: &str, ok: bool) -> bool {
+pub(super) fn have(what: &str, ok: bool) -> bool {
     crate::test_tools::require(ok, format_args!("{what} missing"))
 }
 
 /// A binfmt_misc directory in a temp dir; writes behave like the kernel's.
-struct FakeKernel {
+pub(super) struct FakeKernel {
     dir: TempDir,
     deny_writes: bool,
 }
 
 impl FakeKernel {
-    fn new() -> FakeKernel {
+    pub(super) fn new() -> FakeKernel {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("register"), "").unwrap();
         fs::write(dir.path().join("status"), "enabled\n").unwrap();
@@ -42,7 +42,13 @@ impl FakeKernel {
         }
     }
 
-    fn add(&self, name: &str, interpreter: &str, flags: &str, magic_mask: (&[u8], &[u8])) {
+    pub(super) fn add(
+        &self,
+        name: &str,
+        interpreter: &str,
+        flags: &str,
+        magic_mask: (&[u8], &[u8]),
+    ) {
         let text = format!(
             "enabled\ninterpreter {interpreter}\nflags: {flags}\noffset 0\nmagic {}\nmask {}\n",
             hex(magic_mask.0),
