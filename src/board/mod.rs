@@ -305,6 +305,7 @@ pub fn load_builtin_board(builtin: &BuiltinBoard) -> Result<Board, BoardError> {
         path,
         dir: builtin::builtin_files_dir(builtin.name),
         cli_sources: BTreeSet::new(),
+        cli_boot: BootOverride::default(),
         text,
     })
 }
