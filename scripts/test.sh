@@ -14,6 +14,14 @@ export MKIMG_SLOW_TESTS=1
 export CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# No import cycles among the top-level modules, nor among the files of any
+# of them (stages call downward only: STYLE.md).
+python3 scripts/check-module-cycles.py src >/dev/null ||
+    python3 scripts/check-module-cycles.py src
+for dir in src/*/; do
+    python3 scripts/check-module-cycles.py src "$(basename "$dir")" >/dev/null ||
+        python3 scripts/check-module-cycles.py src "$(basename "$dir")"
+done
 # The rootfs tarballs the slow suites boot, bootstrapped two at a time
 # (riscv64 and aarch64 in parallel) before the tests need them.
 cargo build --release --locked

@@ -6,7 +6,7 @@
 //! This is what keeps the rest of the planner's arithmetic in range: with
 //! every input at most 2^60, a sum of a few of them, or a product with a
 //! sector size or GPT entry count, stays far below 2^64. The planner still
-//! does that arithmetic through [`add`] and [`mul`], which check instead of
+//! does that arithmetic through `arith::add` and `arith::mul`, which check instead of
 //! wrapping (`#![deny(clippy::arithmetic_side_effects)]` holds `plan/` to
 //! that); their panic names the broken invariant, and the planner fuzz
 //! target hunts for it. Pure: no I/O.
@@ -19,39 +19,6 @@ use crate::plan::layout::Problem;
 
 /// The largest disk mkimg plans: 1 EiB.
 pub const MAX_DISK_SIZE: u64 = 1 << 60;
-
-const INVARIANT: &str =
-    "plan arithmetic out of range: bounds::check_bounds admits only values up to MAX_DISK_SIZE";
-
-/// `a + b` over values [`check_bounds`] has admitted.
-#[track_caller]
-pub fn add(a: u64, b: u64) -> u64 {
-    a.checked_add(b).expect(INVARIANT)
-}
-
-/// `a - b` where `b <= a` by construction.
-#[track_caller]
-pub fn sub(a: u64, b: u64) -> u64 {
-    a.checked_sub(b).expect(INVARIANT)
-}
-
-/// `a * b` over values [`check_bounds`] has admitted.
-#[track_caller]
-pub fn mul(a: u64, b: u64) -> u64 {
-    a.checked_mul(b).expect(INVARIANT)
-}
-
-/// `a / b` for a divisor that is a sector size or an alignment (never 0).
-#[track_caller]
-pub fn div(a: u64, b: u64) -> u64 {
-    a.checked_div(b).expect(INVARIANT)
-}
-
-/// `a % b` for a divisor that is a sector size or an alignment (never 0).
-#[track_caller]
-pub fn rem(a: u64, b: u64) -> u64 {
-    a.checked_rem(b).expect(INVARIANT)
-}
 
 /// Every board size and offset within the disk (and the disk within
 /// [`MAX_DISK_SIZE`]); one problem per value that is not, citing its key.

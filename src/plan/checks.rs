@@ -12,7 +12,7 @@ use std::ops::Range;
 use crate::board::schema::{BlobSection, PartitionSection, TableKind};
 use crate::board::size::format_bytes;
 use crate::board::{Board, Location};
-use crate::plan::bounds::{add, div, sub};
+use crate::plan::arith::{add, div, sub};
 use crate::plan::geometry::Usable;
 use crate::plan::layout::{
     align_down, align_up, check_overlaps, Layout, Problem, Region, RegionKind, GPT_NAME_UNITS,

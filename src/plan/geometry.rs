@@ -14,7 +14,7 @@
 use crate::board::schema::TableKind;
 use crate::board::size::format_bytes;
 use crate::board::Board;
-use crate::plan::bounds::{add, div, mul, rem};
+use crate::plan::arith::{add, div, mul, rem};
 use crate::plan::fields::{parse_u32_field, parse_uuid_field};
 use crate::plan::identity::IdentitySource;
 use crate::plan::layout::{align_down, align_up, Layout, Problem, GPT_ENTRY_SIZE};

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::board::schema::TableKind;
 use crate::board::size::format_bytes;
 use crate::board::Location;
-use crate::plan::bounds::{add, div, mul, sub};
+use crate::plan::arith::{add, div, mul, sub};
 use crate::plan::{GptPlacement, PlannedBlob, PlannedPartition};
 
 /// Size of one GPT partition entry; the UEFI spec allows larger, nobody uses them.

@@ -18,6 +18,7 @@
 //! `bounds` (values within the disk, checked arithmetic), `layout`,
 //! `identity` and `parttype` beside them.
 
+pub mod arith;
 mod blobs;
 mod boot;
 pub mod bounds;
@@ -159,7 +160,7 @@ pub struct PlannedPartition {
 
 impl PlannedPartition {
     pub fn end(&self) -> u64 {
-        bounds::add(self.start, self.size)
+        arith::add(self.start, self.size)
     }
 }
 
