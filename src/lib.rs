@@ -37,6 +37,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod digest;
 pub mod disk;
 pub mod elf;
 pub mod filesystems;

@@ -206,7 +206,7 @@ fn extract(image: &Path, start: u64, size: u64, out: &Path) -> PathBuf {
     let mut dst = File::create(out).unwrap();
     dst.set_len(size).unwrap();
     let total = src.metadata().unwrap().len();
-    let extents = mkimg::disk::assemble::data_extents(&src, total).unwrap();
+    let extents = mkimg::host::sparse::data_extents(&src, total).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     for (from, to) in extents {
         let (from, to) = (from.max(start), to.min(start + size));

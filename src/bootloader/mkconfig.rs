@@ -305,7 +305,6 @@ fn shell_quote(text: &str) -> String {
 /// costs; the extent map itself is not hashed, as it may change without
 /// the content changing (unwritten extents, delayed allocation).
 pub fn hash_image(path: &Path) -> Result<String> {
-    use rustix::fs::{seek, SeekFrom};
     use std::io::{Read, Seek};
     const CHUNK: u64 = 64 << 10;
     let mut file = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
@@ -315,13 +314,7 @@ pub fn hash_image(path: &Path) -> Result<String> {
     let mut buf = vec![0u8; CHUNK as usize];
     // Next chunk not yet hashed.
     let mut next = 0;
-    while next < len {
-        let data = match seek(&file, SeekFrom::Data(next)) {
-            Ok(start) => start,
-            Err(rustix::io::Errno::NXIO) => break, // only a hole remains
-            Err(err) => return Err(io::Error::from(err)).context("SEEK_DATA"),
-        };
-        let hole = seek(&file, SeekFrom::Hole(data)).context("SEEK_HOLE")?;
+    for (data, hole) in crate::host::sparse::data_extents(&file, len)? {
         let mut chunk = (data / CHUNK * CHUNK).max(next);
         file.seek(io::SeekFrom::Start(chunk))?;
         while chunk < hole {
@@ -336,7 +329,7 @@ pub fn hash_image(path: &Path) -> Result<String> {
         }
         next = chunk;
     }
-    Ok(crate::rootfs::ingest::hex(&hasher.finalize()))
+    Ok(crate::digest::hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::ResolvedRecipe;
+use crate::digest::hex;
 
 /// Bump when the bootstrap itself changes what a recipe produces (base
 /// packages, hooks), so old cache entries stop matching.
@@ -59,10 +60,6 @@ pub fn cache_key(recipe: &ResolvedRecipe, source_date_epoch: u64) -> String {
     let canonical = CanonicalRecipe::new(recipe, source_date_epoch);
     let json = serde_json::to_vec(&canonical).expect("a recipe serializes");
     hex(&Sha256::digest(json))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `$XDG_CACHE_HOME/mkimg/rootfs`, else `~/.cache/mkimg/rootfs`.

@@ -7,21 +7,30 @@
 //! manifest.json) → atomic publish. Nothing outside the staging and work
 //! directories is written; a failure publishes nothing.
 //!
+//! Where stages do not depend on each other they run side by side
+//! (`std::thread::scope`): with a template grub.cfg (or none) the ESP does
+//! not depend on the root filesystem, so vfat and ext4 are built together
+//! (`--grub mkconfig` reads the finished root filesystem: ext4 first there);
+//! firmware and start_vm.sh are written while the disk is. The outputs do
+//! not depend on the order, so they are the same bytes either way; every
+//! thread checks the interrupt flag, and the first error (in chain order)
+//! is the build's.
+//!
 //! Before any of it: SIGINT/SIGTERM/SIGHUP become a flag the stages check
 //! (`host::interrupt`), `-o` is checked to be something mkimg may replace,
 //! and work and staging directories left by builds that died are swept
-//! (`host::lockdir`: only those whose owner's lock is free).
+//! (`host::workdir`, `outputs::publish`: only those whose owner's lock is
+//! free).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, IsTerminal};
 use std::os::unix::fs::FileTypeExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::thread;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::{load_board, BoardSearch, BootOverride};
@@ -37,13 +46,14 @@ use crate::disk::write::{write_disk, DiskOutput};
 use crate::filesystems::images::{build_image_group, sort_by_layout, ImageGroup, PartitionImage};
 use crate::filesystems::vfat::VfatEntry;
 use crate::host::interrupt;
-use crate::host::lockdir::{sweep, LockedDir};
-use crate::outputs::firmware::copy_firmware;
-use crate::outputs::manifest::{manifest_from_plan, render_manifest, OutputFile, RootfsInput};
+use crate::host::lockdir::SweepReport;
+use crate::host::workdir::{create_work_dir, ram_work_need, sweep_work_dirs, work_root};
+use crate::outputs::manifest::{OutputFile, RootfsInput};
 use crate::outputs::publish::{check_output_dir, sweep_stale_staging, Staging};
-use crate::outputs::start_vm::{render_start_vm, start_vm_from_plan, ImageFormat as VmFormat};
+use crate::outputs::start_vm::ImageFormat as VmFormat;
+use crate::outputs::write::{write_manifest, write_side_files};
 use crate::plan::{plan_board, Plan};
-use crate::rootfs::ingest::{hex, ingest_rootfs, RootfsSource};
+use crate::rootfs::ingest::{ingest_rootfs, RootfsContents, RootfsSource};
 
 pub fn run(args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
@@ -71,11 +81,15 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&plan.board.name));
     check_output_dir(&output_dir)?;
-    sweep_leftovers(&output_dir);
+    let mut swept = sweep_work_dirs();
+    swept.push(sweep_stale_staging(&output_dir));
+    report_sweeps(swept);
     let rootfs = resolve_rootfs(args, &board.file.rootfs, &plan, &ctx)?;
 
-    let root = work_root(&plan, &rootfs, plan.boot.grub == GrubMode::Mkconfig);
-    let work = LockedDir::create_unique(&root, WORK_PREFIX)
+    let mounted = plan.layout.partitions.iter().filter(|p| p.mount.is_some());
+    let need = ram_work_need(rootfs.is_stream(), mounted.map(|p| p.size));
+    let root = work_root(need, uses_mkconfig(&plan));
+    let work = create_work_dir(&root)
         .with_context(|| format!("creating the work directory in {}", root.display()))?;
     let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &output_dir, &step);
     if args.keep_workdir {
@@ -108,53 +122,13 @@ fn build_in(
         step(&format!("extlinux.conf on {placed}"));
     }
 
-    // Filesystems but vfat: the root filesystem is finished before grub.cfg
-    // is made from it (--grub mkconfig).
+    // Filesystems: ext4 and raw, vfat with the boot files.
     interrupt::check()?;
-    let mut progress = |text: &str| step(text);
-    let no_extra = BTreeMap::new();
-    let epoch = ctx.source_date_epoch;
-    let mut images = build_image_group(
-        plan,
-        &contents,
-        &no_extra,
-        epoch,
-        workdir,
-        ImageGroup::NotVfat,
-        &mut progress,
-    )?;
-
-    // Boot files for the ESP.
-    if let Some(esp) = esp_partition(plan) {
-        let mut files = efi_files(plan, &contents.captures)?;
-        if plan.boot.loader == BootLoader::Grub {
-            files.push(match plan.boot.grub {
-                GrubMode::Template => grub_cfg_file(plan, &contents.captures)?,
-                GrubMode::Mkconfig => mkconfig_grub_cfg(plan, &images, workdir, step)?,
-            });
-        }
-        extra
-            .entry(esp.name.clone())
-            .or_insert_with(Vec::new)
-            .extend(files);
-    }
+    let images = build_filesystems(plan, &contents, extra, ctx.source_date_epoch, workdir, step)?;
     let blobs = load_blobs(plan, &contents.captures)?;
 
-    // vfat, with the boot files.
-    interrupt::check()?;
-    let vfat = build_image_group(
-        plan,
-        &contents,
-        &extra,
-        epoch,
-        workdir,
-        ImageGroup::Vfat,
-        &mut progress,
-    )?;
-    images.extend(vfat);
-    sort_by_layout(plan, &mut images);
-
-    // Disk, straight into the staging directory.
+    // Disk, straight into the staging directory; firmware and start_vm.sh
+    // beside it meanwhile.
     interrupt::check()?;
     let staging = Staging::create(output_dir)?;
     let image = &plan.board.image;
@@ -178,82 +152,140 @@ fn build_in(
     if outputs.is_empty() {
         bail!("--format names no image format; use qcow2, raw or raw,qcow2");
     }
-    let (assembly, sinks) = write_disk(plan, &blobs, &images, &outputs)?;
+    let vm_format = if args.format.contains(&ImageFormat::Qcow2) {
+        VmFormat::Qcow2
+    } else {
+        VmFormat::Raw
+    };
+    let (disk, side) = thread::scope(|scope| {
+        let side = scope.spawn(|| write_side_files(plan, staging.path(), vm_format));
+        let disk = write_disk(plan, &blobs, &images, &outputs);
+        (disk, joined(side))
+    });
+    let (assembly, sinks) = disk?;
+    let mut files = side?;
     for sink in &sinks {
+        let name = sink.path.file_name().unwrap_or_default().to_string_lossy();
         step(&format!(
-            "wrote {} ({} MiB written, {} MiB data streamed)",
-            sink.path.file_name().unwrap_or_default().to_string_lossy(),
+            "wrote {name} ({} MiB written, {} MiB data streamed)",
             sink.bytes_written >> 20,
             assembly.data_bytes >> 20
         ));
-    }
-
-    // Firmware, start_vm.sh, manifest.json.
-    if let Some(firmware) = &plan.firmware {
-        copy_firmware(firmware, staging.path())?;
-    }
-    if plan.qemu.is_some() && plan.firmware.is_some() {
-        let format = if args.format.contains(&ImageFormat::Qcow2) {
-            VmFormat::Qcow2
-        } else {
-            VmFormat::Raw
-        };
-        let script = render_start_vm(&start_vm_from_plan(plan, format)?)?;
-        let path = staging.path().join("start_vm.sh");
-        fs::write(&path, script)?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
-    }
-    let mut files = Vec::new();
-    let mut names: Vec<_> = fs::read_dir(staging.path())?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    for name in names {
-        let path = staging.path().join(&name);
         files.push(OutputFile {
-            file: name.to_string_lossy().into_owned(),
-            size: fs::metadata(&path)?.len(),
-            sha256: sha256_file(&path)?,
+            file: name.into_owned(),
+            size: sink.file_len,
+            sha256: sink.sha256.clone(),
         });
     }
-    let rootfs_name = rootfs.manifest_name();
-    let manifest = manifest_from_plan(
-        plan,
-        u64::try_from(ctx.source_date_epoch).unwrap_or(0),
-        files,
-        RootfsInput {
-            file: rootfs_name,
-            sha256: contents.sha256.clone(),
-        },
-    );
-    fs::write(
-        staging.path().join("manifest.json"),
-        render_manifest(&manifest),
-    )?;
+
+    // manifest.json, then publish.
+    let rootfs_input = RootfsInput {
+        file: rootfs.manifest_name(),
+        sha256: contents.sha256.clone(),
+    };
+    let epoch = u64::try_from(ctx.source_date_epoch).unwrap_or(0);
+    write_manifest(plan, staging.path(), epoch, files, rootfs_input)?;
     staging.publish()
 }
 
-/// Work directories are `mkimg-work-<pid>-<random>` (see `host::lockdir`).
-const WORK_PREFIX: &str = "mkimg-work-";
+/// Whether grub.cfg is made by the distro's grub-mkconfig, which needs the
+/// finished root filesystem.
+fn uses_mkconfig(plan: &Plan) -> bool {
+    plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig
+}
 
-/// Remove what builds that died left: work directories in every root
-/// [`work_root`] may pick, staging directories beside `output_dir`. Only
-/// directories of mkimg's own naming whose lock is free go; problems are
-/// warnings.
-fn sweep_leftovers(output_dir: &Path) {
-    let mut roots = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
-    roots.extend(std::env::var_os("MKIMG_WORKDIR").map(PathBuf::from));
-    roots.dedup();
-    let is_work = |name: &str| {
-        name.strip_prefix(WORK_PREFIX)
-            .and_then(|rest| rest.split_once('-'))
-            .is_some_and(|(pid, tail)| {
-                !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !tail.is_empty()
-            })
+/// Every partition's image, in layout order: ext4 and raw, and vfat with
+/// the boot files for the ESP (EFI binaries, grub.cfg) added to `extra`.
+/// The two groups are built side by side unless grub.cfg comes from
+/// grub-mkconfig over the finished root filesystem.
+fn build_filesystems(
+    plan: &Plan,
+    contents: &RootfsContents,
+    mut extra: BTreeMap<String, Vec<VfatEntry>>,
+    epoch: i64,
+    workdir: &Path,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<PartitionImage>> {
+    let no_extra = BTreeMap::new();
+    let not_vfat = |extra: &BTreeMap<String, Vec<VfatEntry>>| {
+        interrupt::check()?;
+        let mut progress = |text: &str| step(text);
+        build_image_group(
+            plan,
+            contents,
+            extra,
+            epoch,
+            workdir,
+            ImageGroup::NotVfat,
+            &mut progress,
+        )
     };
-    let mut reports: Vec<_> = roots.iter().map(|r| sweep(r, &is_work)).collect();
-    reports.push(sweep_stale_staging(output_dir));
+    let vfat = |extra: &BTreeMap<String, Vec<VfatEntry>>| {
+        interrupt::check()?;
+        let mut progress = |text: &str| step(text);
+        build_image_group(
+            plan,
+            contents,
+            extra,
+            epoch,
+            workdir,
+            ImageGroup::Vfat,
+            &mut progress,
+        )
+    };
+    let mut images = if uses_mkconfig(plan) {
+        let mut images = not_vfat(&no_extra)?;
+        add_boot_files(plan, contents, Some((&images, workdir)), &mut extra, step)?;
+        images.extend(vfat(&extra)?);
+        images
+    } else {
+        add_boot_files(plan, contents, None, &mut extra, step)?;
+        let (images, esp) = thread::scope(|scope| {
+            let esp = scope.spawn(|| vfat(&extra));
+            let images = not_vfat(&no_extra);
+            (images, joined(esp))
+        });
+        let mut images = images?;
+        images.extend(esp?);
+        images
+    };
+    sort_by_layout(plan, &mut images);
+    Ok(images)
+}
+
+/// The boot files for the ESP, added to its entry of `extra`: the EFI
+/// binaries and, for GRUB, grub.cfg (from the template, or by grub-mkconfig
+/// over `mkconfig`'s finished root image).
+fn add_boot_files(
+    plan: &Plan,
+    contents: &RootfsContents,
+    mkconfig: Option<(&[PartitionImage], &Path)>,
+    extra: &mut BTreeMap<String, Vec<VfatEntry>>,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    let Some(esp) = esp_partition(plan) else {
+        return Ok(());
+    };
+    let mut files = efi_files(plan, &contents.captures)?;
+    if plan.boot.loader == BootLoader::Grub {
+        files.push(match mkconfig {
+            None => grub_cfg_file(plan, &contents.captures)?,
+            Some((images, workdir)) => mkconfig_grub_cfg(plan, images, workdir, step)?,
+        });
+    }
+    extra.entry(esp.name.clone()).or_default().extend(files);
+    Ok(())
+}
+
+/// The result of a scoped thread; a panic becomes an error.
+fn joined<T>(handle: thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(anyhow!("a build thread panicked")))
+}
+
+/// Say what the start-up sweeps removed and what they could not.
+fn report_sweeps(reports: Vec<SweepReport>) {
     for report in reports {
         for path in report.removed {
             eprintln!(
@@ -265,60 +297,6 @@ fn sweep_leftovers(output_dir: &Path) {
             eprintln!("mkimg: warning: {warning}");
         }
     }
-}
-
-/// Where the work directory goes: `$MKIMG_WORKDIR`; else /dev/shm when it
-/// is a tmpfs with room for the worst case (the root tar and the ext4 image
-/// then never reach the disk: mke2fs fsyncs its image, and on tmpfs that is
-/// free); else the system temp directory. Not /dev/shm for `--grub
-/// mkconfig`: its chroot stage mounts a private tmpfs over /dev, which would
-/// hide a work directory there.
-///
-/// The worst case comes from the plan, not the tarball: a compressed or
-/// sparse tarball says nothing about what it expands to, but the rootfs
-/// pass stops before any partition's contents outgrow the partition, so
-/// the work directory holds at most each mounted partition twice (its tar
-/// or spill file, and its image). A stream (standard input, a FIFO) is
-/// assumed not to fit: nothing about it is known before it is read.
-fn work_root(plan: &Plan, rootfs: &RootfsSource, mkconfig: bool) -> PathBuf {
-    if let Some(dir) = std::env::var_os("MKIMG_WORKDIR") {
-        return PathBuf::from(dir);
-    }
-    if mkconfig {
-        return std::env::temp_dir();
-    }
-    let Some(need) = ram_work_need(plan, rootfs) else {
-        return std::env::temp_dir();
-    };
-    let shm = Path::new("/dev/shm");
-    if let Ok(stat) = rustix::fs::statvfs(shm) {
-        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-        let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == 0x0102_1994);
-        if is_tmpfs && free >= need && rustix::fs::access(shm, rustix::fs::Access::WRITE_OK).is_ok()
-        {
-            return shm.to_path_buf();
-        }
-    }
-    std::env::temp_dir()
-}
-
-/// The most a RAM-backed work directory may have to hold: each mounted
-/// partition twice (its tar or spill file, and its image) plus slack, or
-/// `None` for a stream (standard input, a FIFO), which is assumed not to fit.
-fn ram_work_need(plan: &Plan, rootfs: &RootfsSource) -> Option<u64> {
-    let stream = match rootfs {
-        RootfsSource::Stdin => true,
-        RootfsSource::Path(path) => fs::metadata(path).is_ok_and(|m| !m.is_file()),
-    };
-    (!stream).then(|| {
-        plan.layout
-            .partitions
-            .iter()
-            .filter(|p| p.mount.is_some())
-            .fold(256u64 << 20, |sum, p| {
-                sum.saturating_add(p.size.saturating_mul(2))
-            })
-    })
 }
 
 /// grub.cfg by the distro's grub-mkconfig over the finished root filesystem.
@@ -413,41 +391,4 @@ fn check_rootfs_arg(path: &Path) -> Result<RootfsSource> {
         format!("a socket; {EXPECTED}")
     };
     bail!("rootfs {} is {what}", path.display())
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut hasher = Sha256::new();
-    let mut file = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
-    io::copy(&mut file, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::ram_work_need;
-    use crate::board::{load_board, BoardSearch};
-    use crate::plan::plan_board;
-    use crate::rootfs::ingest::RootfsSource;
-
-    /// Whatever the tarball's size (a 51 KiB bomb), the worst case is the
-    /// plan's: qemu-riscv64's ~10 GiB of mounted partitions, twice. A
-    /// stream (stdin; anything but a regular file) never goes to RAM.
-    #[test]
-    fn ram_work_dir_need_comes_from_the_plan() {
-        let board = load_board("qemu-riscv64", &BoardSearch::from_env()).unwrap();
-        let plan = plan_board(&board, "test").unwrap();
-        let mounted: u64 = plan.layout.partitions.iter().map(|p| p.size).sum();
-        let tiny = PathBuf::from(file!());
-        assert_eq!(
-            ram_work_need(&plan, &RootfsSource::Path(tiny)),
-            Some(2 * mounted + (256 << 20))
-        );
-        assert_eq!(ram_work_need(&plan, &RootfsSource::Stdin), None);
-        assert_eq!(
-            ram_work_need(&plan, &RootfsSource::Path("/dev/null".into())),
-            None
-        );
-    }
 }

@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::disk::sink::DiskSink;
 use crate::disk::tables::write_tables;
 use crate::host::interrupt;
+use crate::host::sparse::data_extents;
 use crate::plan::Layout;
 
 /// How much is read from an image file per write.
@@ -175,34 +176,6 @@ pub fn assemble(
         }
     }
     Ok(report)
-}
-
-/// Data ranges of a (sparse) file, by SEEK_DATA/SEEK_HOLE; the whole file
-/// when the filesystem does not support them.
-pub fn data_extents(file: &File, len: u64) -> Result<Vec<(u64, u64)>> {
-    use rustix::fs::{seek, SeekFrom as RSeek};
-    let mut extents = Vec::new();
-    let mut pos = 0u64;
-    while pos < len {
-        let start = match seek(file, RSeek::Data(pos)) {
-            Ok(start) => start,
-            Err(rustix::io::Errno::NXIO) => break,
-            Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) if pos == 0 => {
-                return Ok(vec![(0, len)]);
-            }
-            Err(err) => return Err(io::Error::from(err)).context("SEEK_DATA"),
-        };
-        let end = seek(file, RSeek::Hole(start))
-            .map_err(io::Error::from)
-            .context("SEEK_HOLE")?;
-        let end = end.min(len);
-        if start >= end {
-            break;
-        }
-        extents.push((start, end));
-        pos = end;
-    }
-    Ok(extents)
 }
 
 /// A `Write + Seek` that records what is written, for the table writers.

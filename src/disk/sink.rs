@@ -3,6 +3,14 @@
 //! assembler guarantees it) and skips what is all zero, so no full-size raw
 //! file is ever written unless raw output was asked for — and even then only
 //! its data blocks are.
+//!
+//! Each sink also reports the SHA-256 of its file for manifest.json. The
+//! raw sink hashes as it writes ([`SparseHasher`]: the logical content,
+//! holes as zeros). The qcow2 sink cannot: its header (cluster 0) is only
+//! known once the last cluster is placed, and SHA-256 must see the file's
+//! first bytes first, so a streaming hash would have to hold the whole file
+//! back. It hashes the file it just wrote (still in the page cache) on a
+//! thread of its own while the file is fsynced.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -10,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::digest::{HashingWriter, SparseHasher};
 use crate::disk::qcow2::{Qcow2Options, Qcow2Writer};
 
 /// Granularity at which the raw sink detects all-zero blocks to leave holes.
@@ -23,6 +32,8 @@ pub struct SinkReport {
     pub bytes_written: u64,
     /// Final file length.
     pub file_len: u64,
+    /// Hex SHA-256 of the file's bytes (holes read as zeros).
+    pub sha256: String,
 }
 
 /// A destination for the disk's bytes.
@@ -37,6 +48,8 @@ pub struct RawSink {
     path: PathBuf,
     file: File,
     written: u64,
+    disk_size: u64,
+    hasher: SparseHasher,
 }
 
 impl RawSink {
@@ -48,6 +61,8 @@ impl RawSink {
             path: path.to_path_buf(),
             file,
             written: 0,
+            disk_size,
+            hasher: SparseHasher::new(),
         })
     }
 }
@@ -66,6 +81,9 @@ impl DiskSink for RawSink {
         // blocks (the last one maybe short). Bytes to the next boundary are
         // -offset mod RAW_BLOCK (a power of two that divides 2^64, so the
         // two's-complement negation is exact).
+        self.hasher
+            .update_at(offset, data)
+            .with_context(|| format!("hashing {}", self.path.display()))?;
         const BLOCK: u64 = RAW_BLOCK as u64;
         let head = (offset.wrapping_neg() % BLOCK) as usize;
         let (first, rest) = data.split_at(head.min(data.len()));
@@ -90,6 +108,17 @@ impl DiskSink for RawSink {
 
     fn finish(self: Box<Self>) -> Result<SinkReport> {
         let file_len = self.file.metadata()?.len();
+        if file_len != self.disk_size {
+            bail!(
+                "{} is {file_len} bytes, not the disk's {}",
+                self.path.display(),
+                self.disk_size
+            );
+        }
+        let sha256 = self
+            .hasher
+            .finish(file_len)
+            .with_context(|| format!("hashing {}", self.path.display()))?;
         self.file
             .sync_all()
             .with_context(|| format!("syncing {}", self.path.display()))?;
@@ -97,6 +126,7 @@ impl DiskSink for RawSink {
             path: self.path,
             bytes_written: self.written,
             file_len,
+            sha256,
         })
     }
 }
@@ -136,12 +166,31 @@ impl DiskSink for Qcow2Sink {
             .finish_with_stats()
             .with_context(|| format!("finishing qcow2 {}", path.display()))?;
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", path.display()))?;
+        // The hash reads what was just written (page cache) while the
+        // same bytes go to the disk.
+        let (sha256, synced) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| hash_file(&path));
+            let synced = file.sync_all();
+            let sha256 = hashing
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the hashing thread panicked")));
+            (sha256, synced)
+        });
+        synced.with_context(|| format!("syncing {}", path.display()))?;
         Ok(SinkReport {
+            sha256: sha256?,
             path,
             bytes_written: stats.file_len,
             file_len: stats.file_len,
         })
     }
+}
+
+/// Hex SHA-256 of the file at `path`.
+fn hash_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
+    let mut hashing = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut file, &mut hashing)
+        .with_context(|| format!("hashing {}", path.display()))?;
+    Ok(hashing.finish().2)
 }

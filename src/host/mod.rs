@@ -12,7 +12,9 @@ pub mod lockdir;
 pub mod loopdev;
 pub mod mount;
 pub mod sandbox;
+pub mod sparse;
 pub mod vm;
+pub mod workdir;
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -1,5 +1,6 @@
 //! Firmware files named by the board, copied next to the image so
-//! `start_vm.sh` is self-contained.
+//! `start_vm.sh` is self-contained. Each copy is hashed as it is written
+//! (for manifest.json), never read back.
 
 use std::fs::File;
 use std::io;
@@ -8,12 +9,14 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::board::paths::open_resolved;
+use crate::digest::HashingWriter;
+use crate::outputs::manifest::OutputFile;
 use crate::plan::FirmwarePlan;
 
-/// Copy the firmware code (and vars template) into `dir`; returns the file
-/// names as copied.
-pub fn copy_firmware(firmware: &FirmwarePlan, dir: &Path) -> Result<(String, Option<String>)> {
-    let mut names = Vec::new();
+/// Copy the firmware code (and vars template) into `dir`; returns the
+/// files as copied (code first), with their sizes and SHA-256.
+pub fn copy_firmware(firmware: &FirmwarePlan, dir: &Path) -> Result<Vec<OutputFile>> {
+    let mut copied = Vec::new();
     for source in std::iter::once(&firmware.code).chain(firmware.vars.as_ref()) {
         if !source.is_file() {
             bail!(
@@ -32,16 +35,17 @@ pub fn copy_firmware(firmware: &FirmwarePlan, dir: &Path) -> Result<(String, Opt
         // Resolved by the planner; a symlink planted since is not followed.
         let mut from = open_resolved(source)
             .with_context(|| format!("opening firmware {}", source.display()))?;
-        let mut to = File::create(dir.join(&name))
+        let to = File::create(dir.join(&name))
             .with_context(|| format!("creating {name} in {}", dir.display()))?;
+        let mut to = HashingWriter::new(to);
         io::copy(&mut from, &mut to)
             .with_context(|| format!("copying firmware {}", source.display()))?;
-        names.push(name);
+        let (_, size, sha256) = to.finish();
+        copied.push(OutputFile {
+            file: name,
+            size,
+            sha256,
+        });
     }
-    let vars = if firmware.vars.is_some() {
-        names.pop()
-    } else {
-        None
-    };
-    Ok((names.remove(0), vars))
+    Ok(copied)
 }

@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::board::schema::BootLoader;
+use crate::digest::hex;
 use crate::elf::{check_rootfs_arch, detect_elf};
 use crate::plan::{BlobSource, Plan, PlannedFs};
 use crate::rootfs::fstab::render_fstab;
@@ -71,6 +72,15 @@ impl RootfsSource {
                 .to_string_lossy()
                 .into_owned(),
             RootfsSource::Stdin => "-".to_string(),
+        }
+    }
+
+    /// Read once, as a stream (standard input, a FIFO): nothing about its
+    /// size is known before it is read.
+    pub fn is_stream(&self) -> bool {
+        match self {
+            RootfsSource::Stdin => true,
+            RootfsSource::Path(path) => std::fs::metadata(path).is_ok_and(|m| !m.is_file()),
         }
     }
 
@@ -387,10 +397,6 @@ impl<R: Read> Read for HashingReader<R> {
         self.head.extend_from_slice(&buf[..want]);
         Ok(n)
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -261,3 +261,86 @@ fn hostname_symlink_is_replaced_not_followed() {
         "symlink target unchanged"
     );
 }
+
+/// manifest.json's digests are taken while the outputs are written (none
+/// is read back): each must still be what `sha256sum` says of the
+/// published file, the sparse raw disk (holes hash as zeros) and the qcow2
+/// included, with firmware copies and start_vm.sh beside them; and the
+/// manifest lists exactly the other files of the directory.
+#[test]
+fn manifest_digests_match_sha256sum_of_every_output() {
+    if !tool_available("mke2fs") || !tool_available("sha256sum") {
+        return;
+    }
+    let case = Case::new();
+    let board = small_board(&case);
+    let fw = board.parent().unwrap();
+    fs::write(fw.join("CODE.fd"), vec![0x5a; 3 << 20]).unwrap();
+    fs::write(fw.join("VARS.fd"), b"vars").unwrap();
+    let mut text = fs::read_to_string(&board).unwrap();
+    text.push_str(&format!(
+        "\n[firmware]\ncode = \"{}\"\nvars = \"{}\"\n",
+        fw.join("CODE.fd").display(),
+        fw.join("VARS.fd").display()
+    ));
+    fs::write(&board, text).unwrap();
+    let tar = case.write(
+        "rootfs.tar",
+        &TarSpec::rootfs("dash-riscv64.elfhdr").finish(),
+    );
+    let out = case.out();
+    let result = mkimg(&[
+        "build",
+        "--board",
+        board.to_str().unwrap(),
+        "--rootfs",
+        tar.to_str().unwrap(),
+        "--format",
+        "raw,qcow2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let listed: Vec<(String, u64, String)> = manifest["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["file"].as_str().unwrap().to_string(),
+                o["size"].as_u64().unwrap(),
+                o["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut on_disk: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "manifest.json")
+        .collect();
+    on_disk.sort();
+    let names: Vec<String> = listed.iter().map(|l| l.0.clone()).collect();
+    assert_eq!(
+        names, on_disk,
+        "manifest lists the directory, in name order"
+    );
+    for want in [
+        "CODE.fd",
+        "VARS.fd",
+        "qemu-riscv64.qcow2",
+        "qemu-riscv64.raw",
+        "start_vm.sh",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+    }
+    for (file, size, sha) in &listed {
+        let path = out.join(file);
+        assert_eq!(fs::metadata(&path).unwrap().len(), *size, "{file}");
+        let sum = Command::new("sha256sum").arg(&path).output().unwrap();
+        assert!(sum.status.success());
+        let sum = String::from_utf8(sum.stdout).unwrap();
+        assert_eq!(sum.split_whitespace().next(), Some(sha.as_str()), "{file}");
+    }
+}

@@ -5,10 +5,11 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::Command;
 
-use super::{assemble, data_extents, table_pieces, Content, Piece};
+use super::{assemble, table_pieces, Content, Piece};
 use crate::board::{load_board, BoardSearch};
 use crate::disk::qcow2::Qcow2Options;
 use crate::disk::sink::{DiskSink, Qcow2Sink, RawSink};
+use crate::host::sparse::data_extents;
 use crate::plan::{plan_board, Plan};
 use crate::test_tools::have_tool;
 

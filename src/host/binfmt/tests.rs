@@ -17,6 +17,7 @@ use super::{
     RegisterOutcome, DEBIAN_CONF_DIR, DEFAULT_DIR,
 };
 use crate::arch::Arch;
+use crate::digest::hex;
 
 const RISCV_P: &str = "/usr/libexec/qemu-binfmt/riscv64-binfmt-P";
 
@@ -60,10 +61,6 @@ impl FakeKernel {
     fn read(&self, name: &str) -> String {
         fs::read_to_string(self.dir.path().join(name)).unwrap()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The kernel's `\xNN` decoding, written independently of the code under test.
