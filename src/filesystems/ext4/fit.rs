@@ -12,8 +12,13 @@
 //!   reserved GDT blocks and superblock backups.
 //!
 //! The 5% root reserve is not counted: mke2fs -d may fill it.
+//!
+//! The same pass sizes every directory as `mke2fs -d` writes it (linear:
+//! entries appended block after block), so the build knows whether any
+//! directory outgrows one block and needs the `e2fsck -D` index pass.
 //! Must not: spawn anything. Reads the tarball through `Read + Seek`.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Seek};
 
 use tar::EntryType;
@@ -36,6 +41,98 @@ pub struct TarUsage {
     pub data_bytes: u64,
     /// Inodes: every entry but hard links, plus the root directory.
     pub inodes: u64,
+    /// Bytes of directory entries in the largest directory (see
+    /// [`dir_entry_bytes`]), an upper bound of what mke2fs writes into it.
+    pub largest_dir: u64,
+}
+
+impl TarUsage {
+    /// Whether some directory spans more than one block, which only
+    /// `e2fsck -D` turns into an indexed (htree) directory.
+    pub fn needs_dir_index(&self) -> bool {
+        self.largest_dir > DIR_BLOCK_ROOM
+    }
+}
+
+/// Room for entries in one directory block: the block less the 12-byte
+/// checksum tail (metadata_csum).
+const DIR_BLOCK_ROOM: u64 = BLOCK_SIZE - 12;
+
+/// Bytes every directory holds before its own entries: `.` and `..` (12
+/// each), plus room for lost+found (20) in the root and slack, so the
+/// estimate never falls short.
+const DIR_BASE_BYTES: u64 = 12 + 12 + 20 + 64;
+
+/// An ext4 directory entry's length for a name of `name_len` bytes: an
+/// 8-byte header and the name, rounded up to 4.
+fn dir_entry_bytes(name_len: usize) -> u64 {
+    (8 + name_len as u64).div_ceil(4) * 4
+}
+
+/// Bytes of entries per directory, from the tar's paths. A path counts in
+/// its parent every time it appears (a repeated path may leave a hole where
+/// mke2fs removed the first one); parents the tar does not list are counted
+/// once, as mke2fs creates them.
+#[derive(Default)]
+struct DirSizes {
+    bytes: HashMap<Vec<u8>, u64>,
+    seen: std::collections::HashSet<Vec<u8>>,
+}
+
+impl DirSizes {
+    fn add(&mut self, path: &[u8]) {
+        let mut path = normalise(path);
+        let mut explicit = true;
+        while let Some(split) = split_parent(path) {
+            let (parent, name) = split;
+            if !explicit && !self.seen.insert(path.to_vec()) {
+                break;
+            }
+            if explicit {
+                self.seen.insert(path.to_vec());
+            }
+            *self.bytes.entry(parent.to_vec()).or_insert(DIR_BASE_BYTES) +=
+                dir_entry_bytes(name.len());
+            path = parent;
+            explicit = false;
+        }
+    }
+
+    fn largest(&self) -> u64 {
+        self.bytes.values().copied().max().unwrap_or(DIR_BASE_BYTES)
+    }
+}
+
+/// `./usr/bin/` → `usr/bin`; the root is empty.
+fn normalise(path: &[u8]) -> &[u8] {
+    let mut path = path;
+    loop {
+        if let Some(rest) = path.strip_prefix(b"./") {
+            path = rest;
+        } else if let Some(rest) = path.strip_prefix(b"/") {
+            path = rest;
+        } else {
+            break;
+        }
+    }
+    while let Some(rest) = path.strip_suffix(b"/") {
+        path = rest;
+    }
+    if path == b"." {
+        return b"";
+    }
+    path
+}
+
+/// `usr/bin` → (`usr`, `bin`); `None` for the root.
+fn split_parent(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    if path.is_empty() {
+        return None;
+    }
+    Some(match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => (normalise(&path[..i]), &path[i + 1..]),
+        None => (&b""[..], path),
+    })
 }
 
 /// Reads the tar headers (seeking over file data).
@@ -43,12 +140,17 @@ pub fn measure_tar<R: Read + Seek>(tar: R) -> io::Result<TarUsage> {
     let mut usage = TarUsage {
         data_bytes: BLOCK_SIZE,
         inodes: 1,
+        largest_dir: 0,
     };
+    let mut dirs = DirSizes::default();
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries_with_seek()? {
         let entry = entry?;
         let header = entry.header();
         let is_root = matches!(entry.path_bytes().as_ref(), b"./" | b"." | b"/" | b"");
+        if !is_root && !matches!(header.entry_type(), EntryType::XGlobalHeader) {
+            dirs.add(&entry.path_bytes());
+        }
         match header.entry_type() {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 usage.data_bytes += entry.size().div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
@@ -71,6 +173,7 @@ pub fn measure_tar<R: Read + Seek>(tar: R) -> io::Result<TarUsage> {
             _ => {}
         }
     }
+    usage.largest_dir = dirs.largest();
     Ok(usage)
 }
 

@@ -346,6 +346,7 @@ fn too_many_files_message_names_inode_count() {
     let usage = TarUsage {
         data_bytes: MIB,
         inodes: 5000,
+        largest_dir: 0,
     };
     let err = check_inodes(&usage, 64 * MIB, "rootfs").unwrap_err();
     assert_eq!(
@@ -392,13 +393,71 @@ fn measure_tar_counts_blocks_and_inodes() {
     write_test_tar(&tar, None);
     let usage = measure_tar(fs::File::open(&tar).unwrap()).unwrap();
     // 10 dirs + root, 4 small files, blob = 256 blocks, one long symlink.
-    assert_eq!(
-        usage,
-        TarUsage {
-            data_bytes: (11 + 3 + 256 + 1) * 4096,
-            inodes: 1 + 10 + 4 + 2 + 3
-        }
-    );
+    assert_eq!(usage.data_bytes, (11 + 3 + 256 + 1) * 4096);
+    assert_eq!(usage.inodes, 1 + 10 + 4 + 2 + 3);
+    assert!(!usage.needs_dir_index(), "{usage:?}");
+}
+
+/// A tar of `./d/` holding `count` empty files with 20-byte names: each
+/// entry takes 28 bytes of a directory block.
+fn write_dir_tar(path: &Path, count: usize) {
+    let mut tar = tar::Builder::new(fs::File::create(path).unwrap());
+    let mut put = |name: String, kind: EntryType| {
+        let mut h = Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_path(name).unwrap();
+        h.set_mode(0o644);
+        h.set_size(0);
+        h.set_cksum();
+        tar.append(&h, std::io::empty()).unwrap();
+    };
+    put("./".into(), EntryType::Directory);
+    put("./d/".into(), EntryType::Directory);
+    for i in 0..count {
+        put(format!("./d/file-number-{i:06}"), EntryType::Regular);
+    }
+    tar.into_inner().unwrap();
+}
+
+/// Directory sizes: 28 bytes per 20-byte name; a block holds 4084 bytes of
+/// entries, `.` and `..` take 24, so 145 entries fill one block exactly.
+/// The estimate keeps slack (lost+found, rounding), so it says "index"
+/// a little early, never late.
+#[test]
+fn measure_tar_sizes_directories_as_mke2fs_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("d.tar");
+    for (count, needs) in [(0, false), (140, false), (146, true), (400, true)] {
+        write_dir_tar(&tar, count);
+        let usage = measure_tar(fs::File::open(&tar).unwrap()).unwrap();
+        assert_eq!(usage.needs_dir_index(), needs, "{count}: {usage:?}");
+        assert!(usage.largest_dir >= 24 + 28 * count as u64, "{usage:?}");
+    }
+}
+
+/// Parents a tar does not list are counted in their own parents once; a
+/// path listed twice counts twice (mke2fs may leave a hole behind).
+#[test]
+fn measure_tar_counts_implicit_parents_and_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar_path = dir.path().join("p.tar");
+    let mut tar = tar::Builder::new(fs::File::create(&tar_path).unwrap());
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("implicit-parent-dir-{i:04}/f"))
+        .collect();
+    for name in &names {
+        let mut h = Header::new_ustar();
+        h.set_entry_type(EntryType::Regular);
+        h.set_path(name).unwrap();
+        h.set_size(0);
+        h.set_cksum();
+        tar.append(&h, std::io::empty()).unwrap();
+    }
+    tar.into_inner().unwrap();
+    let usage = measure_tar(fs::File::open(&tar_path).unwrap()).unwrap();
+    // The root holds 200 unlisted 24-byte names: 200 * 32 bytes.
+    assert!(usage.largest_dir >= 200 * 32, "{usage:?}");
+    assert!(usage.needs_dir_index());
 }
 
 #[test]
@@ -680,6 +739,57 @@ fn big_directories_are_hash_indexed() {
         listing.contains("libsomething-with-a-long-name.so.399"),
         "{listing}"
     );
+}
+
+/// A rootfs whose directories all fit in one block skips the `e2fsck -D`
+/// pass: the image is exactly what mke2fs and the xattr step make (the pass
+/// would at least bump the superblock's lifetime-writes counter), and it is
+/// clean.
+#[test]
+fn small_directories_skip_the_index_pass() {
+    if !tools_present(&E2FS_TOOLS) {
+        return;
+    }
+    let built = build_test_image();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("rootfs.tar");
+    write_test_tar(&tar, None);
+    let conf = dir.path().join("mke2fs.conf");
+    fs::write(&conf, super::MKE2FS_CONF).unwrap();
+    let image = dir.path().join("direct.ext4");
+    fs::File::create(&image).unwrap().set_len(SIZE).unwrap();
+    resolve_sbin(mke2fs_cmd(&params(), &conf, &tar, &image, SIZE))
+        .run()
+        .unwrap();
+    restore_xattrs(&image, &test_records(), &params()).unwrap();
+    assert!(
+        fs::read(&image).unwrap() == fs::read(&built.image).unwrap(),
+        "build_ext4 changed the image after mke2fs and the xattrs"
+    );
+    let fsck = Cmd::new("checking test image", "e2fsck")
+        .args(["-fn"])
+        .arg(&built.image);
+    resolve_sbin(fsck).run().unwrap();
+}
+
+/// A directory one entry past a block still gets its index.
+#[test]
+fn a_directory_just_past_one_block_is_indexed() {
+    if !tools_present(&E2FS_TOOLS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("d.tar");
+    write_dir_tar(&tar, 146);
+    let image = dir.path().join("d.ext4");
+    build_ext4(&image, SIZE, &tar, &params(), &[], dir.path()).unwrap();
+    let stat = debugfs(&image, "stat /d");
+    assert!(stat.contains("Flags: 0x81000"), "not indexed: {stat}");
+    assert!(debugfs(&image, "htree /d").contains("Number of entries (count):"));
+    let fsck = Cmd::new("checking test image", "e2fsck")
+        .args(["-fn"])
+        .arg(&image);
+    resolve_sbin(fsck).run().unwrap();
 }
 
 #[test]
