@@ -11,9 +11,7 @@ use mkimg::host::interrupt::{self, Interrupted};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.verbose {
-        std::env::set_var("MKIMG_VERBOSE", "1");
-    }
+    mkimg::host::cmd::set_verbose(cli.verbose);
     let result = match (cli.command, cli.build) {
         // Not a clap conflict: clap would then refuse a global `-v` before
         // the subcommand (`mkimg -v build …`).

@@ -457,9 +457,19 @@ fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// `-v` prints each command before it runs.
+/// Whether each command is printed before it runs (`-v`).
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// `-v`: print each command (`+ "argv"…` on stderr) before it runs, from
+/// now on, in every thread. Set once by `main` from the command line; an
+/// explicit setting rather than an environment variable, so nothing is
+/// mutated under running threads and no child inherits it.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
 fn tracing_debug(argv: &str) {
-    if std::env::var_os("MKIMG_VERBOSE").is_some() {
+    if VERBOSE.load(Ordering::Relaxed) {
         eprintln!("+ {argv}");
     }
 }
