@@ -21,10 +21,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 use crate::board::schema::BootLoader;
-use crate::digest::hex;
+use crate::digest::BackgroundHasher;
 use crate::elf::{check_rootfs_arch, detect_elf};
 use crate::plan::{BlobSource, Plan, PlannedFs};
 use crate::rootfs::fstab::render_fstab;
@@ -242,7 +241,7 @@ pub fn ingest_rootfs(
 
     let mut hashing = HashingReader {
         inner: source.open()?,
-        hasher: Sha256::new(),
+        hasher: BackgroundHasher::new(),
         head: Vec::new(),
     };
     let mut work_files: BTreeMap<String, PathBuf> = sinks
@@ -271,7 +270,7 @@ pub fn ingest_rootfs(
     };
     // Hash any trailing bytes the tar reader did not need (padding).
     io::copy(&mut hashing, &mut io::sink())?;
-    let sha256 = hex(&hashing.hasher.finalize());
+    let sha256 = hashing.hasher.finish();
 
     check_arch(plan, &summary.captures)?;
 
@@ -383,7 +382,7 @@ fn check_arch(plan: &Plan, captures: &CaptureResults) -> Result<()> {
 /// messages without reading the input twice: it may be a stream).
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: BackgroundHasher,
     head: Vec<u8>,
 }
 
