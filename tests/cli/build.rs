@@ -344,3 +344,39 @@ fn manifest_digests_match_sha256sum_of_every_output() {
         assert_eq!(sum.split_whitespace().next(), Some(sha.as_str()), "{file}");
     }
 }
+
+/// `-v` (a runner setting now, no environment variable) prints every
+/// external command before it runs, from the build's threads too; without
+/// it none is printed.
+#[test]
+fn verbose_prints_each_command_and_quiet_prints_none() {
+    if !tool_available("mke2fs") {
+        return;
+    }
+    let case = Case::new();
+    let tar = case.write(
+        "rootfs.tar",
+        &TarSpec::rootfs("dash-riscv64.elfhdr").finish(),
+    );
+    let board = small_board(&case);
+    for verbose in [true, false] {
+        let out = case.out();
+        let mut args = vec![
+            "build",
+            "--board",
+            board.to_str().unwrap(),
+            "--rootfs",
+            tar.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        if verbose {
+            args.insert(0, "-v");
+        }
+        let result = mkimg(&args);
+        let err = stderr(&result);
+        assert!(result.status.success(), "{err}");
+        let traced = err.lines().any(|l| l.starts_with("+ \"mke2fs\" \"-q\""));
+        assert_eq!(traced, verbose, "-v {verbose}: {err}");
+    }
+}
