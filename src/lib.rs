@@ -27,6 +27,10 @@
 //! qemu-user, cached by recipe) — `rootfs/` consumes a tarball, `bootstrap/`
 //! produces one. `mkimg rootfs` runs only that step.
 //!
+//! Beside them, used by several stages: `digest` (SHA-256 as recorded, and
+//! the hashers that digest outputs while they are written), `arch`, `elf`,
+//! `context` (the clock and the seed).
+//!
 //! Stages call downward only. Format writers do I/O only through their
 //! `Read + Write + Seek` argument.
 
