@@ -269,7 +269,7 @@ fn hostname_symlink_is_replaced_not_followed() {
 /// manifest lists exactly the other files of the directory.
 #[test]
 fn manifest_digests_match_sha256sum_of_every_output() {
-    if !tool_available("mke2fs") || !tool_available("sha256sum") {
+    if !have_tool("mke2fs") || !have_tool("sha256sum") {
         return;
     }
     let case = Case::new();
@@ -286,7 +286,7 @@ fn manifest_digests_match_sha256sum_of_every_output() {
     fs::write(&board, text).unwrap();
     let tar = case.write(
         "rootfs.tar",
-        &TarSpec::rootfs("dash-riscv64.elfhdr").finish(),
+        &Tarball::minimal("dash-riscv64.elfhdr").finish(),
     );
     let out = case.out();
     let result = mkimg(&[
@@ -350,13 +350,13 @@ fn manifest_digests_match_sha256sum_of_every_output() {
 /// it none is printed.
 #[test]
 fn verbose_prints_each_command_and_quiet_prints_none() {
-    if !tool_available("mke2fs") {
+    if !have_tool("mke2fs") {
         return;
     }
     let case = Case::new();
     let tar = case.write(
         "rootfs.tar",
-        &TarSpec::rootfs("dash-riscv64.elfhdr").finish(),
+        &Tarball::minimal("dash-riscv64.elfhdr").finish(),
     );
     let board = small_board(&case);
     for verbose in [true, false] {

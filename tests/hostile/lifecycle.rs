@@ -31,24 +31,14 @@ pub fn rootfs_tar(filler: usize) -> Vec<u8> {
 /// [`rootfs_tar`] plus a directory of 300 entries (more than one ext4
 /// block), so the build runs the `e2fsck -D` index pass.
 pub fn rootfs_tar_with_big_dir() -> Vec<u8> {
-    let mut b = tar::Builder::new(rootfs_tar(0));
-    // The builder appends after the finished archive's end marker: drop it.
-    let data = b.get_mut();
-    data.truncate(data.len() - 1024);
-    let mut h = header(0);
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(0o755);
-    b.append_data(&mut h, "usr/share", std::io::empty())
-        .unwrap();
+    let mut tar = Tarball::new();
+    tar.add_minimal("dash-riscv64.elfhdr")
+        .dir("srv")
+        .dir("usr/share");
     for i in 0..300 {
-        b.append_data(
-            &mut header(0),
-            format!("usr/share/entry-with-a-longish-name-{i:04}"),
-            std::io::empty(),
-        )
-        .unwrap();
+        tar.file(&format!("usr/share/entry-with-a-longish-name-{i:04}"), b"");
     }
-    b.into_inner().unwrap()
+    tar.finish()
 }
 
 /// [`rootfs_tar`] whose first member is the file `first` (path, data).

@@ -747,7 +747,7 @@ fn big_directories_are_hash_indexed() {
 /// clean.
 #[test]
 fn small_directories_skip_the_index_pass() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let built = build_test_image();
@@ -775,7 +775,7 @@ fn small_directories_skip_the_index_pass() {
 /// A directory one entry past a block still gets its index.
 #[test]
 fn a_directory_just_past_one_block_is_indexed() {
-    if !tools_present(&E2FS_TOOLS) {
+    if !have_tools(&E2FS_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
