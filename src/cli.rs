@@ -273,20 +273,9 @@ pub struct PlanArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// How grub.cfg is made, as `mkimg build --grub` (default: the board's,
-    /// else template).
-    #[arg(long, value_enum)]
-    pub grub: Option<crate::board::schema::GrubMode>,
-
-    /// Boot loader configuration, as `mkimg build --bootloader` (default:
-    /// the board's [boot] loader).
-    #[arg(long, value_enum)]
-    pub bootloader: Option<crate::board::schema::BootLoader>,
-
-    /// The file for a blob or raw partition, replacing the board's source
-    /// (repeatable), e.g. --blob u-boot=out/u-boot.itb.
-    #[arg(long = "blob", value_name = "NAME=PATH")]
-    pub blobs: Vec<crate::board::BlobOverride>,
+    /// --grub, --bootloader and --blob, as `mkimg build` takes them.
+    #[command(flatten)]
+    pub overrides: BoardOverrides,
 }
 
 #[derive(Debug, Args)]
@@ -301,6 +290,24 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `build` and `plan` may change of a board on the command line; the
+/// planner applies them, so `mkimg plan` shows what `mkimg build` does.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BoardOverrides {
+    /// How grub.cfg is made (default: the board's, else template).
+    #[arg(long, value_enum)]
+    pub grub: Option<crate::board::schema::GrubMode>,
+
+    /// Boot loader configuration to write (default: the board's [boot] loader).
+    #[arg(long, value_enum)]
+    pub bootloader: Option<crate::board::schema::BootLoader>,
+
+    /// The file for a blob or raw partition, replacing the board's source
+    /// (repeatable), e.g. --blob idbloader=out/idbloader.img.
+    #[arg(long = "blob", value_name = "NAME=PATH")]
+    pub blobs: Vec<crate::board::BlobOverride>,
 }
 
 /// Output image formats, comma-separated on the command line.
@@ -336,18 +343,8 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value = "none")]
     pub compress: Compress,
 
-    /// How grub.cfg is made (default: the board's, else template).
-    #[arg(long, value_enum)]
-    pub grub: Option<crate::board::schema::GrubMode>,
-
-    /// Boot loader configuration to write (default: the board's [boot] loader).
-    #[arg(long, value_enum)]
-    pub bootloader: Option<crate::board::schema::BootLoader>,
-
-    /// The file for a blob or raw partition, replacing the board's source
-    /// (repeatable), e.g. --blob idbloader=out/idbloader.img.
-    #[arg(long = "blob", value_name = "NAME=PATH")]
-    pub blobs: Vec<crate::board::BlobOverride>,
+    #[command(flatten)]
+    pub overrides: BoardOverrides,
 
     /// Seed for identities the board does not fix.
     #[arg(long, default_value = crate::plan::identity::DEFAULT_SEED)]

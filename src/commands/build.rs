@@ -33,7 +33,6 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::board::schema::{BootLoader, GrubMode};
-use crate::board::{load_board, BoardSearch, BootOverride};
 use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
@@ -61,12 +60,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
     let board_spec = args.board.as_deref().context("--board is required")?;
     let ctx = BuildContext::from_env(&args.seed)?;
-    let mut board = load_board(board_spec, &BoardSearch::from_env())?;
-    board.override_sources(&args.blobs)?;
-    board.cli_boot = BootOverride {
-        loader: args.bootloader,
-        grub: args.grub,
-    };
+    let board = super::load_board_with(board_spec, &args.overrides)?;
     let plan = plan_board(&board, &ctx.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;
     for warning in &plan.warnings {

@@ -11,3 +11,20 @@ pub mod manpage;
 pub mod plan;
 pub mod rootfs;
 pub mod table;
+
+use anyhow::Result;
+
+use crate::board::{load_board, Board, BoardSearch, BootOverride};
+use crate::cli::BoardOverrides;
+
+/// The board named by `spec`, with the command line's --blob, --grub and
+/// --bootloader recorded on it for the planner (`build` and `plan` alike).
+pub(crate) fn load_board_with(spec: &str, overrides: &BoardOverrides) -> Result<Board> {
+    let mut board = load_board(spec, &BoardSearch::from_env())?;
+    board.override_sources(&overrides.blobs)?;
+    board.cli_boot = BootOverride {
+        loader: overrides.bootloader,
+        grub: overrides.grub,
+    };
+    Ok(board)
+}

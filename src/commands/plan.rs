@@ -6,18 +6,12 @@ use anyhow::{Context, Result};
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::schema::{PartitionFlag, TableKind};
 use crate::board::size::format_bytes;
-use crate::board::{load_board, BoardSearch, BootOverride};
 use crate::cli::PlanArgs;
 use crate::commands::table::{render_rows, Row};
 use crate::plan::{plan_board, BootPlan, Plan, PlannedFs, RegionKind};
 
 pub fn run(args: &PlanArgs) -> Result<()> {
-    let mut board = load_board(&args.board, &BoardSearch::from_env())?;
-    board.override_sources(&args.blobs)?;
-    board.cli_boot = BootOverride {
-        loader: args.bootloader,
-        grub: args.grub,
-    };
+    let board = super::load_board_with(&args.board, &args.overrides)?;
     let plan = plan_board(&board, &args.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;
     for warning in &plan.warnings {
