@@ -85,12 +85,15 @@ pub fn resolve_board_path(
     if allowed == Allowed::Anywhere {
         return Ok(resolved);
     }
+    // The distribution's firmware needs nothing of the board directory,
+    // which may be unreadable (a built-in board's is under $HOME).
+    if allowed == Allowed::BoardDirOrFirmware && is_firmware_path(&resolved) {
+        return Ok(resolved);
+    }
     // A built-in board's directory (`board::builtin`) may not exist yet:
     // resolved the same way, nothing can be inside it but what is missing.
     let board_dir = resolve_existing_prefix(base, text)?;
-    let inside_board = resolved.starts_with(&board_dir);
-    let inside_firmware = allowed == Allowed::BoardDirOrFirmware && is_firmware_path(&resolved);
-    if inside_board || inside_firmware {
+    if resolved.starts_with(&board_dir) {
         Ok(resolved)
     } else {
         Err(PathError::Outside {

@@ -94,3 +94,33 @@ fn open_resolved_follows_no_symlink() {
         Some(rustix::io::Errno::LOOP.raw_os_error())
     );
 }
+
+/// The distribution's firmware resolves even when the board directory
+/// cannot be (a built-in board's lies under $HOME, which another user may
+/// not read: here it lies under a file, ENOTDIR, which holds for root too).
+#[test]
+fn firmware_resolves_without_a_readable_board_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("home"), b"not a directory").unwrap();
+    let board = tmp.path().join("home/.config/mkimg/boards/qemu-riscv64");
+    let firmware = [
+        "/usr/share/qemu-efi-riscv64",
+        "/usr/share/AAVMF",
+        "/usr/share/qemu",
+    ]
+    .iter()
+    .map(std::path::Path::new)
+    .find(|dir| dir.is_dir());
+    let Some(firmware) = firmware else {
+        crate::test_tools::skip_or_fail("no distribution firmware directory (qemu-efi-riscv64)");
+        return;
+    };
+    let text = firmware.join("RISCV_VIRT_CODE.fd");
+    let got = resolve_board_path(&board, text.to_str().unwrap(), Allowed::BoardDirOrFirmware);
+    assert_eq!(
+        got.unwrap(),
+        firmware.canonicalize().unwrap().join("RISCV_VIRT_CODE.fd")
+    );
+    // A board-relative file still needs the directory.
+    assert!(resolve_board_path(&board, "blob.bin", Allowed::BoardDir).is_err());
+}
