@@ -72,8 +72,18 @@ pub fn run(args: &BootArgs) -> Result<()> {
                 bail!("`{command}` exited with {status} in the guest")
             }
             _ => {
+                let unseen: Vec<String> = console
+                    .report()
+                    .into_iter()
+                    .filter(|m| m.passed_unseen)
+                    .map(|m| m.name)
+                    .collect();
+                let quiet = match unseen.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({} not printed: quiet boot)", unseen.join(", ")),
+                };
                 eprintln!(
-                    "boot OK: every required marker reached, stopped after {:.1} s",
+                    "boot OK: every required marker reached{quiet}, stopped after {:.1} s",
                     elapsed.as_secs_f64()
                 );
                 Ok(())
@@ -111,6 +121,9 @@ fn report(headline: &str, console: &Console, with_tail: bool) -> String {
     for marker in console.report() {
         let line = match (marker.reached, marker.required) {
             (Some(at), _) => format!("{:>7.1}s {}", at.as_secs_f64(), marker.name),
+            (None, true) if marker.passed_unseen => {
+                format!("{:>8} {} (not printed: quiet boot)", "-", marker.name)
+            }
             (None, true) => format!("{:>8} {} (missed)", "-", marker.name),
             (None, false) => continue,
         };

@@ -58,6 +58,13 @@ pub const BUILTIN_MARKERS: &[(&str, &[&str])] = &[
 /// left out so extlinux/U-Boot boots pass; it is reported when seen.
 pub const DEFAULT_REQUIRED: &[&str] = &["firmware", "kernel", "root", "login"];
 
+/// The markers a `quiet` kernel command line does not print (Debian's
+/// default `GRUB_CMDLINE_LINUX_DEFAULT="quiet"`: the kernel logs below
+/// KERN_WARNING and systemd's status lines stay off the console). Once a
+/// later stage of the boot is reached they can no longer appear, so they
+/// count as passed unseen instead of being waited for until the timeout.
+pub const HIDDEN_BY_QUIET: &[&str] = &["kernel", "root", "multi-user"];
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConsoleError {
     #[error("unknown boot marker {name:?}; known markers: {known}")]
@@ -108,6 +115,9 @@ pub struct Marker {
     pub patterns: Vec<Pattern>,
     /// The boot fails if this marker is not reached.
     pub required: bool,
+    /// Where a built-in marker stands in the boot ([`BUILTIN_MARKERS`]
+    /// order); `None` for an `--expect` text, which may come at any time.
+    pub stage: Option<usize>,
 }
 
 /// The built-in markers, `required` naming those that must be reached, then
@@ -126,15 +136,20 @@ pub fn select_markers(required: &[String], expect: &[String]) -> Result<Vec<Mark
                 .join(", "),
         });
     }
-    let builtin = BUILTIN_MARKERS.iter().map(|(name, patterns)| Marker {
-        name: name.to_string(),
-        patterns: patterns.iter().map(|p| Pattern::glob(p)).collect(),
-        required: required.iter().any(|r| r == name),
-    });
+    let builtin = BUILTIN_MARKERS
+        .iter()
+        .enumerate()
+        .map(|(stage, (name, patterns))| Marker {
+            name: name.to_string(),
+            patterns: patterns.iter().map(|p| Pattern::glob(p)).collect(),
+            required: required.iter().any(|r| r == name),
+            stage: Some(stage),
+        });
     let expected = expect.iter().map(|text| Marker {
         name: text.clone(),
         patterns: vec![Pattern::literal(text)],
         required: true,
+        stage: None,
     });
     Ok(builtin.chain(expected).collect())
 }
@@ -217,6 +232,9 @@ pub struct MarkerStatus {
     pub name: String,
     pub required: bool,
     pub reached: Option<Duration>,
+    /// Not printed, but a later stage of the boot was reached (a `quiet`
+    /// kernel command line; see [`HIDDEN_BY_QUIET`]).
+    pub passed_unseen: bool,
 }
 
 /// The console of one boot: strips, finds markers, keeps the tail.
@@ -225,6 +243,8 @@ pub struct Console {
     stripper: AnsiStripper,
     markers: Vec<Marker>,
     reached: Vec<Option<Duration>>,
+    /// See [`MarkerStatus::passed_unseen`].
+    passed: Vec<bool>,
     line: Vec<u8>,
     tail: VecDeque<String>,
 }
@@ -234,6 +254,7 @@ impl Console {
         Console {
             stripper: AnsiStripper::default(),
             reached: vec![None; markers.len()],
+            passed: vec![false; markers.len()],
             markers,
             line: Vec::new(),
             tail: VecDeque::with_capacity(TAIL_LINES + 1),
@@ -266,6 +287,25 @@ impl Console {
                 reached.push(index);
             }
         }
+        self.pass_hidden_stages();
+    }
+
+    /// Markers a quiet boot does not print, before the latest stage reached.
+    fn pass_hidden_stages(&mut self) {
+        let latest = self
+            .markers
+            .iter()
+            .zip(&self.reached)
+            .filter(|(_, reached)| reached.is_some())
+            .filter_map(|(marker, _)| marker.stage)
+            .max();
+        let Some(latest) = latest else { return };
+        for (index, marker) in self.markers.iter().enumerate() {
+            let hidden = HIDDEN_BY_QUIET.contains(&marker.name.as_str());
+            if hidden && marker.stage.is_some_and(|s| s < latest) && self.reached[index].is_none() {
+                self.passed[index] = true;
+            }
+        }
     }
 
     fn push_tail(&mut self) {
@@ -289,7 +329,8 @@ impl Console {
         self.markers
             .iter()
             .zip(&self.reached)
-            .all(|(marker, reached)| !marker.required || reached.is_some())
+            .zip(&self.passed)
+            .all(|((marker, reached), passed)| !marker.required || reached.is_some() || *passed)
     }
 
     /// Every required marker, and every optional one that was reached.
@@ -297,11 +338,13 @@ impl Console {
         self.markers
             .iter()
             .zip(&self.reached)
-            .filter(|(marker, reached)| marker.required || reached.is_some())
-            .map(|(marker, reached)| MarkerStatus {
+            .zip(&self.passed)
+            .filter(|((marker, reached), _)| marker.required || reached.is_some())
+            .map(|((marker, reached), passed)| MarkerStatus {
                 name: marker.name.clone(),
                 required: marker.required,
                 reached: *reached,
+                passed_unseen: *passed,
             })
             .collect()
     }

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use super::{
-    select_markers, Action, AnsiStripper, Console, ConsoleError, Dialogue, DialogueError, Login,
-    Script, DEFAULT_REQUIRED, TAIL_LINES,
+    find_bytes, select_markers, Action, AnsiStripper, Console, ConsoleError, Dialogue,
+    DialogueError, Login, Script, DEFAULT_REQUIRED, TAIL_LINES,
 };
 
 const GRUB_LINUX: &[u8] = include_bytes!("../../../tests/fixtures/console/grub-linux-riscv64.log");
@@ -439,4 +439,61 @@ fn recorded_systemd_login_replays_to_the_same_dialogue() {
         .map(|m| m.name)
         .collect();
     assert_eq!(reached, ["multi-user", "login"]);
+}
+
+/// A `quiet` kernel command line (Debian's GRUB_CMDLINE_LINUX_DEFAULT)
+/// prints neither the kernel's nor the root mount's line. Once the login
+/// prompt is there they cannot come any more: they are passed unseen, and
+/// the boot is complete, not waited on until the timeout.
+#[test]
+fn quiet_boot_passes_the_kernel_and_root_markers_unseen() {
+    let hidden = ["Linux version", "EXT4-fs", "Mounted root", "Reached target"];
+    let quiet: Vec<u8> = GRUB_LINUX
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| {
+            !hidden
+                .iter()
+                .any(|h| find_bytes(line, h.as_bytes()).is_some())
+        })
+        .flatten()
+        .copied()
+        .collect();
+    let login = find_bytes(&quiet, b"login:").expect("the fixture reaches a login prompt");
+
+    // Up to the prompt: kernel and root are missing, not yet passed.
+    let mut console = default_console();
+    console.feed(&quiet[..login], Duration::from_secs(1));
+    assert!(!console.all_required_reached());
+    assert!(console.report().iter().all(|m| !m.passed_unseen));
+
+    console.feed(&quiet[login..], Duration::from_secs(2));
+    assert!(console.all_required_reached());
+    let unseen: Vec<String> = console
+        .report()
+        .into_iter()
+        .filter(|m| m.passed_unseen)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(unseen, ["kernel", "root"]);
+}
+
+/// Only the markers a quiet kernel hides are passed: a boot that reaches
+/// GRUB but no firmware line still misses `firmware`, and an `--expect`
+/// text is never passed.
+#[test]
+fn only_quiet_hidden_markers_are_passed_unseen() {
+    let required: Vec<String> = ["firmware", "login"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut console = Console::new(select_markers(&required, &["never printed".into()]).unwrap());
+    console.feed(b"Welcome to GRUB\nhost login: ", Duration::from_secs(1));
+    assert!(!console.all_required_reached());
+    let missed: Vec<String> = console
+        .report()
+        .into_iter()
+        .filter(|m| m.reached.is_none() && !m.passed_unseen)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(missed, ["firmware", "never printed"]);
 }

@@ -46,6 +46,7 @@ pub(crate) fn watch(
             name: name.to_string(),
             patterns: texts.iter().map(|t| Pattern::literal(t)).collect(),
             required: true,
+            stage: None,
         })
         .collect();
     let mut vm = Vm::spawn(cmd).unwrap_or_else(|e| panic!("starting the machine: {e}"));
