@@ -318,6 +318,13 @@ pub enum ImageFormat {
     Raw,
 }
 
+/// `--owner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OwnerArg {
+    Keep,
+    Root,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     /// Board name (see `mkimg boards`) or path to a board.toml.
@@ -326,10 +333,19 @@ pub struct BuildArgs {
 
     /// Rootfs tarball (plain, gzip, xz or zstd): a file, a FIFO, or `-` to
     /// read it from standard input (`docker export C | mkimg build --board B
-    /// --rootfs -`); it is read once, as a stream. Default: the board's
-    /// rootfs recipe, bootstrapped once and cached.
+    /// --rootfs -`); it is read once, as a stream. Or a directory, read as
+    /// the tarball of it would be (sorted; owners, modes and xattrs as on
+    /// disk; symlinks never followed; a file changed while read is an
+    /// error). Default: the board's rootfs recipe, bootstrapped once and
+    /// cached.
     #[arg(long)]
     pub rootfs: Option<PathBuf>,
+
+    /// Owners of a directory --rootfs: `keep` (as on disk; refused when not
+    /// running as root unless the tree is owned by root) or `root` (every
+    /// uid and gid becomes 0).
+    #[arg(long, value_enum, default_value = "keep")]
+    pub owner: OwnerArg,
 
     /// Output directory (default: output/<board>).
     #[arg(long, short)]

@@ -7,6 +7,8 @@ mod build;
 mod install;
 #[path = "cli/plan.rs"]
 mod plan;
+#[path = "cli/rootdir.rs"]
+mod rootdir;
 #[path = "cli/tables.rs"]
 mod tables;
 

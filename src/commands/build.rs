@@ -37,7 +37,7 @@ use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
 use crate::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
-use crate::cli::{BuildArgs, Compress, ImageFormat};
+use crate::cli::{BuildArgs, Compress, ImageFormat, OwnerArg};
 use crate::context::BuildContext;
 use crate::disk::blobs::{check_blob_files, load_blobs};
 use crate::disk::qcow2::{Compression, Qcow2Options};
@@ -52,6 +52,7 @@ use crate::outputs::publish::{check_output_dir, sweep_stale_staging, Staging};
 use crate::outputs::start_vm::ImageFormat as VmFormat;
 use crate::outputs::write::{write_manifest, write_side_files};
 use crate::plan::{plan_board, Plan};
+use crate::rootfs::dir_source::OwnerMap;
 use crate::rootfs::ingest::{ingest_rootfs, RootfsContents, RootfsSource};
 
 pub fn run(args: &BuildArgs) -> Result<()> {
@@ -331,8 +332,19 @@ fn resolve_rootfs(
     plan: &Plan,
     ctx: &BuildContext,
 ) -> Result<RootfsSource> {
+    let owner = match args.owner {
+        OwnerArg::Keep => OwnerMap::Keep,
+        OwnerArg::Root => OwnerMap::Root,
+    };
     if let Some(path) = &args.rootfs {
-        return check_rootfs_arg(path);
+        let source = check_rootfs_arg(path, owner)?;
+        if owner == OwnerMap::Root && !matches!(source, RootfsSource::Dir(..)) {
+            bail!("--owner root applies to a directory --rootfs; {path:?} is not one (a tarball keeps the owners it records)", path = path.display().to_string());
+        }
+        return Ok(source);
+    }
+    if owner == OwnerMap::Root {
+        bail!("--owner root applies to a directory --rootfs; pass --rootfs DIR");
     }
     let Some(recipe) = recipe else {
         bail!(
@@ -351,11 +363,12 @@ fn resolve_rootfs(
         .context("bootstrapping the board's default rootfs")
 }
 
-/// `--rootfs PATH`: a tarball file, a FIFO (read once, as a stream) or `-`
-/// for standard input. Anything else is refused saying what it is.
-fn check_rootfs_arg(path: &Path) -> Result<RootfsSource> {
+/// `--rootfs PATH`: a tarball file, a FIFO (read once, as a stream), `-`
+/// for standard input, or a directory. Anything else is refused saying what
+/// it is.
+fn check_rootfs_arg(path: &Path, owner: OwnerMap) -> Result<RootfsSource> {
     const EXPECTED: &str =
-        "--rootfs takes a tarball (tar, tar.gz, tar.xz or tar.zst), a FIFO, or - for standard input";
+        "--rootfs takes a tarball (tar, tar.gz, tar.xz or tar.zst), a FIFO, a directory, or - for standard input";
     if path.as_os_str() == "-" {
         if io::stdin().is_terminal() {
             bail!("--rootfs - reads the tarball from standard input, but standard input is a terminal; pipe one in (e.g. `docker export C | mkimg build … --rootfs -`)");
@@ -373,10 +386,7 @@ fn check_rootfs_arg(path: &Path) -> Result<RootfsSource> {
     let what = if kind.is_file() || kind.is_fifo() {
         return Ok(RootfsSource::Path(path.to_path_buf()));
     } else if kind.is_dir() {
-        format!(
-            "a directory; {EXPECTED} (make one with `tar -C {} -cf rootfs.tar .`)",
-            path.display()
-        )
+        return Ok(RootfsSource::Dir(path.to_path_buf(), owner));
     } else if kind.is_char_device() {
         format!("a character device; {EXPECTED}")
     } else if kind.is_block_device() {

@@ -81,8 +81,10 @@ pub struct OutputFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootfsInput {
     /// File name (not the full path: the manifest must not depend on where
-    /// the build ran).
+    /// the build ran); a directory's name for `--rootfs DIR`, "-" for stdin.
     pub file: String,
+    /// Of the bytes read: the tarball as given, or for a directory the
+    /// canonical tar stream mkimg generated of it (not of any file).
     pub sha256: String,
 }
 

@@ -6,7 +6,8 @@
 //! captures later stages need (the /boot listing, /etc/default/grub,
 //! os-release, the EFI files the board copies into the ESP, `rootfs:` blobs,
 //! ELF headers for the architecture check). Hashes the tarball as it streams, so it is read
-//! exactly once: a file, a FIFO or standard input (`--rootfs -`) alike.
+//! exactly once: a file, a FIFO, standard input (`--rootfs -`) or a
+//! directory (the tar stream `dir_source.rs` writes of it) alike.
 //!
 //! Every mounted partition gets a [`Budget`] from its size, so the pass
 //! stops at the first member that cannot fit, before writing it. The work
@@ -26,6 +27,7 @@ use crate::board::schema::BootLoader;
 use crate::digest::BackgroundHasher;
 use crate::elf::{check_rootfs_arch, detect_elf};
 use crate::plan::{BlobSource, Plan, PlannedFs};
+use crate::rootfs::dir_source::{spawn_dir_stream, DirProducer, OwnerMap};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
     detect_compression, process_rootfs, scan_overlay, Budget, CaptureResults, Captures,
@@ -59,13 +61,16 @@ pub enum RootfsSource {
     Path(PathBuf),
     /// `--rootfs -`: standard input, e.g. `docker export C | mkimg … --rootfs -`.
     Stdin,
+    /// A directory, read as the tar stream of it (`dir_source.rs`); its
+    /// sha256 in manifest.json is of that canonical stream.
+    Dir(PathBuf, OwnerMap),
 }
 
 impl RootfsSource {
     /// The name manifest.json records: the file name, or "-" for stdin.
     pub fn manifest_name(&self) -> String {
         match self {
-            RootfsSource::Path(path) => path
+            RootfsSource::Path(path) | RootfsSource::Dir(path, _) => path
                 .file_name()
                 .unwrap_or_default()
                 .to_string_lossy()
@@ -78,17 +83,26 @@ impl RootfsSource {
     /// size is known before it is read.
     pub fn is_stream(&self) -> bool {
         match self {
-            RootfsSource::Stdin => true,
+            RootfsSource::Stdin | RootfsSource::Dir(..) => true,
             RootfsSource::Path(path) => std::fs::metadata(path).is_ok_and(|m| !m.is_file()),
         }
     }
 
-    fn open(&self) -> Result<Box<dyn Read>> {
+    /// The tar stream, and for a directory the thread producing it.
+    fn open(&self) -> Result<(Box<dyn Read>, Option<DirProducer>)> {
         Ok(match self {
-            RootfsSource::Path(path) => Box::new(
-                File::open(path).with_context(|| format!("opening rootfs {}", path.display()))?,
+            RootfsSource::Path(path) => (
+                Box::new(
+                    File::open(path)
+                        .with_context(|| format!("opening rootfs {}", path.display()))?,
+                ),
+                None,
             ),
-            RootfsSource::Stdin => Box::new(io::stdin().lock()),
+            RootfsSource::Stdin => (Box::new(io::stdin().lock()), None),
+            RootfsSource::Dir(path, owner) => {
+                let (reader, producer) = spawn_dir_stream(path, *owner)?;
+                (Box::new(reader), Some(producer))
+            }
         })
     }
 }
@@ -96,7 +110,9 @@ impl RootfsSource {
 impl fmt::Display for RootfsSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RootfsSource::Path(path) => write!(f, "{}", path.display()),
+            RootfsSource::Path(path) | RootfsSource::Dir(path, _) => {
+                write!(f, "{}", path.display())
+            }
             RootfsSource::Stdin => f.write_str("(standard input)"),
         }
     }
@@ -239,8 +255,9 @@ pub fn ingest_rootfs(
             BlobSource::File(_) => None,
         }));
 
+    let (input, producer) = source.open()?;
     let mut hashing = HashingReader {
-        inner: source.open()?,
+        inner: input,
         hasher: BackgroundHasher::new(),
         head: Vec::new(),
     };
@@ -265,11 +282,29 @@ pub fn ingest_rootfs(
             split,
             captures,
         };
-        process_rootfs(&mut hashing, job)
-            .map_err(|err| explain(err, source, &hashing.head, &work_files))?
+        match process_rootfs(&mut hashing, job) {
+            Ok(summary) => summary,
+            Err(err) => {
+                let err = explain(err, source, &hashing.head, &work_files);
+                // A directory's producer stopped first (an unreadable or
+                // changed file): its error is the cause, not the short tar.
+                drop(hashing);
+                if let Some(producer) = producer {
+                    producer
+                        .join()
+                        .with_context(|| format!("reading rootfs directory {source}"))?;
+                }
+                return Err(err);
+            }
+        }
     };
     // Hash any trailing bytes the tar reader did not need (padding).
     io::copy(&mut hashing, &mut io::sink())?;
+    if let Some(producer) = producer {
+        producer
+            .join()
+            .with_context(|| format!("reading rootfs directory {source}"))?;
+    }
     let sha256 = hashing.hasher.finish();
 
     check_arch(plan, &summary.captures)?;

@@ -25,6 +25,7 @@
 mod budget;
 mod capture;
 mod decompress;
+pub mod dir_source;
 mod edits;
 mod entry;
 mod error;

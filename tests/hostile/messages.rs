@@ -30,23 +30,39 @@ fn small_board(case: &Case) -> String {
         .into_owned()
 }
 
-/// Before: all three said "rootfs … not found".
+/// Before: all said "rootfs … not found".
 #[test]
 fn rootfs_that_is_not_a_tarball_says_what_it_is() {
     if !have_tool("time") {
         return;
     }
     let case = Case::new();
-    let dir = case.dir.path().join("tree");
-    fs::create_dir(&dir).unwrap();
+    let socket = case.dir.path().join("rootfs.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     for (path, kind) in [
-        (dir.to_str().unwrap(), "is a directory"),
         ("/dev/zero", "is a character device"),
+        (socket.to_str().unwrap(), "is a socket"),
     ] {
         let run = case.build("qemu-riscv64", path, None);
         assert_failed_naming(&run, &[path, kind, "--rootfs takes a tarball"]);
         assert!(!run.stderr.contains("not found"), "{}", run.stderr);
     }
+    assert_no_workdir_left(&case.work());
+}
+
+/// A directory is read as the tarball of it (it was refused before): an
+/// empty one reaches the pass, which finds no program in it.
+#[test]
+fn rootfs_directory_is_read_as_a_tarball() {
+    if !have_tool("time") {
+        return;
+    }
+    let case = Case::new();
+    let dir = case.dir.path().join("tree");
+    fs::create_dir(&dir).unwrap();
+    let run = case.build(&small_board(&case), dir.to_str().unwrap(), None);
+    assert_failed_naming(&run, &["has no ELF program"]);
+    assert!(!run.stderr.contains("--rootfs takes"), "{}", run.stderr);
     assert_no_workdir_left(&case.work());
 }
 
