@@ -1,6 +1,7 @@
 //! The rootfs tarball as ONE stream: decompress, check, edit, split, emit.
 //!
 //! ```text
+//! (--rootfs DIR: dir_source walks it ──tar stream in a pipe──▶)
 //! impl Read ──decompress──▶ tar stream ──reader──▶ RawMember ──member──▶ Entry
 //!     ──pass (edits, removals, split by mount point, hard link/parent checks,
 //!             mtime clamp, captures)──▶ EntrySink per partition
@@ -17,7 +18,8 @@
 //! Must not: unpack onto the host, write any host file (it only writes the
 //! sinks it is given), spawn processes, read the clock, or follow a symlink
 //! of the rootfs. Reads host files only for the overlay (`scan_overlay`,
-//! and the overlay files' bytes during the pass).
+//! and the overlay files' bytes during the pass) and for a directory
+//! rootfs (`dir_source`, on its own thread, never following a symlink).
 //! Memory: file data streams through; only `/etc/hosts` (≤ 1 MiB),
 //! captures, `MemorySink`'s small files (< 1 MiB each) and a path → type
 //! map of the entries are held.

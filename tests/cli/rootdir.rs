@@ -268,3 +268,21 @@ fn non_root_on_user_owned_tree_needs_owner_root() {
     assert!(err.contains("Permission denied"), "says why: {err}");
     assert!(!err.contains("truncated"), "{err}");
 }
+
+/// The pass stops first (a file larger than the root partition, refused
+/// from its header): its message is reported, the producer blocked on the
+/// pipe is released, nothing hangs.
+#[test]
+fn pass_error_on_a_directory_is_the_pass_error() {
+    let base = tempfile::tempdir().unwrap();
+    let board = small_board(base.path());
+    let tree = base.path().join("tree");
+    fs::create_dir_all(tree.join("srv")).unwrap();
+    let big = fs::File::create(tree.join("srv/big")).unwrap();
+    big.set_len(300 << 20).unwrap();
+    let extra: &[&str] = if is_root() { &[] } else { &["--owner", "root"] };
+    let (ok, err) = build(&board, &tree, &base.path().join("out"), extra);
+    assert!(!ok);
+    assert!(err.contains("grow the partition 'rootfs'"), "{err}");
+    assert!(err.contains("srv/big"), "{err}");
+}
