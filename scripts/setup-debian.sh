@@ -51,7 +51,7 @@ base_pkgs=(
     qemu-efi-aarch64 u-boot-qemu
     genimage zstd xz-utils gzip python3 acl attr file libarchive13
     grub-common shellcheck bc time busybox-static
-    binutils procps openssl systemd g++
+    binutils procps openssl systemd g++ libcap2-bin groff-base
 )
 backport_pkgs=(
     e2fsprogs libext2fs-dev comerr-dev qemu-utils qemu-system-misc qemu-system-arm qemu-user-static
