@@ -202,42 +202,21 @@ fn build_filesystems(
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<PartitionImage>> {
     let no_extra = BTreeMap::new();
-    let not_vfat = |extra: &BTreeMap<String, Vec<VfatEntry>>| {
+    let build_group = |group: ImageGroup, extra: &BTreeMap<String, Vec<VfatEntry>>| {
         interrupt::check()?;
         let mut progress = |text: &str| step(text);
-        build_image_group(
-            plan,
-            contents,
-            extra,
-            epoch,
-            workdir,
-            ImageGroup::NotVfat,
-            &mut progress,
-        )
-    };
-    let vfat = |extra: &BTreeMap<String, Vec<VfatEntry>>| {
-        interrupt::check()?;
-        let mut progress = |text: &str| step(text);
-        build_image_group(
-            plan,
-            contents,
-            extra,
-            epoch,
-            workdir,
-            ImageGroup::Vfat,
-            &mut progress,
-        )
+        build_image_group(plan, contents, extra, epoch, workdir, group, &mut progress)
     };
     let mut images = if uses_mkconfig(plan) {
-        let mut images = not_vfat(&no_extra)?;
+        let mut images = build_group(ImageGroup::NotVfat, &no_extra)?;
         add_boot_files(plan, contents, Some((&images, workdir)), &mut extra, step)?;
-        images.extend(vfat(&extra)?);
+        images.extend(build_group(ImageGroup::Vfat, &extra)?);
         images
     } else {
         add_boot_files(plan, contents, None, &mut extra, step)?;
         let (images, esp) = thread::scope(|scope| {
-            let esp = scope.spawn(|| vfat(&extra));
-            let images = not_vfat(&no_extra);
+            let esp = scope.spawn(|| build_group(ImageGroup::Vfat, &extra));
+            let images = build_group(ImageGroup::NotVfat, &no_extra);
             (images, joined(esp))
         });
         let mut images = images?;
