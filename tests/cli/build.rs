@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::board::small_riscv64;
 use crate::support::run::{mkimg, stderr};
 use crate::support::tarball::Tarball;
 use crate::support::tools::have_tool;
@@ -58,23 +59,6 @@ impl Case {
     }
 }
 
-/// A copy of qemu-riscv64 with a small disk (root partition 100 MiB).
-fn small_board(case: &Case) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("boards/qemu-riscv64/board.toml");
-    let text = fs::read_to_string(src)
-        .unwrap()
-        .replace("size = \"10G\"", "size = \"160M\"")
-        .replace("size = \"1G\"", "size = \"32M\"")
-        .replace("/usr/share/qemu-efi-riscv64/", "/nonexistent-firmware/")
-        .replace("[firmware]", "[firmware.unused]");
-    let text = text.split("[firmware.unused]").next().unwrap().to_string()
-        + "\n[qemu]\nmachine = \"virt\"\n";
-    let dir = case.dir.path().join("board");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("board.toml"), text).unwrap();
-    dir.join("board.toml")
-}
-
 /// The rootfs line names the compression in words, and only when there is
 /// one (it printed `(None)` for a plain tar).
 #[test]
@@ -83,7 +67,7 @@ fn rootfs_line_names_the_compression_only_when_there_is_one() {
         return;
     }
     let case = Case::new();
-    let board = small_board(&case);
+    let board = small_riscv64(case.dir.path());
     let plain = Tarball::minimal("dash-riscv64.elfhdr").finish();
     let zst = zstd::encode_all(&plain[..], 3).unwrap();
     for (name, bytes, end) in [
@@ -115,7 +99,7 @@ fn rootfs_larger_than_partition_fails_before_writing() {
         .collect();
     spec.file("srv/big.bin", &big);
     let tar = case.write("rootfs.tar", &spec.finish());
-    let board = small_board(&case);
+    let board = small_riscv64(case.dir.path());
     let (ok, err) = case.build(board.to_str().unwrap(), &tar);
     assert!(!ok);
     // The rootfs pass refuses the member from its header, before writing it.
@@ -137,7 +121,7 @@ fn entry_escaping_the_root_is_refused_with_its_name() {
     let mut spec = Tarball::minimal("dash-riscv64.elfhdr");
     spec.raw_name_file("../../tmp/x", b"evil");
     let tar = case.write("rootfs.tar", &spec.finish());
-    let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
+    let (ok, err) = case.build(small_riscv64(case.dir.path()).to_str().unwrap(), &tar);
     assert!(!ok);
     assert!(err.contains("../../tmp/x"), "{err}");
     assert!(!Path::new("/tmp/x").exists() || fs::read("/tmp/x").unwrap() != b"evil");
@@ -149,7 +133,7 @@ fn truncated_tar_is_an_error() {
     let case = Case::new();
     let bytes = Tarball::minimal("dash-riscv64.elfhdr").finish();
     let tar = case.write("rootfs.tar", &bytes[..bytes.len() / 2 + 100]);
-    let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
+    let (ok, err) = case.build(small_riscv64(case.dir.path()).to_str().unwrap(), &tar);
     assert!(!ok);
     assert!(
         err.contains("truncated") || err.contains("unexpected end"),
@@ -164,7 +148,7 @@ fn truncated_tar_zst_is_an_error() {
     let plain = Tarball::minimal("dash-riscv64.elfhdr").finish();
     let zst = zstd::encode_all(&plain[..], 3).unwrap();
     let tar = case.write("rootfs.tar.zst", &zst[..zst.len() * 2 / 3]);
-    let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
+    let (ok, err) = case.build(small_riscv64(case.dir.path()).to_str().unwrap(), &tar);
     assert!(!ok);
     assert!(err.contains("zstd"), "{err}");
     assert!(
@@ -181,7 +165,7 @@ fn rootfs_of_another_architecture_is_refused_naming_both() {
         "rootfs.tar",
         &Tarball::minimal("dash-arm64.elfhdr").finish(),
     );
-    let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
+    let (ok, err) = case.build(small_riscv64(case.dir.path()).to_str().unwrap(), &tar);
     assert!(!ok);
     assert!(err.contains("aarch64"), "{err}");
     assert!(err.contains("riscv64"), "{err}");
@@ -200,7 +184,7 @@ fn hostname_symlink_is_replaced_not_followed() {
     spec.symlink("etc/hostname", "/etc/shadow");
     let tar = case.write("rootfs.tar", &spec.finish());
     let shadow_before = fs::read("/etc/shadow").ok();
-    let (ok, err) = case.build(small_board(&case).to_str().unwrap(), &tar);
+    let (ok, err) = case.build(small_riscv64(case.dir.path()).to_str().unwrap(), &tar);
     assert!(ok, "{err}");
     assert_eq!(
         fs::read("/etc/shadow").ok(),
@@ -212,7 +196,7 @@ fn hostname_symlink_is_replaced_not_followed() {
     let plan = mkimg(&[
         "plan",
         "--board",
-        small_board(&case).to_str().unwrap(),
+        small_riscv64(case.dir.path()).to_str().unwrap(),
         "--json",
     ]);
     let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -273,7 +257,7 @@ fn manifest_digests_match_sha256sum_of_every_output() {
         return;
     }
     let case = Case::new();
-    let board = small_board(&case);
+    let board = small_riscv64(case.dir.path());
     let fw = board.parent().unwrap();
     fs::write(fw.join("CODE.fd"), vec![0x5a; 3 << 20]).unwrap();
     fs::write(fw.join("VARS.fd"), b"vars").unwrap();
@@ -358,7 +342,7 @@ fn verbose_prints_each_command_and_quiet_prints_none() {
         "rootfs.tar",
         &Tarball::minimal("dash-riscv64.elfhdr").finish(),
     );
-    let board = small_board(&case);
+    let board = small_riscv64(case.dir.path());
     for verbose in [true, false] {
         let out = case.out();
         let mut args = vec![

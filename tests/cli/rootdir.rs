@@ -9,24 +9,10 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::board::small_riscv64;
 use crate::support::run::{mkimg, run_tool, stderr};
 use crate::support::tarball::Tarball;
 use crate::support::tools::{have_tools, is_root, require};
-
-/// A copy of qemu-riscv64 with a small disk and no firmware.
-fn small_board(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("boards/qemu-riscv64/board.toml");
-    let text = fs::read_to_string(src)
-        .unwrap()
-        .replace("size = \"10G\"", "size = \"160M\"")
-        .replace("size = \"1G\"", "size = \"32M\"");
-    let text =
-        text.split("[firmware]").next().unwrap().to_string() + "\n[qemu]\nmachine = \"virt\"\n";
-    let board = dir.join("board");
-    fs::create_dir_all(&board).unwrap();
-    fs::write(board.join("board.toml"), text).unwrap();
-    board.join("board.toml")
-}
 
 fn build(board: &Path, rootfs: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
     let mut args = vec![
@@ -103,7 +89,7 @@ fn directory_builds_the_same_disk_as_its_gnu_tar() {
         return;
     }
     let base = tempfile::tempdir().unwrap();
-    let board = small_board(base.path());
+    let board = small_riscv64(base.path());
     let tree = make_tree(base.path());
     let tarball = base.path().join("tree.tar");
     let mut tar_args = vec![
@@ -220,7 +206,7 @@ fn non_root_on_user_owned_tree_needs_owner_root() {
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
-    let board = small_board(base.path());
+    let board = small_riscv64(base.path());
     let tree = make_tree(base.path());
     run_tool(
         "chown",
@@ -275,7 +261,7 @@ fn non_root_on_user_owned_tree_needs_owner_root() {
 #[test]
 fn pass_error_on_a_directory_is_the_pass_error() {
     let base = tempfile::tempdir().unwrap();
-    let board = small_board(base.path());
+    let board = small_riscv64(base.path());
     let tree = base.path().join("tree");
     fs::create_dir_all(tree.join("srv")).unwrap();
     let big = fs::File::create(tree.join("srv/big")).unwrap();

@@ -10,6 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::board::small_riscv64;
 use crate::support::run::{mkimg_command, run_tool};
 use crate::support::tools::{have_tools, locate_tool};
 
@@ -83,21 +84,6 @@ fn base_rootfs(tar: &mut PaxTar) {
     );
 }
 
-/// The stock qemu-riscv64 board with a small disk and no firmware files.
-fn small_board(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("boards/qemu-riscv64/board.toml");
-    let text = fs::read_to_string(src)
-        .unwrap()
-        .replace("size = \"10G\"", "size = \"160M\"")
-        .replace("size = \"1G\"", "size = \"32M\"");
-    let text =
-        text.split("[firmware]").next().unwrap().to_string() + "\n[qemu]\nmachine = \"virt\"\n";
-    let board = dir.join("board");
-    fs::create_dir_all(&board).unwrap();
-    fs::write(board.join("board.toml"), text).unwrap();
-    board.join("board.toml")
-}
-
 /// A member path longer than `DEBUGFS_LINE` whose bytes from `split` on
 /// (relative to the path's start) are spaces and then `!touch DECOY;#`:
 /// components of `a`s up to there, every component at most 255 bytes.
@@ -142,7 +128,7 @@ fn long_member_path_with_xattr_runs_nothing_and_keeps_the_xattr() {
     tar.add_with_parents(&path, b"payload", &[("user.x", b"kept")]);
     let rootfs = case.path().join("rootfs.tar");
     fs::write(&rootfs, tar.0.into_inner().unwrap()).unwrap();
-    let board = small_board(case.path());
+    let board = small_riscv64(case.path());
     let out_dir = case.path().join("out");
 
     let out = mkimg_command(["build", "--board"])

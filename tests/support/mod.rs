@@ -1,13 +1,15 @@
 //! What the integration tests (each `tests/*.rs` its own crate) share: the
 //! rule for a missing tool or privilege ([`tools`], also the library's unit
 //! tests' `crate::test_tools`), the `mkimg` binary with a clean environment
-//! ([`run`]), and small crafted rootfs tarballs ([`tarball`]).
+//! ([`run`]), small crafted rootfs tarballs ([`tarball`]) and a small
+//! board to build them with ([`board`]).
 //!
 //! Each test crate declares `mod support;` and uses a part of it; the rest
 //! is dead code in that crate, hence the `allow` below.
 
 #![allow(dead_code)]
 
+pub mod board;
 pub mod run;
 pub mod tarball;
 pub mod tools;
