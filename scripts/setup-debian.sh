@@ -50,7 +50,7 @@ base_pkgs=(
     mmdebstrap arch-test debian-archive-keyring ca-certificates
     qemu-efi-aarch64 u-boot-qemu
     genimage zstd xz-utils gzip python3 acl attr file libarchive13
-    grub-common shellcheck bc time busybox-static
+    grub-common grub-efi-amd64-bin shellcheck bc time busybox-static
     binutils procps openssl systemd g++ libcap2-bin groff-base
 )
 backport_pkgs=(

@@ -3,6 +3,8 @@
 //! asks the distro's own tool instead (`--grub mkconfig`).
 //!
 //! - [`kernels`]: which kernels `/boot` holds, newest first;
+//! - [`grub_image`]: the prefix, embedded config and modules a grub EFI
+//!   binary carries, read from its bytes;
 //! - [`default_grub`]: `/etc/default/grub` and os-release read without
 //!   running them;
 //! - [`grub`], [`extlinux`]: the configs, rendered from `templates/`;
@@ -17,6 +19,7 @@ pub mod default_grub;
 pub mod esp;
 pub mod extlinux;
 pub mod grub;
+pub mod grub_image;
 pub mod kernels;
 pub mod lint;
 pub mod mkconfig;
