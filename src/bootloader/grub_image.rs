@@ -9,8 +9,9 @@
 //! loop more than the input allows (each module takes at least 8 bytes and
 //! the count is capped at [`MAX_MODULES`]).
 //!
-//! The layout (grub's `include/grub/kernel.h`, `kern/main.c` `FOR_MODULES`,
-//! checked against images from grub-mkimage 2.06 and 2.12): the PE section
+//! The layout (grub's `include/grub/kernel.h`, its `FOR_MODULES` walk;
+//! checked against the host's grub-mkimage 2.06 and Debian trixie's
+//! monolithic riscv64/arm64 images, made by 2.12): the PE section
 //! named `mods` starts with `struct grub_module_info64 { u32 magic =
 //! 0x676d696d; u32 padding; u64 offset; u64 size; }` (32-bit targets:
 //! `grub_module_info32`, `u32 magic, offset, size`), where `offset` (to the
@@ -24,8 +25,10 @@
 //! 6 disable-shim-lock; Red Hat's rhboot/grub2, which Fedora-family and
 //! openEuler grub derive from: 4 gpg pubkey, 5 x509 pubkey, 6 dtb), so
 //! they are only listed by number ([`GrubImage::other_types`]), never named.
-//! Where an image holds several prefix, config or memdisk modules, the first
-//! is reported: grub's kernel takes the first one it meets.
+//! Where an image holds several of one kind, the one grub uses is reported:
+//! the last prefix (`grub_set_prefix_and_root` in `kern/main.c` keeps
+//! overwriting), the first config (`grub_load_config` stops there) and the
+//! first memdisk (assumed from the memdisk module; not checked).
 //!
 //! Own code, not a crate: no crate reads GRUB's module format. For the PE
 //! part, `object` or `goblin` would parse the headers, but mkimg needs only
@@ -119,12 +122,13 @@ impl fmt::Display for GrubPrefix {
     }
 }
 
-/// Splits a prefix into device and path: `(hd0,gpt1)/EFI/x` → device
-/// `hd0,gpt1`, path `/EFI/x`; `/EFI/x` → no device. A `(` without its `)`
-/// is kept as a path (grub would fail to open it; the caller decides).
+/// Splits a prefix into device and path as grub's kernel does (up to the
+/// *last* `)`): `(hd0,gpt1)/EFI/x` → device `hd0,gpt1`, path `/EFI/x`;
+/// `/EFI/x` → no device. A `(` without a `)` is kept as a path (grub would
+/// fail to open it; the caller decides).
 pub fn parse_prefix(prefix: &str) -> GrubPrefix {
     if let Some(rest) = prefix.strip_prefix('(') {
-        if let Some(close) = rest.find(')') {
+        if let Some(close) = rest.rfind(')') {
             return GrubPrefix {
                 device: Some(rest[..close].to_owned()),
                 path: rest[close + 1..].to_owned(),
@@ -173,9 +177,7 @@ pub fn read_grub_image(bytes: &[u8]) -> Result<GrubImage, GrubImageError> {
             OBJ_TYPE_CONFIG => {
                 image.config.get_or_insert_with(|| c_string(data));
             }
-            OBJ_TYPE_PREFIX => {
-                image.prefix.get_or_insert_with(|| c_string(data));
-            }
+            OBJ_TYPE_PREFIX => image.prefix = Some(c_string(data)),
             other => image.other_types.push(other),
         }
     }

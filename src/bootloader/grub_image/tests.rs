@@ -63,13 +63,13 @@ fn crafted_prefix_config_memdisk_and_other_types() {
     modules.extend(module(2, b"set root=x\n\0"));
     modules.extend(module(1, &[7; 100]));
     modules.extend(module(6, b""));
-    modules.extend(module(3, b"/second/prefix/ignored\0"));
+    modules.extend(module(3, b"/the/last/prefix/wins\0"));
     let image = read_grub_image(&pe(&mods64(&modules))).unwrap();
     assert_eq!(
         image,
         GrubImage {
             machine: 0x8664,
-            prefix: Some("(hd0,gpt1)/EFI/x".into()),
+            prefix: Some("/the/last/prefix/wins".into()),
             config: Some("set root=x\n".into()),
             memdisk_bytes: Some(100),
             modules: vec![],
@@ -244,6 +244,8 @@ fn prefix_split() {
     assert_eq!(split(""), p(None, ""));
     assert_eq!(split("(hd0)"), p(Some("hd0"), ""));
     assert_eq!(split("(unclosed/x"), p(None, "(unclosed/x"));
+    // grub's kernel cuts at the last ')' (grub_strrchr).
+    assert_eq!(split("(a)b)/c"), p(Some("a)b"), "/c"));
     assert_eq!(split("(hd0,gpt1)/EFI/x").to_string(), "(hd0,gpt1)/EFI/x");
 }
 
@@ -461,4 +463,17 @@ fn aarch64_rootfs_images() {
         "grubaa64.efi",
         0xaa64,
     );
+}
+
+#[test]
+fn fuzz_seeds_stay_valid_images() {
+    // fuzz/make-seeds.sh writes both; a seed the parser refuses would
+    // leave the fuzzer without a valid starting point.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/grub_image");
+    for name in ["x86_64-fat.efi", "x86_64-fat-mods-only.efi"] {
+        let image = read_grub_image(&std::fs::read(dir.join(name)).unwrap()).unwrap();
+        assert_eq!(image.prefix.as_deref(), Some("(hd0,gpt1)/EFI/x"), "{name}");
+        assert_eq!(image.config.as_deref(), Some("set timeout=1\n"), "{name}");
+        assert_eq!(image.modules, ["fshelp", "fat"], "{name}"); // fat needs fshelp
+    }
 }
