@@ -7,12 +7,15 @@
 #                     GNU tar (sparse files, which the tar crate cannot write)
 #   partition_tables  GPT / MBR / hybrid images from mkimg's own writers
 #   qcow2_inspect     those images through mkimg's qcow2 writer
-# Needs: cargo (stable is enough), GNU tar, truncate.
+#   grub_image        a grub-mkimage x86_64-efi image, whole and cut down to
+#                     its headers and mods section
+# Needs: cargo (stable is enough), GNU tar, truncate, python3, grub-mkimage
+# with /usr/lib/grub/x86_64-efi (grub-common, grub-efi-amd64-bin).
 set -euo pipefail
 cd "$(dirname "$0")"
 corpus=$PWD/corpus
 rm -rf "$corpus"
-mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,qcow2_inspect}
+mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,qcow2_inspect,grub_image}
 list=$corpus/SEEDS.txt
 : >"$list"
 
@@ -62,5 +65,28 @@ sparse sparse-pax-0.1 pax --sparse-version=0.1 "$pax"
 echo "rootfs_pass/sparse-pax-0.1.tar: PAX sparse 0.1 (GNU.sparse.map in the header)" >>"$list"
 sparse sparse-pax-1.0 pax --sparse-version=1.0 "$pax"
 echo "rootfs_pass/sparse-pax-1.0.tar: PAX sparse 1.0 (map at the start of the data)" >>"$list"
+
+# GRUB images: grub-mkimage output is reproducible (no timestamps).
+printf 'set timeout=1\n' >"$work/seed.cfg"
+grub-mkimage -O x86_64-efi -p '(hd0,gpt1)/EFI/x' -c "$work/seed.cfg" \
+    -o "$corpus/grub_image/x86_64-fat.efi" fat
+echo "grub_image/x86_64-fat.efi: grub-mkimage x86_64-efi: prefix (hd0,gpt1)/EFI/x, embedded config, module fat (+ fshelp)" >>"$list"
+# The same image with .text/.data dropped: only the PE headers and the mods
+# section (moved to follow them), so mutations hit what the parser reads.
+python3 - "$corpus/grub_image/x86_64-fat.efi" "$corpus/grub_image/x86_64-fat-mods-only.efi" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+pe = struct.unpack_from("<I", d, 0x3c)[0]
+count = struct.unpack_from("<H", d, pe + 6)[0]
+table = pe + 24 + struct.unpack_from("<H", d, pe + 20)[0]
+head = bytearray(d[:0x400])
+for i in range(count):
+    sh = table + 40 * i
+    if d[sh:sh + 8] == b"mods\0\0\0\0":
+        size, ptr = struct.unpack_from("<II", d, sh + 16)
+        struct.pack_into("<I", head, sh + 20, len(head))
+        open(sys.argv[2], "wb").write(bytes(head) + d[ptr:ptr + size])
+PY
+echo "grub_image/x86_64-fat-mods-only.efi: that image's PE headers + mods section only (module info, ELF module, config, prefix)" >>"$list"
 
 echo "wrote $(grep -c . "$list") seeds under $corpus"
