@@ -1,8 +1,9 @@
 //! What the integration tests (each `tests/*.rs` its own crate) share: the
 //! rule for a missing tool or privilege ([`tools`], also the library's unit
 //! tests' `crate::test_tools`), the `mkimg` binary with a clean environment
-//! ([`run`]), small crafted rootfs tarballs ([`tarball`]) and a small
-//! board to build them with ([`board`]).
+//! ([`run`]), small crafted rootfs tarballs ([`tarball`]), a small
+//! board to build them with ([`board`]), and openEuler- and Fedora-layout
+//! rootfs tarballs made from the Debian one ([`layouts`]).
 //!
 //! Each test crate declares `mod support;` and uses a part of it; the rest
 //! is dead code in that crate, hence the `allow` below.
@@ -10,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod board;
+pub mod layouts;
 pub mod run;
 pub mod tarball;
 pub mod tools;
