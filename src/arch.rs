@@ -123,6 +123,19 @@ impl Arch {
         }
     }
 
+    /// The architecture's part of EFI file names: `BOOT<SFX>.EFI`,
+    /// `grub<sfx>.efi`, `shim<sfx>.efi` (lower-case, e.g. `riscv64`, `aa64`).
+    pub fn efi_suffix(self) -> Option<&'static str> {
+        match self {
+            Arch::Riscv64 => Some("riscv64"),
+            Arch::Aarch64 => Some("aa64"),
+            Arch::Arm => Some("arm"),
+            Arch::X86_64 => Some("x64"),
+            Arch::Loongarch64 => Some("loongarch64"),
+            Arch::Ppc64le | Arch::S390x | Arch::Mips64el => None,
+        }
+    }
+
     /// The `grub-install --target` for EFI on this architecture, if GRUB has one.
     pub fn grub_efi_target(self) -> Option<&'static str> {
         match self {

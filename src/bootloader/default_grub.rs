@@ -12,6 +12,8 @@
 //! is answered from the os-release text when the command reads
 //! `os-release` and NAME is set there; otherwise the `|| echo WORD`
 //! fallback is taken; failing both, the value is empty and a warning says so.
+//! The Red Hat family's `$(sed 's, release .*$,,g' /etc/system-release)`
+//! is answered from that file's text the same way.
 //!
 //! Pure: text in, values out.
 
@@ -48,6 +50,17 @@ pub fn parse_default_grub(
     text: &str,
     os_release: Option<&str>,
 ) -> Result<DefaultGrub, ShellParseError> {
+    parse_default_grub_with(text, os_release, None)
+}
+
+/// [`parse_default_grub`], also answering the Red Hat family's
+/// `GRUB_DISTRIBUTOR="$(sed 's, release .*$,,g' /etc/system-release)"`
+/// from `/etc/system-release` (its first line up to " release ").
+pub fn parse_default_grub_with(
+    text: &str,
+    os_release: Option<&str>,
+    system_release: Option<&str>,
+) -> Result<DefaultGrub, ShellParseError> {
     let os_vars = match os_release {
         Some(text) => Some(parse_os_release(text)?),
         None => None,
@@ -56,6 +69,14 @@ pub fn parse_default_grub(
         if command.contains("os-release") {
             if let Some(name) = os_vars.as_ref().and_then(|v| v.get("NAME")) {
                 return Some(name.clone());
+            }
+        }
+        if command.contains("system-release") {
+            if let Some(line) = system_release.and_then(|t| t.lines().next()) {
+                let name = line.split(" release ").next().unwrap_or(line).trim();
+                if !name.is_empty() {
+                    return Some(name.to_string());
+                }
             }
         }
         let (_, fallback) = command.rsplit_once("|| echo ")?;

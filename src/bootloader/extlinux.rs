@@ -24,6 +24,8 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::bootloader::detect::RootfsBoot;
+use crate::bootloader::grub::bls_args;
 use crate::bootloader::kernels::{
     board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message, KernelEntry,
 };
@@ -90,19 +92,38 @@ pub fn render_extlinux(config: &ExtlinuxConfig) -> Result<String> {
         .kernels
         .iter()
         .enumerate()
-        .map(|(i, k)| Entry {
-            label: format!("l{i}"),
-            menu_label: format!("Linux {}", k.version),
-            kernel: format!("{}/{}", config.boot_prefix, k.kernel),
-            initrd: k
+        .map(|(i, k)| {
+            let at_boot = |name: &String| format!("{}/{}", config.boot_prefix, name);
+            let initrds: Vec<String> = k
                 .initrd
-                .as_ref()
-                .map(|i| format!("{}/{}", config.boot_prefix, i)),
-            fdtdir: config
-                .fdtdir
-                .as_ref()
-                .map(|d| d.replace("{version}", &k.version)),
-            append: append.clone(),
+                .iter()
+                .chain(k.bls.iter().flat_map(|b| &b.more_initrds))
+                .map(at_boot)
+                .collect();
+            Entry {
+                label: format!("l{i}"),
+                menu_label: k
+                    .bls
+                    .as_ref()
+                    .and_then(|b| b.title.as_deref())
+                    .map(|t| t.replace(|c: char| c.is_control(), " "))
+                    .unwrap_or_else(|| format!("Linux {}", k.version)),
+                kernel: at_boot(&k.kernel),
+                // extlinux.conf separates initrds with commas.
+                initrd: (!initrds.is_empty()).then(|| initrds.join(",")),
+                fdtdir: config
+                    .fdtdir
+                    .as_ref()
+                    .map(|d| d.replace("{version}", &k.version)),
+                append: match &k.bls {
+                    None => append.clone(),
+                    Some(bls) => bls_args(
+                        &format!("root=UUID={} rootwait", config.root_uuid),
+                        &bls.options,
+                        &config.cmdline,
+                    ),
+                },
+            }
         })
         .collect();
     let ctx = ExtlinuxContext {
@@ -123,6 +144,17 @@ pub fn extlinux_config_from_plan(
     boot_names: &[String],
     fdtdir: Option<&str>,
 ) -> Result<ExtlinuxConfig> {
+    extlinux_config(plan, find_kernels(boot_names), boot_names, fdtdir)
+}
+
+/// [`extlinux_config_from_plan`] with the menu's kernels given (from BLS
+/// entries or /boot, `bootloader::detect`).
+fn extlinux_config(
+    plan: &Plan,
+    kernels: Vec<KernelEntry>,
+    boot_names: &[String],
+    fdtdir: Option<&str>,
+) -> Result<ExtlinuxConfig> {
     let root = plan
         .root_partition()
         .context("extlinux.conf: no partition is mounted at /")?;
@@ -133,7 +165,6 @@ pub fn extlinux_config_from_plan(
             root.name
         ),
     };
-    let kernels = find_kernels(boot_names);
     if kernels.is_empty() {
         bail!("extlinux.conf: {}", no_kernel_message(boot_names));
     }
@@ -179,10 +210,12 @@ pub struct ExtlinuxFile {
     pub text: String,
 }
 
-/// Render extlinux.conf for `plan` from the names in the rootfs's /boot,
-/// with the board's `fdtdir`. A board fdtdir under /boot that /boot does
-/// not hold is refused: U-Boot would load no device tree.
-pub fn extlinux_file(plan: &Plan, boot_names: &[String]) -> Result<ExtlinuxFile> {
+/// Render extlinux.conf for `plan` from the rootfs's detected menu (its BLS
+/// entries, else the kernels in /boot), with the board's `fdtdir`. A board
+/// fdtdir under /boot that /boot does not hold is refused: U-Boot would
+/// load no device tree.
+pub fn extlinux_file(plan: &Plan, boot: &RootfsBoot) -> Result<ExtlinuxFile> {
+    let boot_names = &boot.boot_names;
     let fdtdir = plan.boot.fdtdir.as_deref();
     if let Some(rest) = fdtdir.and_then(|d| d.strip_prefix("/boot/")) {
         let top = rest.split('/').next().unwrap_or_default();
@@ -195,7 +228,7 @@ pub fn extlinux_file(plan: &Plan, boot_names: &[String]) -> Result<ExtlinuxFile>
             );
         }
     }
-    let config = extlinux_config_from_plan(plan, boot_names, fdtdir)?;
+    let config = extlinux_config(plan, boot.kernels.clone(), boot_names, fdtdir)?;
     let text = render_extlinux(&config)?;
     let partition = plan
         .partition_holding("/boot")

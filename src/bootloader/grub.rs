@@ -20,7 +20,8 @@ use serde::Serialize;
 
 use crate::arch::Arch;
 use crate::board::schema::TableKind;
-use crate::bootloader::default_grub::parse_default_grub;
+use crate::bootloader::default_grub::{parse_default_grub_with, parse_os_release};
+use crate::bootloader::detect::{KernelSource, RootfsBoot};
 use crate::bootloader::kernels::{
     board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message, KernelEntry,
 };
@@ -51,6 +52,11 @@ pub struct GrubConfig {
     pub insmods: Vec<String>,
     /// Kernel arguments after `root=UUID=… ro`.
     pub cmdline: String,
+    /// The board's part of them: for entries from BLS, which carry the
+    /// distro's arguments themselves, only this follows their options.
+    pub board_cmdline: String,
+    /// Where the menu came from, for the header comment.
+    pub menu_source: String,
     pub arch: Arch,
     /// Findings while reading /etc/default/grub (not rendered).
     #[serde(skip)]
@@ -60,22 +66,24 @@ pub struct GrubConfig {
 #[derive(Serialize)]
 struct GrubCfgContext<'a> {
     os: String,
-    class: String,
     arch: &'a str,
+    menu_source: &'a str,
     timeout: i32,
     insmods: &'a [String],
     boot_fs_uuid: &'a str,
-    args: String,
     entries: Vec<Entry>,
 }
 
 #[derive(Serialize)]
 struct Entry {
     title: String,
+    class: String,
     id: String,
     version: String,
     kernel: String,
-    initrd: Option<String>,
+    /// Quoted GRUB words, joined.
+    args: String,
+    initrds: Vec<String>,
 }
 
 /// Render grub.cfg. Fails when there is no kernel to boot.
@@ -84,42 +92,67 @@ pub fn render_grub_cfg(config: &GrubConfig) -> Result<String> {
         bail!("grub.cfg: no kernel to boot (the menu would be empty)");
     }
     let os = os_title(&config.distributor);
+    let root = format!("root=UUID={}", config.root_uuid);
+    let at_boot = |name: &String| format!("{}/{}", config.boot_prefix, name);
     let entries = config
         .kernels
         .iter()
-        .map(|k| Entry {
-            title: format!("{os}, with Linux {}", k.version),
-            id: format!("gnulinux-{}-advanced-{}", k.version, config.root_uuid),
-            version: k.version.clone(),
-            kernel: format!("{}/{}", config.boot_prefix, k.kernel),
-            initrd: k
-                .initrd
-                .as_ref()
-                .map(|i| format!("{}/{}", config.boot_prefix, i)),
+        .map(|k| {
+            let (title, class, args) = match &k.bls {
+                None => (
+                    format!("{os}, with Linux {}", k.version),
+                    os_class(&config.distributor),
+                    join_cmdline(&[&root, "ro", &config.cmdline]),
+                ),
+                Some(bls) => (
+                    bls.title
+                        .clone()
+                        .unwrap_or_else(|| format!("{os}, with Linux {}", k.version)),
+                    bls.class
+                        .clone()
+                        .unwrap_or_else(|| os_class(&config.distributor)),
+                    bls_args(&root, &bls.options, &config.board_cmdline),
+                ),
+            };
+            Entry {
+                title: one_line(&title),
+                class,
+                id: format!("gnulinux-{}-advanced-{}", k.version, config.root_uuid),
+                version: k.version.clone(),
+                kernel: at_boot(&k.kernel),
+                // Each argument one GRUB word: they come from the rootfs
+                // (/etc/default/grub, BLS entries), and `;`, `$` or `{`
+                // there must reach the kernel as text, not run as GRUB script.
+                args: args.split(' ').map(sh_quote).collect::<Vec<_>>().join(" "),
+                initrds: k
+                    .initrd
+                    .iter()
+                    .chain(k.bls.iter().flat_map(|b| &b.more_initrds))
+                    .map(at_boot)
+                    .collect(),
+            }
         })
         .collect();
     let ctx = GrubCfgContext {
-        class: os_class(&config.distributor),
         os,
         arch: config.arch.as_str(),
+        menu_source: &config.menu_source,
         timeout: config.timeout,
         insmods: &config.insmods,
         boot_fs_uuid: &config.boot_fs_uuid,
-        // Each argument one GRUB word: the distro's part comes from the
-        // rootfs's /etc/default/grub, and `;`, `$` or `{` there must reach
-        // the kernel as text, not run as GRUB script.
-        args: join_cmdline(&[
-            &format!("root=UUID={}", config.root_uuid),
-            "ro",
-            &config.cmdline,
-        ])
-        .split(' ')
-        .map(sh_quote)
-        .collect::<Vec<_>>()
-        .join(" "),
         entries,
     };
     Ok(render_template("grub.cfg.j2", TEMPLATE, &ctx)?)
+}
+
+/// Just the menu entries of [`render_grub_cfg`] (each loads its own
+/// modules and finds its own root), to add to another grub.cfg.
+pub fn render_menu_entries(config: &GrubConfig) -> Result<String> {
+    let text = render_grub_cfg(config)?;
+    let start = text
+        .find("\nmenuentry ")
+        .context("the grub.cfg template rendered no menuentry")?;
+    Ok(text[start + 1..].to_string())
 }
 
 /// Build the config from the plan and what the rootfs holds: `boot_names`
@@ -130,6 +163,51 @@ pub fn grub_config_from_plan(
     boot_names: &[String],
     default_grub_text: Option<&str>,
     os_release_text: Option<&str>,
+) -> Result<GrubConfig> {
+    let kernels = find_kernels(boot_names);
+    if kernels.is_empty() {
+        bail!("grub.cfg: {}", no_kernel_message(boot_names));
+    }
+    let texts = RootfsTexts {
+        default_grub: default_grub_text,
+        os_release: os_release_text,
+        system_release: None,
+    };
+    grub_config(plan, kernels, "the kernels found in /boot", &texts)
+}
+
+/// Build the config from the plan and what was detected in the rootfs
+/// (its BLS entries when it has them).
+pub fn grub_config_for_rootfs(plan: &Plan, boot: &RootfsBoot) -> Result<GrubConfig> {
+    if boot.kernels.is_empty() {
+        bail!("grub.cfg: {}", no_kernel_message(&boot.boot_names));
+    }
+    let source = match boot.kernel_source {
+        KernelSource::Bls => {
+            "the rootfs's Boot Loader Specification entries (/boot/loader/entries)"
+        }
+        KernelSource::Scan => "the kernels found in /boot",
+    };
+    let texts = RootfsTexts {
+        default_grub: boot.default_grub.as_deref(),
+        os_release: boot.os_release.as_deref(),
+        system_release: boot.system_release.as_deref(),
+    };
+    grub_config(plan, boot.kernels.clone(), source, &texts)
+}
+
+/// The rootfs texts grub.cfg's settings come from.
+struct RootfsTexts<'a> {
+    default_grub: Option<&'a str>,
+    os_release: Option<&'a str>,
+    system_release: Option<&'a str>,
+}
+
+fn grub_config(
+    plan: &Plan,
+    kernels: Vec<KernelEntry>,
+    menu_source: &str,
+    texts: &RootfsTexts<'_>,
 ) -> Result<GrubConfig> {
     let root = plan
         .root_partition()
@@ -150,12 +228,8 @@ pub fn grub_config_from_plan(
             boot.name
         )
     })?;
-    let kernels = find_kernels(boot_names);
-    if kernels.is_empty() {
-        bail!("grub.cfg: {}", no_kernel_message(boot_names));
-    }
-    let defaults = match default_grub_text {
-        Some(text) => parse_default_grub(text, os_release_text)?,
+    let defaults = match texts.default_grub {
+        Some(text) => parse_default_grub_with(text, texts.os_release, texts.system_release)?,
         None => Default::default(),
     };
     let mut insmods: Vec<String> = match plan.table() {
@@ -168,11 +242,18 @@ pub fn grub_config_from_plan(
         PlannedFs::Vfat { .. } => "fat".into(),
         _ => "ext2".into(),
     });
+    // Without a GRUB_DISTRIBUTOR, os-release's NAME (what Debian's and
+    // Fedora's defaults compute), else Debian's fallback.
+    let os_name = texts
+        .os_release
+        .and_then(|t| parse_os_release(t).ok())
+        .and_then(|v| v.get("NAME").cloned());
     Ok(GrubConfig {
         distributor: defaults
             .distributor
             .clone()
             .filter(|d| !d.is_empty())
+            .or(os_name.filter(|n| !n.is_empty()))
             .unwrap_or_else(|| "Debian".to_string()),
         timeout: defaults.timeout.unwrap_or(DEFAULT_TIMEOUT),
         kernels,
@@ -185,9 +266,30 @@ pub fn grub_config_from_plan(
             &defaults.cmdline_linux_default,
             &board_cmdline(plan),
         ]),
+        board_cmdline: board_cmdline(plan),
+        menu_source: menu_source.to_string(),
         arch: plan.board.arch,
         warnings: defaults.warnings,
     })
+}
+
+/// A BLS entry's kernel arguments: the plan's root (an entry's `root=`
+/// names the filesystem the rootfs was made on, not the image's), `ro`,
+/// the entry's options without root=/ro/rw, then the board's.
+pub fn bls_args(root: &str, options: &[String], board: &str) -> String {
+    let kept: Vec<&str> = options
+        .iter()
+        .map(String::as_str)
+        .filter(|o| !o.starts_with("root=") && *o != "ro" && *o != "rw")
+        .collect();
+    join_cmdline(&[root, "ro", &kept.join(" "), board])
+}
+
+/// Control characters (from rootfs text) as spaces: a title is one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The menu's OS name, as 10_linux makes it: `<distributor> GNU/Linux`,

@@ -53,6 +53,25 @@ pub struct KernelEntry {
     pub kernel: String,
     /// File name of the matching initrd in `/boot`, if there is one.
     pub initrd: Option<String>,
+    /// What a Boot Loader Specification entry adds, when the entry came
+    /// from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bls: Option<BlsDetails>,
+}
+
+/// The parts of a BLS entry (`/boot/loader/entries/*.conf`) the menu uses
+/// beyond kernel and initrd.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BlsDetails {
+    /// The entry's file name.
+    pub file: String,
+    pub title: Option<String>,
+    /// Initrds after the first (file names in /boot).
+    pub more_initrds: Vec<String>,
+    /// The entry's kernel options, one word each (its `root=` included).
+    pub options: Vec<String>,
+    /// `grub_class`.
+    pub class: Option<String>,
 }
 
 /// The kernels in `boot_entries` (file names in `/boot`), newest first, one
@@ -75,6 +94,7 @@ pub fn find_kernels(boot_entries: &[String]) -> Vec<KernelEntry> {
                 version: version.to_string(),
                 kernel: name.clone(),
                 initrd: find_initrd(boot_entries, version),
+                bls: None,
             });
         }
     }

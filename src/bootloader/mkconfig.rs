@@ -50,6 +50,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::bootloader::detect::{KernelSource, RootfsBoot, DEFAULT_GRUB, MKCONFIG_CANDIDATES};
+use crate::bootloader::grub::{grub_config_for_rootfs, render_menu_entries};
 use crate::bootloader::kernels::board_cmdline;
 use crate::bootloader::lint::{check_grub_cfg, LintRules, RootBy};
 use crate::host::binfmt::preflight_host;
@@ -62,14 +64,9 @@ use crate::plan::{Plan, PlannedFs};
 
 /// Where grub-mkconfig writes inside the chroot (a tmpfs).
 pub const OUTPUT: &str = "/tmp/grub.cfg";
-/// The programs looked for when the board does not name one, in order.
-const CANDIDATES: [&str; 4] = [
-    "/usr/sbin/grub-mkconfig",
-    "/usr/sbin/grub2-mkconfig",
-    "/usr/bin/grub-mkconfig",
-    "/usr/bin/grub2-mkconfig",
-];
-const DEFAULT_GRUB: &str = "/etc/default/grub";
+/// The programs looked for when the board does not name one and the
+/// rootfs pass found none, in order.
+const CANDIDATES: [&str; 4] = MKCONFIG_CANDIDATES;
 const DEFAULT_DIR: &str = "/etc/default";
 
 /// The error for a non-root mkimg, said before any work is done.
@@ -126,6 +123,7 @@ fn root_partition(plan: &Plan) -> Result<(&crate::plan::PlannedPartition, String
 /// image) and return the linted grub.cfg. `workdir` holds the mount point.
 pub fn grub_cfg_by_mkconfig(
     plan: &Plan,
+    boot: &RootfsBoot,
     root_image: &Path,
     workdir: &Path,
     progress: &(dyn Fn(&str) + Sync),
@@ -175,7 +173,10 @@ pub fn grub_cfg_by_mkconfig(
             // vfat cannot be mounted from here (it is built after this step).
             session.mount_tmpfs(mount, "mode=0700,size=1m")?;
         }
-        let program = find_program(&session, plan.boot.mkconfig.as_deref())?;
+        let program = find_program(
+            &session,
+            plan.boot.mkconfig.as_deref().or(boot.mkconfig.as_deref()),
+        )?;
         // Absent when only grub-common is installed (the grub-efi-* postinst
         // makes it); grub-mkconfig then uses its defaults.
         let original = session.read(DEFAULT_GRUB).unwrap_or_default();
@@ -237,12 +238,71 @@ pub fn grub_cfg_by_mkconfig(
             format!("/dev/{ROOT_NODE}"),
         ],
     };
+    let (grub_cfg, mut messages) = (grub_cfg, messages);
+    let grub_cfg = with_bls_entries(plan, boot, &program, grub_cfg, &mut messages)?;
     check_grub_cfg(&format!("grub.cfg from {program}"), &grub_cfg, &rules)?;
     Ok(MkconfigReport {
         grub_cfg,
         program,
         messages,
         elapsed: started.elapsed(),
+    })
+}
+
+/// BLS entries in a grub.cfg that would not boot them. A Fedora-family
+/// grub-mkconfig writes `blscfg` (grub reads the entries at boot); that
+/// needs a grub with the `blscfg` module, which is refused early when the
+/// binary lacks it. Any other grub-mkconfig (Debian's, or a distro's with
+/// GRUB_ENABLE_BLSCFG unset) lists /boot itself and ignores the entries:
+/// mkimg then puts the entries, rendered like template mode does, first in
+/// the menu (after 00_header), marked as its own.
+fn with_bls_entries(
+    plan: &Plan,
+    boot: &RootfsBoot,
+    program: &str,
+    grub_cfg: String,
+    messages: &mut Vec<String>,
+) -> Result<String> {
+    if boot.kernel_source != KernelSource::Bls {
+        return Ok(grub_cfg);
+    }
+    let calls_blscfg = grub_cfg
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("blscfg"));
+    if calls_blscfg {
+        if let Some(grub) = boot.grub.as_ref().filter(|g| !g.blscfg) {
+            bail!(
+                "{program} wrote a grub.cfg that calls blscfg, but the grub binary {} has no                  blscfg module (it would show an empty menu); use --grub template, which                  renders the BLS entries itself",
+                grub.path
+            );
+        }
+        return Ok(grub_cfg);
+    }
+    let config = grub_config_for_rootfs(plan, boot)?;
+    let entries = render_menu_entries(&config)?;
+    messages.push(format!(
+        "{program} ignored the {} BLS entries in /boot/loader/entries (no blscfg): mkimg put them first in the menu",
+        boot.kernels.len()
+    ));
+    let block = format!(
+        "
+### BEGIN mkimg: Boot Loader Specification entries (/boot/loader/entries) ###
+         {}
+### END mkimg: Boot Loader Specification entries ###
+",
+        entries.trim_end()
+    );
+    const HEADER_END: &str = "### END /etc/grub.d/00_header ###
+";
+    Ok(match grub_cfg.find(HEADER_END) {
+        Some(at) => {
+            let at = at + HEADER_END.len();
+            format!("{}{block}{}", &grub_cfg[..at], &grub_cfg[at..])
+        }
+        None => format!(
+            "{block}
+{grub_cfg}"
+        ),
     })
 }
 

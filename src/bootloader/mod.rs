@@ -2,7 +2,11 @@
 //! from the plan and what the rootfs holds to text, and the one stage that
 //! asks the distro's own tool instead (`--grub mkconfig`).
 //!
+//! - [`detect`]: what the rootfs says about booting it (distro, grub
+//!   binary and its prefix, BLS entries, kernels, grub-mkconfig), read
+//!   from the captures of the one rootfs pass;
 //! - [`kernels`]: which kernels `/boot` holds, newest first;
+//! - [`bls`]: Boot Loader Specification entries (`/boot/loader/entries`);
 //! - [`grub_image`]: the prefix, embedded config and modules a grub EFI
 //!   binary carries, read from its bytes;
 //! - [`default_grub`]: `/etc/default/grub` and os-release read without
@@ -15,7 +19,9 @@
 //!   shared with `outputs` (start_vm.sh);
 //! - [`place`]: the small writer that puts extlinux.conf on its partition.
 
+pub mod bls;
 pub mod default_grub;
+pub mod detect;
 pub mod esp;
 pub mod extlinux;
 pub mod grub;

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
+use crate::bootloader::detect::RootfsBoot;
 use crate::bootloader::extlinux::extlinux_file;
 use crate::filesystems::vfat::VfatEntry;
 use crate::plan::{Plan, PlannedFs};
@@ -25,17 +26,11 @@ use crate::rootfs::{append_files, AddedFile, NodeType};
 pub fn place_extlinux(
     plan: &Plan,
     contents: &RootfsContents,
+    boot: &RootfsBoot,
     epoch: i64,
     extra: &mut BTreeMap<String, Vec<VfatEntry>>,
 ) -> Result<String> {
-    let boot = contents
-        .captures
-        .dirs
-        .get("/boot")
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let names: Vec<String> = boot.iter().map(|c| c.name.clone()).collect();
-    let file = extlinux_file(plan, &names)?;
+    let file = extlinux_file(plan, boot)?;
     let part = plan
         .layout
         .partitions
@@ -63,9 +58,10 @@ pub fn place_extlinux(
             let mut added = Vec::new();
             // The rootfs may already have /boot/extlinux (its old config is
             // removed during the pass, the directory kept).
-            let has_dir = boot
-                .iter()
-                .any(|c| c.name == "extlinux" && c.node == NodeType::Dir);
+            let has_dir = contents.captures.dirs.get("/boot").is_some_and(|d| {
+                d.iter()
+                    .any(|c| c.name == "extlinux" && c.node == NodeType::Dir)
+            });
             if !has_dir {
                 added.push(AddedFile {
                     path: dir.to_string(),

@@ -33,7 +33,8 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::board::schema::{BootLoader, GrubMode};
-use crate::bootloader::esp::{efi_files, esp_partition, grub_cfg_file};
+use crate::bootloader::detect::{self, RootfsBoot};
+use crate::bootloader::esp::{esp_boot, esp_partition, grub_cfg_file};
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
 use crate::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
@@ -106,20 +107,35 @@ fn build_in(
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<PathBuf> {
     // rootfs: one pass, split by mount point.
-    let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir)?;
+    let wanted = detect::wanted(plan);
+    let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir, wanted)?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));
+    let boot = detect::detect(plan, &contents.captures);
+    if plan.boot.loader != BootLoader::None {
+        for line in detect::describe(&boot) {
+            step(&format!("detected {line}"));
+        }
+    }
 
     // extlinux.conf first: on an ext4 /boot it is appended to that
     // partition's tar, which must happen before the ext4 image is made.
     let mut extra = BTreeMap::new();
     if plan.boot.loader == BootLoader::Extlinux {
-        let placed = place_extlinux(plan, &contents, ctx.source_date_epoch, &mut extra)?;
+        let placed = place_extlinux(plan, &contents, &boot, ctx.source_date_epoch, &mut extra)?;
         step(&format!("extlinux.conf on {placed}"));
     }
 
     // Filesystems: ext4 and raw, vfat with the boot files.
     interrupt::check()?;
-    let images = build_filesystems(plan, &contents, extra, ctx.source_date_epoch, workdir, step)?;
+    let images = build_filesystems(
+        plan,
+        &contents,
+        &boot,
+        extra,
+        ctx.source_date_epoch,
+        workdir,
+        step,
+    )?;
     let blobs = load_blobs(plan, &contents.captures)?;
 
     // Disk, straight into the staging directory; firmware and start_vm.sh
@@ -196,6 +212,7 @@ fn uses_mkconfig(plan: &Plan) -> bool {
 fn build_filesystems(
     plan: &Plan,
     contents: &RootfsContents,
+    boot: &RootfsBoot,
     mut extra: BTreeMap<String, Vec<VfatEntry>>,
     epoch: i64,
     workdir: &Path,
@@ -209,11 +226,18 @@ fn build_filesystems(
     };
     let mut images = if uses_mkconfig(plan) {
         let mut images = build_group(ImageGroup::NotVfat, &no_extra)?;
-        add_boot_files(plan, contents, Some((&images, workdir)), &mut extra, step)?;
+        add_boot_files(
+            plan,
+            contents,
+            boot,
+            Some((&images, workdir)),
+            &mut extra,
+            step,
+        )?;
         images.extend(build_group(ImageGroup::Vfat, &extra)?);
         images
     } else {
-        add_boot_files(plan, contents, None, &mut extra, step)?;
+        add_boot_files(plan, contents, boot, None, &mut extra, step)?;
         let (images, esp) = thread::scope(|scope| {
             let esp = scope.spawn(|| build_group(ImageGroup::Vfat, &extra));
             let images = build_group(ImageGroup::NotVfat, &no_extra);
@@ -233,6 +257,7 @@ fn build_filesystems(
 fn add_boot_files(
     plan: &Plan,
     contents: &RootfsContents,
+    boot: &RootfsBoot,
     mkconfig: Option<(&[PartitionImage], &Path)>,
     extra: &mut BTreeMap<String, Vec<VfatEntry>>,
     step: &(dyn Fn(&str) + Sync),
@@ -240,11 +265,13 @@ fn add_boot_files(
     let Some(esp) = esp_partition(plan) else {
         return Ok(());
     };
-    let mut files = efi_files(plan, &contents.captures)?;
-    if plan.boot.loader == BootLoader::Grub {
+    let esp_files = esp_boot(plan, boot, &contents.captures)?;
+    step(&format!("ESP: {}", esp_files.summary));
+    let mut files = esp_files.files;
+    if let Some(path) = &esp_files.grub_cfg {
         files.push(match mkconfig {
-            None => grub_cfg_file(plan, &contents.captures)?,
-            Some((images, workdir)) => mkconfig_grub_cfg(plan, images, workdir, step)?,
+            None => grub_cfg_file(plan, boot, path)?,
+            Some((images, workdir)) => mkconfig_grub_cfg(plan, boot, path, images, workdir, step)?,
         });
     }
     extra.entry(esp.name.clone()).or_default().extend(files);
@@ -276,6 +303,8 @@ fn report_sweeps(reports: Vec<SweepReport>) {
 /// grub.cfg by the distro's grub-mkconfig over the finished root filesystem.
 fn mkconfig_grub_cfg(
     plan: &Plan,
+    boot: &RootfsBoot,
+    path: &str,
     images: &[PartitionImage],
     workdir: &Path,
     step: &(dyn Fn(&str) + Sync),
@@ -287,7 +316,7 @@ fn mkconfig_grub_cfg(
         .iter()
         .find(|i| i.partition == root.name)
         .with_context(|| format!("no image was built for the root partition '{}'", root.name))?;
-    let report = mkconfig::grub_cfg_by_mkconfig(plan, &image.path, workdir, step)
+    let report = mkconfig::grub_cfg_by_mkconfig(plan, boot, &image.path, workdir, step)
         .context("making grub.cfg with the distro's grub-mkconfig (--grub mkconfig)")?;
     for line in &report.messages {
         step(&format!("mkconfig: {line}"));
@@ -299,7 +328,7 @@ fn mkconfig_grub_cfg(
         report.elapsed.as_secs_f64()
     ));
     Ok(VfatEntry::File {
-        path: plan.boot.grub_cfg.trim_start_matches('/').to_string(),
+        path: path.to_string(),
         data: report.grub_cfg.into_bytes(),
     })
 }

@@ -71,10 +71,15 @@ fn render_boot(boot: &BootPlan) -> String {
                 GrubMode::Template => "template",
                 GrubMode::Mkconfig => "mkconfig",
             };
-            format!(
-                "boot: grub, grub.cfg by {mode} at ESP:/{}",
-                boot.grub_cfg.trim_start_matches('/')
-            )
+            match &boot.grub_cfg {
+                Some(cfg) => format!(
+                    "boot: grub, grub.cfg by {mode} at ESP:/{}",
+                    cfg.trim_start_matches('/')
+                ),
+                None => format!(
+                    "boot: grub, grub.cfg by {mode} where the rootfs's grub looks                      (detected; `mkimg plan --rootfs F` shows it)"
+                ),
+            }
         }
         BootLoader::Extlinux => "boot: extlinux (extlinux/extlinux.conf)".to_string(),
         BootLoader::None => "boot: none (no boot loader configuration)".to_string(),

@@ -34,8 +34,7 @@ pub fn plan_boot(board: &Board, problems: &mut Vec<Problem>) -> BootPlan {
             .grub
             .or_else(|| section.and_then(|b| b.grub.as_ref()).map(|g| *g.get_ref()))
             .unwrap_or(GrubMode::Template),
-        grub_cfg: text(section.and_then(|b| b.grub_cfg.as_ref()))
-            .unwrap_or_else(|| "EFI/debian/grub.cfg".to_string()),
+        grub_cfg: text(section.and_then(|b| b.grub_cfg.as_ref())),
         mkconfig: section.and_then(|b| b.mkconfig.clone()),
         cmdline: text(section.and_then(|b| b.cmdline.as_ref())).unwrap_or_default(),
         efi_files: file

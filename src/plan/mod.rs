@@ -64,12 +64,13 @@ pub struct Plan {
 pub struct BootPlan {
     pub loader: BootLoader,
     pub grub: GrubMode,
-    /// grub.cfg path inside the ESP (or the partition holding /boot).
-    pub grub_cfg: String,
+    /// grub.cfg path inside the ESP, when the board sets it; else it goes
+    /// where the detected grub binary's prefix says (`bootloader::detect`).
+    pub grub_cfg: Option<String>,
     pub mkconfig: Option<String>,
     /// Board kernel arguments (console…), appended to the distro's.
     pub cmdline: String,
-    /// Rootfs path → ESP path.
+    /// Rootfs path → ESP path; empty: the detected grub binary.
     pub efi_files: Vec<(String, String)>,
     /// extlinux.conf device tree directory (a rootfs path with `{version}`).
     pub fdtdir: Option<String>,

@@ -22,6 +22,11 @@ const ELF_HEAD_LEN: usize = 64;
 pub struct Captures {
     /// Files whose content is wanted.
     pub files: Vec<String>,
+    /// Files whose content is wanted, by pattern: a rootfs path in which a
+    /// component may hold one `*` standing for any characters but `/`
+    /// ("/boot/efi/EFI/*/grubaa64.efi", "/boot/loader/entries/*.conf").
+    /// Results are keyed by the path found ("/boot/efi/EFI/fedora/grubaa64.efi").
+    pub patterns: Vec<String>,
     /// Directories whose child names are wanted (e.g. "/boot").
     pub dirs: Vec<String>,
     /// Where to look for ELF files for architecture detection.
@@ -30,16 +35,21 @@ pub struct Captures {
     pub elf_count: usize,
     /// A captured file larger than this is an error.
     pub max_file_bytes: u64,
+    /// All captured file bytes together larger than this is an error (a
+    /// crafted tarball with many files matching a pattern).
+    pub max_total_bytes: u64,
 }
 
 impl Default for Captures {
     fn default() -> Self {
         Self {
             files: Vec::new(),
+            patterns: Vec::new(),
             dirs: Vec::new(),
             elf_dirs: vec!["/usr/bin".into(), "/bin".into()],
             elf_count: 3,
             max_file_bytes: 64 << 20,
+            max_total_bytes: 256 << 20,
         }
     }
 }
@@ -79,10 +89,15 @@ pub struct CaptureResults {
 
 pub struct CaptureState {
     files: BTreeMap<String, String>,
+    /// Normalised patterns, split into components.
+    patterns: Vec<Vec<String>>,
     dirs: BTreeMap<String, String>,
     elf_dirs: Vec<String>,
     elf_count: usize,
     max_file_bytes: u64,
+    max_total_bytes: u64,
+    /// Bytes of the files kept so far.
+    kept_bytes: u64,
     pub results: CaptureResults,
 }
 
@@ -104,6 +119,12 @@ impl CaptureState {
     pub fn new(c: &Captures) -> Self {
         Self {
             files: by_normalised(&c.files),
+            patterns: c
+                .patterns
+                .iter()
+                .filter_map(|p| normalise_path(p))
+                .map(|p| p.split('/').map(str::to_owned).collect())
+                .collect(),
             dirs: by_normalised(&c.dirs),
             elf_dirs: c
                 .elf_dirs
@@ -112,21 +133,44 @@ impl CaptureState {
                 .collect(),
             elf_count: c.elf_count,
             max_file_bytes: c.max_file_bytes,
+            max_total_bytes: c.max_total_bytes,
+            kept_bytes: 0,
             results: CaptureResults::default(),
         }
     }
 
+    /// The key `path` is captured under, if it is wanted: as given in
+    /// [`Captures::files`], or `/path` when a pattern matches.
+    fn key(&self, path: &str) -> Option<String> {
+        if let Some(key) = self.files.get(path) {
+            return Some(key.clone());
+        }
+        self.patterns
+            .iter()
+            .any(|p| matches_pattern(p, path))
+            .then(|| format!("/{path}"))
+    }
+
     /// Decides what to keep of `entry` (at rootfs path `path`).
-    pub fn plan(&self, path: &str, entry: &Entry) -> Result<TeePlan, RootfsError> {
+    pub fn plan(&mut self, path: &str, entry: &Entry) -> Result<TeePlan, RootfsError> {
         let EntryKind::File { size } = entry.kind else {
             return Ok(TeePlan::default());
         };
-        let keep_all = self.files.contains_key(path);
+        let keep_all = self.key(path).is_some();
         if keep_all && size > self.max_file_bytes {
             return Err(RootfsError::CaptureTooLarge {
                 path: path.to_owned(),
                 limit: self.max_file_bytes,
             });
+        }
+        if keep_all {
+            self.kept_bytes = self.kept_bytes.saturating_add(size);
+            if self.kept_bytes > self.max_total_bytes {
+                return Err(RootfsError::CaptureTooLarge {
+                    path: format!("{path} (with the files captured before it)"),
+                    limit: self.max_total_bytes,
+                });
+            }
         }
         let keep_head = self.results.elf_heads.len() < self.elf_count
             && size >= ELF_MAGIC.len() as u64
@@ -142,14 +186,14 @@ impl CaptureState {
 
     /// Records an emitted entry; `tee` is the reader its data went through.
     pub fn record(&mut self, path: &str, entry: &Entry, tee: Option<Tee<'_>>) {
-        if let Some(key) = self.files.get(path) {
+        if let Some(key) = self.key(path) {
             let captured = match (&entry.kind, tee) {
                 (EntryKind::File { .. }, Some(t)) => Captured::File(t.full.unwrap_or_default()),
                 (EntryKind::Symlink { target }, _) => Captured::Symlink(target.clone()),
                 (EntryKind::HardLink { target }, _) => Captured::HardLink(format!("/{target}")),
                 (kind, _) => Captured::Other(kind.node_type()),
             };
-            self.results.files.insert(key.clone(), captured);
+            self.results.files.insert(key, captured);
         } else if let (EntryKind::File { .. }, Some(t)) = (&entry.kind, tee) {
             if let Some(head) = t.head.filter(|h| h.starts_with(ELF_MAGIC)) {
                 self.results.elf_heads.push(ElfHead {
@@ -181,6 +225,26 @@ impl CaptureState {
             });
         }
     }
+}
+
+/// Whether the normalised `path` matches `pattern` (components; one `*`
+/// per component matches any run of characters).
+fn matches_pattern(pattern: &[String], path: &str) -> bool {
+    let mut parts = path.split('/');
+    let all = pattern.iter().all(|want| {
+        let Some(part) = parts.next() else {
+            return false;
+        };
+        match want.split_once('*') {
+            None => part == want,
+            Some((head, tail)) => {
+                part.len() >= head.len() + tail.len()
+                    && part.starts_with(head)
+                    && part.ends_with(tail)
+            }
+        }
+    });
+    all && parts.next().is_none()
 }
 
 /// Passes exactly `expected` bytes through, copying what the plan asks for,

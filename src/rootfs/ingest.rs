@@ -3,9 +3,9 @@
 //! Sets up a sink per partition that has a mount point (ext4: a PAX tar file
 //! in the work directory for `mke2fs -d`; vfat: files in memory), the edits
 //! the plan implies (fstab, hostname, hosts, removals, overlay), and the
-//! captures later stages need (the /boot listing, /etc/default/grub,
-//! os-release, the EFI files the board copies into the ESP, `rootfs:` blobs,
-//! ELF headers for the architecture check). Hashes the tarball as it streams, so it is read
+//! captures later stages ask for (`bootloader::detect::wanted`: the /boot
+//! listing, /etc/default/grub, os-release, grub binaries, BLS entries,
+//! `rootfs:` blobs, ELF headers for the architecture check). Hashes the tarball as it streams, so it is read
 //! exactly once: a file, a FIFO, standard input (`--rootfs -`) or a
 //! directory (the tar stream `dir_source.rs` writes of it) alike.
 //!
@@ -26,7 +26,7 @@ use anyhow::{bail, Context, Result};
 use crate::board::schema::BootLoader;
 use crate::digest::BackgroundHasher;
 use crate::elf::{check_rootfs_arch, detect_elf};
-use crate::plan::{BlobSource, Plan, PlannedFs};
+use crate::plan::{Plan, PlannedFs};
 use crate::rootfs::dir_source::{spawn_dir_stream, DirProducer, OwnerMap};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
@@ -35,9 +35,6 @@ use crate::rootfs::{
     RootfsSummary, SinkError, SplitTarget, TarSink, XattrRecord,
 };
 
-/// Files whose content the build needs after the pass.
-pub const DEFAULT_GRUB: &str = "/etc/default/grub";
-pub const OS_RELEASE: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 /// The rootfs's own extlinux.conf (e.g. from u-boot-menu), replaced by ours.
 const EXTLINUX_STALE: &str = "/boot/extlinux/extlinux.conf";
 
@@ -191,12 +188,14 @@ fn create_work_file(path: &Path) -> Result<File> {
         })
 }
 
-/// Stream `tarball` once into per-partition outputs under `workdir`.
+/// Stream `tarball` once into per-partition outputs under `workdir`,
+/// keeping `captures` (what the boot stages read: `bootloader::detect`).
 pub fn ingest_rootfs(
     plan: &Plan,
     source: &RootfsSource,
     epoch: i64,
     workdir: &Path,
+    captures: Captures,
 ) -> Result<RootfsContents> {
     let edits = plan_edits(plan, epoch)?;
     let mut sinks: BTreeMap<String, (String, Sink, Budget)> = BTreeMap::new();
@@ -229,31 +228,6 @@ pub fn ingest_rootfs(
         .map(|p| p.name.clone())
         .context("no partition is mounted at / (set mount = \"/\" on the root partition)")?;
     let (_, mut root_sink, root_budget) = sinks.remove(&root_name).expect("root sink exists");
-
-    let mut captures = Captures {
-        files: vec![DEFAULT_GRUB.to_string()],
-        dirs: vec!["/boot".to_string()],
-        elf_dirs: vec![
-            "/usr/bin".to_string(),
-            "/bin".to_string(),
-            "/usr/lib".to_string(),
-        ],
-        elf_count: 3,
-        max_file_bytes: 64 << 20,
-    };
-    captures
-        .files
-        .extend(OS_RELEASE.iter().map(|s| s.to_string()));
-    captures
-        .files
-        .extend(plan.boot.efi_files.iter().map(|(from, _)| from.clone()));
-    // Blobs the board takes from the rootfs (`rootfs:/usr/lib/u-boot/…`).
-    captures
-        .files
-        .extend(plan.layout.blobs.iter().filter_map(|b| match &b.source {
-            BlobSource::Rootfs(path) => Some(path.clone()),
-            BlobSource::File(_) => None,
-        }));
 
     let (input, producer) = source.open()?;
     let mut hashing = HashingReader {

@@ -299,13 +299,14 @@ fn fstab_and_boot_loader_strings_are_checked() {
             "board.console",
         ),
         (
-            "grub_cfg = \"EFI/debian/grub.cfg\"",
-            "grub_cfg = \"../../grub.cfg\"",
+            "cmdline = \"console=ttyS0\"",
+            "cmdline = \"console=ttyS0\"\ngrub_cfg = \"../../grub.cfg\"",
             "boot.grub_cfg",
         ),
         (
-            "to = \"EFI/BOOT/BOOTRISCV64.EFI\"",
-            "to = \"EFI/../../x.efi\"",
+            "[firmware]",
+            "[[efi_file]]\nfrom = \"/usr/lib/grub/riscv64-efi/monolithic/grubriscv64.efi\"\n\
+             to = \"EFI/../../x.efi\"\n\n[firmware]",
             "efi_file.to",
         ),
     ] {

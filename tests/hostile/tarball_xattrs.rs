@@ -79,7 +79,7 @@ fn base_rootfs(tar: &mut PaxTar) {
     tar.add("etc/hosts", false, b"127.0.0.1\tlocalhost\n", &[]);
     tar.add_with_parents(
         "usr/lib/grub/riscv64-efi/monolithic/grubriscv64.efi",
-        b"MZ grub",
+        &crate::support::tarball::grub_efi_fixture(0x5064, "/EFI/debian"),
         &[],
     );
 }

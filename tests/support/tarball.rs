@@ -14,6 +14,42 @@ pub const MTIME: u64 = 1_700_000_000;
 
 /// A real 64-byte ELF header from `tests/fixtures/elf` (see its README),
 /// padded to 4 KiB: enough for mkimg's architecture check.
+/// The smallest PE file mkimg reads as a grub EFI image: PE machine
+/// `machine` (0x5064 riscv64, 0xaa64 arm64), one `mods` section holding
+/// grub's module info header and one prefix module (type 3), as
+/// grub-mkimage lays them out. Enough for detection to find the prefix;
+/// not bootable (boot tests use the rootfs's real grub).
+pub fn grub_efi_fixture(machine: u16, prefix: &str) -> Vec<u8> {
+    const MODS_AT: usize = 0x200;
+    let mut module = Vec::new();
+    module.extend_from_slice(&3u32.to_le_bytes());
+    let data_len = prefix.len() + 1;
+    module.extend_from_slice(&(8 + data_len as u32).to_le_bytes());
+    module.extend_from_slice(prefix.as_bytes());
+    module.push(0);
+    module.resize(module.len().div_ceil(8) * 8, 0);
+    let mut mods = Vec::new();
+    mods.extend_from_slice(&0x676d_696du32.to_le_bytes());
+    mods.extend_from_slice(&[0; 4]);
+    mods.extend_from_slice(&24u64.to_le_bytes());
+    mods.extend_from_slice(&(24 + module.len() as u64).to_le_bytes());
+    mods.extend_from_slice(&module);
+    let mut b = vec![0u8; MODS_AT];
+    b[..2].copy_from_slice(b"MZ");
+    b[0x3c..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+    b[0x40..0x44].copy_from_slice(b"PE\0\0");
+    b[0x44..0x46].copy_from_slice(&machine.to_le_bytes());
+    b[0x46..0x48].copy_from_slice(&1u16.to_le_bytes());
+    b[0x54..0x56].copy_from_slice(&0xf0u16.to_le_bytes());
+    b[0x58..0x5a].copy_from_slice(&0x20bu16.to_le_bytes());
+    let sh = 0x58 + 0xf0;
+    b[sh..sh + 8].copy_from_slice(b"mods\0\0\0\0");
+    b[sh + 16..sh + 20].copy_from_slice(&(mods.len() as u32).to_le_bytes());
+    b[sh + 20..sh + 24].copy_from_slice(&(MODS_AT as u32).to_le_bytes());
+    b.extend_from_slice(&mods);
+    b
+}
+
 pub fn elf_fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/elf")
@@ -80,7 +116,7 @@ impl Tarball {
             .file("boot/initrd.img-6.12.1-riscv64", b"initrd")
             .file(
                 "usr/lib/grub/riscv64-efi/monolithic/grubriscv64.efi",
-                b"MZ grub",
+                &grub_efi_fixture(0x5064, "/EFI/debian"),
             )
             .file("etc/hosts", b"127.0.0.1\tlocalhost\n")
     }

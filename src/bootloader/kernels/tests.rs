@@ -113,11 +113,13 @@ fn debian_boot_newest_first_with_initrds() {
                 version: "6.12.48+deb13-riscv64".into(),
                 kernel: "vmlinuz-6.12.48+deb13-riscv64".into(),
                 initrd: Some("initrd.img-6.12.48+deb13-riscv64".into()),
+                bls: None,
             },
             KernelEntry {
                 version: "6.12.9+deb13-riscv64".into(),
                 kernel: "vmlinuz-6.12.9+deb13-riscv64".into(),
                 initrd: Some("initrd.img-6.12.9+deb13-riscv64".into()),
+                bls: None,
             },
         ]
     );

@@ -1,0 +1,1 @@
+//! BLS entry parsing.
