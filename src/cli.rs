@@ -273,6 +273,13 @@ pub struct PlanArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also read this rootfs (a tarball, a directory, or - for standard
+    /// input) and show what mkimg detects in it: the distro, the grub EFI
+    /// binary and where its grub.cfg goes, the kernels (BLS entries),
+    /// grub-mkconfig. Read once; nothing is written.
+    #[arg(long, value_name = "FILE|DIR|-")]
+    pub rootfs: Option<PathBuf>,
+
     /// --grub, --bootloader and --blob, as `mkimg build` takes them.
     #[command(flatten)]
     pub overrides: BoardOverrides,

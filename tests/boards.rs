@@ -74,6 +74,25 @@ fn env_image() -> Vec<u8> {
 /// from tests/fixtures/elf, padded), a kernel and initrd in /boot, DTBs
 /// where rock3a's fdtdir points, and `extra` files.
 fn rootfs_tar(path: &Path, elf_fixture: &str, kernel: &str, extra: &[(&str, Vec<u8>)]) {
+    let names = Naming {
+        kernel: format!("{kernel}-{VERSION}"),
+        initrd: format!("initrd.img-{VERSION}"),
+        os_release: "PRETTY_NAME=\"Test\"\nID=debian\nVERSION_ID=13\n",
+    };
+    rootfs_tar_named(path, elf_fixture, &names, extra);
+}
+
+/// How a distro names what the rootfs holds.
+struct Naming {
+    /// File name in /boot.
+    kernel: String,
+    /// File name in /boot.
+    initrd: String,
+    os_release: &'static str,
+}
+
+/// [`rootfs_tar`] with the kernel, initrd and os-release of `names`.
+fn rootfs_tar_named(path: &Path, elf_fixture: &str, names: &Naming, extra: &[(&str, Vec<u8>)]) {
     let mut elf = fs::read(manifest_dir().join("tests/fixtures/elf").join(elf_fixture)).unwrap();
     elf.resize(4096, 0);
     let mut builder = tar::Builder::new(File::create(path).unwrap());
@@ -112,18 +131,14 @@ fn rootfs_tar(path: &Path, elf_fixture: &str, kernel: &str, extra: &[(&str, Vec<
         add(dir, None, 0o755);
     }
     add("usr/bin/true", Some(&elf), 0o755);
+    add("etc/os-release", Some(names.os_release.as_bytes()), 0o644);
     add(
-        "etc/os-release",
-        Some(b"PRETTY_NAME=\"Test\"\nID=debian\nVERSION_ID=13\n"),
-        0o644,
-    );
-    add(
-        &format!("boot/{kernel}-{VERSION}"),
+        &format!("boot/{}", names.kernel),
         Some(b"not a kernel"),
         0o644,
     );
     add(
-        &format!("boot/initrd.img-{VERSION}"),
+        &format!("boot/{}", names.initrd),
         Some(b"not an initrd"),
         0o644,
     );
@@ -604,6 +619,117 @@ fn nezha_builds_with_moved_array_raw_env_and_vfat_boot() {
         assert!(conf.contains(want.as_str()), "no {want:?} in:\n{conf}");
     }
     assert!(!conf.contains("fdtdir"), "{conf}");
+}
+
+/// rock3a and nezha (both /boot on its own partition) with an openEuler-
+/// and a Fedora-layout rootfs: extlinux.conf names `vmlinuz-<v>` and
+/// dracut's `initramfs-<v>.img`; with BLS entries (Fedora) it boots what
+/// the entry declares — its title, its options (the marker) — with the
+/// image's root instead of the entry's.
+#[test]
+fn rock3a_and_nezha_extlinux_follow_openeuler_and_fedora_layouts() {
+    if !have_tools(&["debugfs", "mtype", "mke2fs"]) {
+        return;
+    }
+    const MARKER: &str = "mkimg.bls=fedora-entry";
+    const ENTRY_ROOT: &str = "root=UUID=00000000-0000-0000-0000-000000000000";
+    let rpm_names = |os_release| Naming {
+        kernel: format!("vmlinuz-{VERSION}"),
+        initrd: format!("initramfs-{VERSION}.img"),
+        os_release,
+    };
+    let openeuler = rpm_names(
+        "NAME=\"openEuler\"\nVERSION=\"24.03 (LTS)\"\nID=\"openEuler\"\n\
+         VERSION_ID=\"24.03\"\nPRETTY_NAME=\"openEuler 24.03 (LTS)\"\n",
+    );
+    let fedora = rpm_names(
+        "NAME=\"Fedora Linux\"\nVERSION_ID=41\nID=fedora\n\
+         PRETTY_NAME=\"Fedora Linux 41 (Forty One)\"\n",
+    );
+    // /boot is its own partition on both boards: the entry names files
+    // from that filesystem's top, as kernel-install writes them there.
+    let entry = format!(
+        "title Fedora Linux ({VERSION}) 41\nversion {VERSION}\nlinux /vmlinuz-{VERSION}\n\
+         initrd /initramfs-{VERSION}.img\noptions {ENTRY_ROOT} ro {MARKER}\n\
+         grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class fedora\n"
+    );
+    let entry_path = format!("boot/loader/entries/6d6b696d672d6665646f72612d6c6179-{VERSION}.conf");
+    for (layout, names, bls) in [("openeuler", &openeuler, false), ("fedora", &fedora, true)] {
+        let extra: Vec<(&str, Vec<u8>)> = if bls {
+            vec![(entry_path.as_str(), entry.clone().into_bytes())]
+        } else {
+            Vec::new()
+        };
+        for board_name in ["rock3a", "nezha"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (files, elf, root_uuid): (Vec<(&str, Vec<u8>)>, _, _) = if board_name == "rock3a" {
+                (
+                    vec![("idbloader.img", idbloader()), ("u-boot.itb", u_boot_itb())],
+                    "dash-arm64.elfhdr",
+                    ROCK3A_ROOT_UUID,
+                )
+            } else {
+                (
+                    vec![
+                        ("boot0_sdcard.fex", boot0()),
+                        ("boot_package.fex", boot_package()),
+                        ("env.fex", env_image()),
+                    ],
+                    "dash-riscv64.elfhdr",
+                    NEZHA_ROOT_UUID,
+                )
+            };
+            let files: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+            let board = board_copy(dir.path(), board_name, |t| t, &files);
+            let rootfs = dir.path().join("rootfs.tar");
+            rootfs_tar_named(&rootfs, elf, names, &extra);
+            let out = dir.path().join("out");
+            let mut blob = Vec::new();
+            let itb = board.parent().unwrap().join("u-boot.itb");
+            let blob_arg = format!("u-boot={}", itb.display());
+            if board_name == "rock3a" {
+                blob = vec!["--blob", blob_arg.as_str()];
+            }
+            let result = build(&board, &rootfs, &out, &blob);
+            let log = text(&result.stderr);
+            assert!(result.status.success(), "{board_name} {layout}: {log}");
+            let image = out.join(format!("{board_name}.raw"));
+            let conf = if board_name == "rock3a" {
+                let boot = extract(&image, 16 << 20, 496 << 20, &dir.path().join("boot.img"));
+                debugfs_cat(&boot, "/extlinux/extlinux.conf")
+            } else {
+                let boot = extract(
+                    &image,
+                    82800 * 512,
+                    307_200 * 512,
+                    &dir.path().join("boot.img"),
+                );
+                run_tool(
+                    "mtype",
+                    &["-i", boot.to_str().unwrap(), "::/extlinux/extlinux.conf"],
+                )
+            };
+            let context = format!("{board_name} {layout}:\n{conf}\n{log}");
+            for want in [
+                format!("\tkernel /vmlinuz-{VERSION}\n"),
+                format!("\tinitrd /initramfs-{VERSION}.img\n"),
+                format!("\tappend root=UUID={root_uuid} rootwait ro "),
+            ] {
+                assert!(conf.contains(&want), "no {want:?}: {context}");
+            }
+            if bls {
+                assert!(conf.contains(MARKER), "no BLS options: {context}");
+                assert!(!conf.contains(ENTRY_ROOT), "the entry's root: {context}");
+                assert!(
+                    conf.contains(&format!("\tmenu label Fedora Linux ({VERSION}) 41\n")),
+                    "no BLS title: {context}"
+                );
+                assert!(log.contains("from /boot/loader/entries"), "{context}");
+            } else {
+                assert!(log.contains("distro: openEuler"), "{context}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -236,7 +236,7 @@ pub fn detect(plan: &Plan, captures: &CaptureResults) -> RootfsBoot {
         .unwrap_or_default();
     let (kernels, kernel_source) = menu(captures, &boot_names, arch, &mut warnings);
 
-    let esp = crate::bootloader::esp::esp_partition(plan);
+    let esp = plan.esp_partition();
     let (grub, grub_skipped) = choose_grub(captures, os.as_ref(), arch, esp, plan.table());
 
     let shim = arch.efi_suffix().and_then(|sfx| {
@@ -475,14 +475,19 @@ pub fn cfg_path(
     };
     let parsed = parse_prefix(prefix);
     if let Some(device) = &parsed.device {
+        let device = device.trim_start_matches('(').trim_end_matches(')');
         let number = esp.map(|p| p.number);
+        if device == "memdisk" {
+            return Err(format!(
+                "its prefix {prefix:?} is inside the image's own memdisk: its grub.cfg is built \
+                 in, and mkimg cannot place one there"
+            ));
+        }
         if !device_is_esp(device, number, table) {
             return Err(format!(
-                "its prefix {prefix:?} names device {device}, which is not the ESP{}: \
+                "its prefix {prefix:?} names device ({device}), which is not the ESP{}: \
                  mkimg puts grub.cfg only in the ESP",
-                number
-                    .map(|n| format!(" (partition {n})"))
-                    .unwrap_or_default()
+                number.map(|n| format!(" (partition {n})")).unwrap_or_default()
             ));
         }
     }
@@ -503,8 +508,7 @@ pub fn cfg_path(
 }
 
 /// `hd0,gpt1` / `hd0,msdos1` / `hd0,1` naming partition `number`.
-fn device_is_esp(device: &str, number: Option<u32>, table: TableKind) -> bool {
-    let inner = device.trim_start_matches('(').trim_end_matches(')');
+fn device_is_esp(inner: &str, number: Option<u32>, table: TableKind) -> bool {
     let Some(number) = number else { return false };
     let Some((disk, part)) = inner.split_once(',') else {
         return false;

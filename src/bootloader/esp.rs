@@ -12,22 +12,8 @@ use crate::board::schema::BootLoader;
 use crate::bootloader::detect::{captured_file, usable_grub, RootfsBoot};
 use crate::bootloader::grub::{grub_config_for_rootfs, render_grub_cfg};
 use crate::filesystems::vfat::VfatEntry;
-use crate::plan::parttype::ESP;
 use crate::plan::Plan;
 use crate::rootfs::{CaptureResults, Captured};
-
-/// The partition the EFI files go to: the ESP by type, else what is
-/// mounted at /boot/efi.
-pub fn esp_partition(plan: &Plan) -> Option<&crate::plan::PlannedPartition> {
-    plan.layout
-        .partitions
-        .iter()
-        .find(|p| p.part_type.gpt == Some(ESP))
-        .or_else(|| {
-            plan.partition_holding("/boot/efi")
-                .filter(|p| p.mount.as_ref().is_some_and(|m| m.path == "/boot/efi"))
-        })
-}
 
 /// What the build puts in the ESP for the boot loader.
 #[derive(Debug, Clone)]
@@ -77,7 +63,7 @@ pub fn esp_boot(plan: &Plan, boot: &RootfsBoot, captures: &CaptureResults) -> Re
             .trim_start_matches('/')
             .rsplit_once('/')
             .map_or("", |(d, _)| d);
-        let (_, cfg) = usable_grub(data, arch, esp_partition(plan), plan.table(), dir)
+        let (_, cfg) = usable_grub(data, arch, plan.esp_partition(), plan.table(), dir)
             .map_err(|why| {
                 anyhow::anyhow!(
                     "[[efi_file]] {from}: {why}; set [boot] grub_cfg to the ESP path this grub reads"

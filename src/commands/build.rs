@@ -34,7 +34,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::bootloader::detect::{self, RootfsBoot};
-use crate::bootloader::esp::{esp_boot, esp_partition, grub_cfg_file};
+use crate::bootloader::esp::{esp_boot, grub_cfg_file};
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
 use crate::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
@@ -262,7 +262,7 @@ fn add_boot_files(
     extra: &mut BTreeMap<String, Vec<VfatEntry>>,
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<()> {
-    let Some(esp) = esp_partition(plan) else {
+    let Some(esp) = plan.esp_partition() else {
         return Ok(());
     };
     let esp_files = esp_boot(plan, boot, &contents.captures)?;
@@ -374,7 +374,7 @@ fn resolve_rootfs(
 /// `--rootfs PATH`: a tarball file, a FIFO (read once, as a stream), `-`
 /// for standard input, or a directory. Anything else is refused saying what
 /// it is.
-fn check_rootfs_arg(path: &Path, owner: OwnerMap) -> Result<RootfsSource> {
+pub(crate) fn check_rootfs_arg(path: &Path, owner: OwnerMap) -> Result<RootfsSource> {
     const EXPECTED: &str =
         "--rootfs takes a tarball (tar, tar.gz, tar.xz or tar.zst), a FIFO, a directory, or - for standard input";
     if path.as_os_str() == "-" {

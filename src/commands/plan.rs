@@ -1,14 +1,21 @@
 //! `mkimg plan`: resolve a board (with `build`'s --blob, --grub and
-//! --bootloader) and print its layout and how it boots.
+//! --bootloader) and print its layout and how it boots; with `--rootfs`,
+//! also what the rootfs says about booting it (`bootloader::detect`).
 
 use anyhow::{Context, Result};
 
 use crate::board::schema::{BootLoader, GrubMode};
 use crate::board::schema::{PartitionFlag, TableKind};
 use crate::board::size::format_bytes;
+use crate::bootloader::detect::{self, RootfsBoot};
+use crate::bootloader::esp::esp_boot;
 use crate::cli::PlanArgs;
+use crate::commands::build::check_rootfs_arg;
 use crate::commands::table::{render_rows, Row};
+use crate::filesystems::vfat::VfatEntry;
 use crate::plan::{plan_board, BootPlan, Plan, PlannedFs, RegionKind};
+use crate::rootfs::dir_source::OwnerMap;
+use crate::rootfs::ingest::capture_rootfs;
 
 pub fn run(args: &PlanArgs) -> Result<()> {
     let board = super::load_board_with(&args.board, &args.overrides)?;
@@ -17,12 +24,75 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     for warning in &plan.warnings {
         eprintln!("mkimg: warning: {warning}");
     }
+    let detected = match &args.rootfs {
+        Some(path) => Some(detect_in(&plan, path)?),
+        None => None,
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        let mut value = serde_json::to_value(&plan)?;
+        if let (Some(detected), Some(object)) = (&detected, value.as_object_mut()) {
+            object.insert("detected".to_string(), serde_json::to_value(detected)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", render_plan(&plan));
+        if let Some(detected) = &detected {
+            print!("{}", render_detected(detected));
+        }
     }
     Ok(())
+}
+
+/// What `--rootfs` holds for booting, and what the build would put in the
+/// ESP (or why it would fail).
+#[derive(Debug, serde::Serialize)]
+pub struct Detected {
+    #[serde(flatten)]
+    pub boot: RootfsBoot,
+    /// The ESP's boot files and grub.cfg path, as the build will choose.
+    pub esp: Result<EspSummary, String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct EspSummary {
+    pub files: Vec<String>,
+    pub grub_cfg: Option<String>,
+    pub summary: String,
+}
+
+fn detect_in(plan: &Plan, path: &std::path::Path) -> Result<Detected> {
+    // Owners do not matter here: nothing is written.
+    let source = check_rootfs_arg(path, OwnerMap::Root)?;
+    let captures = capture_rootfs(plan, &source, detect::wanted(plan))?;
+    let boot = detect::detect(plan, &captures);
+    let esp = esp_boot(plan, &boot, &captures)
+        .map(|esp| EspSummary {
+            files: esp
+                .files
+                .iter()
+                .map(|f| match f {
+                    VfatEntry::File { path, .. } => path.clone(),
+                    other => format!("{other:?}"),
+                })
+                .collect(),
+            grub_cfg: esp.grub_cfg,
+            summary: esp.summary,
+        })
+        .map_err(|e| format!("{e:#}"));
+    Ok(Detected { boot, esp })
+}
+
+/// The `detected:` block under the plan.
+fn render_detected(detected: &Detected) -> String {
+    let mut out = String::from("\ndetected in the rootfs:\n");
+    for line in detect::describe(&detected.boot) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    match &detected.esp {
+        Ok(esp) => out.push_str(&format!("  ESP: {}\n", esp.summary)),
+        Err(why) => out.push_str(&format!("  ESP: the build would fail: {why}\n")),
+    }
+    out
 }
 
 /// The human-readable plan: a header and the region table.
@@ -77,7 +147,8 @@ fn render_boot(boot: &BootPlan) -> String {
                     cfg.trim_start_matches('/')
                 ),
                 None => format!(
-                    "boot: grub, grub.cfg by {mode} where the rootfs's grub looks                      (detected; `mkimg plan --rootfs F` shows it)"
+                    "boot: grub, grub.cfg by {mode} where the rootfs's grub looks \
+                     (detected; `mkimg plan --rootfs F` shows it)"
                 ),
             }
         }

@@ -273,6 +273,19 @@ impl Plan {
             .max_by_key(|(_, mount)| mount.len())
             .map(|(p, _)| p)
     }
+
+    /// The partition the EFI files go to: the ESP by type, else what is
+    /// mounted at /boot/efi.
+    pub fn esp_partition(&self) -> Option<&PlannedPartition> {
+        self.layout
+            .partitions
+            .iter()
+            .find(|p| p.part_type.gpt == Some(parttype::ESP))
+            .or_else(|| {
+                self.partition_holding("/boot/efi")
+                    .filter(|p| p.mount.as_ref().is_some_and(|m| m.path == "/boot/efi"))
+            })
+    }
 }
 
 #[cfg(test)]

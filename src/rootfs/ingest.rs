@@ -311,6 +311,49 @@ pub fn ingest_rootfs(
     Ok(contents)
 }
 
+/// Reads `source` once for `captures` only (`mkimg plan --rootfs`): no
+/// sinks, no budgets, no edits, nothing written. Checks the rootfs's
+/// architecture against the plan like a build does.
+pub fn capture_rootfs(
+    plan: &Plan,
+    source: &RootfsSource,
+    captures: Captures,
+) -> Result<CaptureResults> {
+    struct Discard;
+    impl EntrySink for Discard {
+        fn write_entry(
+            &mut self,
+            _: &crate::rootfs::Entry,
+            _: &mut dyn Read,
+        ) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+    let edits = Edits::new(0);
+    let mut discard = Discard;
+    let (mut input, producer) = source.open()?;
+    let job = RootfsJob {
+        edits: &edits,
+        root: &mut discard,
+        root_budget: None,
+        split: Vec::new(),
+        captures,
+    };
+    let result = process_rootfs(&mut input, job);
+    drop(input);
+    if let Some(producer) = producer {
+        producer
+            .join()
+            .with_context(|| format!("reading rootfs directory {source}"))?;
+    }
+    let summary = result.map_err(|err| explain(err, source, &[], &BTreeMap::new()))?;
+    check_arch(plan, &summary.captures)?;
+    Ok(summary.captures)
+}
+
 /// The rootfs stage's error with the context that fits it: "truncated or
 /// corrupt?" only for the archive's own bytes, the work file and a hint
 /// for a write that failed (a full disk), the source for everything else.
