@@ -242,33 +242,41 @@ fn expand_vars(
     out
 }
 
-/// grubenv: `# GRUB Environment Block`, then `name=value` lines (`\\` and
-/// `\n` escaped), padded with `#` to 1 KiB.
+/// grubenv: `# GRUB Environment Block`, then `name=value` lines, padded
+/// with `#` to 1 KiB. Read as grub's `grub_envblk_iterate` reads it: a
+/// backslash escapes the next byte, newline included (grub-editenv writes
+/// a newline in a value as `\` + newline), so a line is not a variable
+/// just because it follows a newline; `#` starts a comment line.
 pub fn parse_grubenv(data: &[u8]) -> BTreeMap<String, String> {
-    let text = String::from_utf8_lossy(data);
     let mut vars = BTreeMap::new();
-    for line in text.lines() {
-        if line.starts_with('#') {
+    let mut rest = data;
+    while !rest.is_empty() {
+        // One logical line: up to a newline no backslash escapes.
+        let mut end = 0;
+        while end < rest.len() && rest[end] != b'\n' {
+            end += if rest[end] == b'\\' { 2 } else { 1 };
+        }
+        let end = end.min(rest.len());
+        let line = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or_default();
+        if line.first() == Some(&b'#') {
             continue;
         }
-        let Some((name, raw)) = line.split_once('=') else {
+        let Some(eq) = line.iter().position(|&b| b == b'=') else {
             continue;
         };
-        let mut value = String::new();
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            match (c, c == '\\') {
-                (_, true) => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(other) => value.push(other),
-                    None => {}
-                },
-                (c, false) => value.push(c),
+        let mut value = Vec::new();
+        let mut bytes = line[eq + 1..].iter();
+        while let Some(&b) = bytes.next() {
+            match b {
+                b'\\' => value.extend(bytes.next()),
+                b => value.push(b),
             }
         }
+        let name = String::from_utf8_lossy(&line[..eq]).into_owned();
         // A value is pasted into kernel options: one line.
-        let value = value.replace(|c: char| c.is_control(), " ");
-        vars.insert(name.to_string(), value);
+        let value = String::from_utf8_lossy(&value).replace(|c: char| c.is_control(), " ");
+        vars.insert(name, value);
     }
     vars
 }

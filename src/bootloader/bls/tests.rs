@@ -276,3 +276,35 @@ fn hostile_entries_are_skipped_and_the_good_one_kept() {
     assert!(reason("nolinux.conf").contains("no linux line"));
     assert!(reason("arch.conf").contains("architecture x64, not aa64"));
 }
+
+/// grub escapes a newline in a value as `\` + newline and reads it back as
+/// part of the value (`grub-editenv list` shows `a` as two lines); a line
+/// after it is not a variable of its own. Read line by line, the second
+/// line became `kernelopts=evil`, overriding the real one.
+#[test]
+fn grubenv_escaped_newline_stays_in_its_value() {
+    let Some(tool) = find_tool("grub-editenv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grubenv");
+    for args in [
+        &["create"][..],
+        &["set", "kernelopts=root=UUID=abc ro", "a=x\nkernelopts=evil"],
+    ] {
+        let status = std::process::Command::new(&tool)
+            .arg(&file)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "grub-editenv {args:?}");
+    }
+    let vars = parse_grubenv(&std::fs::read(&file).unwrap());
+    assert_eq!(vars["kernelopts"], "root=UUID=abc ro");
+    // Pasted into kernel options, so one line: the newline as a space.
+    assert_eq!(vars["a"], "x kernelopts=evil");
+    assert_eq!(vars.len(), 2, "{vars:?}");
+    // `\n` spelled out is an escaped `n` to grub, not a newline.
+    let vars = parse_grubenv(&grubenv(&[("b", r"one\ntwo\\three")]));
+    assert_eq!(vars["b"], r"onentwo\three");
+}
