@@ -743,3 +743,144 @@ fn render_hosts_keeps_one_line_in_place() {
         "127.0.0.1 localhost\n127.0.1.1\tboard\n# c\n"
     );
 }
+
+/// A tree with grub binaries at several depths and BLS entries.
+/// `symlink` adds one in the ESP (which a vfat split refuses).
+fn pattern_tree(entry_bytes: usize, entries: usize, symlink: bool) -> Vec<u8> {
+    let mut fx = Fx::new();
+    fx.dir("./", 0o755)
+        .dir("boot/", 0o755)
+        .dir("boot/efi/", 0o755)
+        .dir("boot/efi/EFI/", 0o755)
+        .dir("boot/efi/EFI/fedora/", 0o755)
+        .file("boot/efi/EFI/fedora/grubx64.efi", b"fedora grub")
+        .file("boot/efi/EFI/fedora/grubx64.efi.bak", b"not me")
+        .dir("boot/efi/EFI/a/", 0o755)
+        .dir("boot/efi/EFI/a/b/", 0o755)
+        .file("boot/efi/EFI/a/b/grubx64.efi", b"too deep");
+    if symlink {
+        fx.symlink("boot/efi/EFI/grubx64.efi", "fedora/grubx64.efi");
+    }
+    fx.dir("boot/loader/", 0o755)
+        .dir("boot/loader/entries/", 0o755)
+        .dir("boot/loader/entries/dir.conf/", 0o755)
+        .file("boot/loader/entries/notes.txt", b"not an entry");
+    let body = vec![b'#'; entry_bytes];
+    for i in 0..entries {
+        fx.file(&format!("boot/loader/entries/e{i}.conf"), &body);
+    }
+    fx.finish()
+}
+
+#[test]
+fn patterns_match_one_component_per_star() {
+    let captures = Captures {
+        patterns: vec![
+            "/boot/efi/EFI/*/grubx64.efi".into(),
+            "/boot/loader/entries/*.conf".into(),
+        ],
+        ..Captures::default()
+    };
+    // /boot/efi is split to the ESP's sink: captured all the same.
+    let r = run(
+        &pattern_tree(10, 2, false),
+        &image_edits(),
+        &["/boot/efi"],
+        captures,
+    )
+    .unwrap();
+    let keys: Vec<&str> = r
+        .summary
+        .captures
+        .files
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "/boot/efi/EFI/fedora/grubx64.efi",
+            "/boot/loader/entries/dir.conf",
+            "/boot/loader/entries/e0.conf",
+            "/boot/loader/entries/e1.conf",
+        ]
+    );
+    let files = &r.summary.captures.files;
+    assert_eq!(
+        files["/boot/efi/EFI/fedora/grubx64.efi"],
+        Captured::File(b"fedora grub".to_vec())
+    );
+    assert_eq!(
+        files["/boot/loader/entries/dir.conf"],
+        Captured::Other(NodeType::Dir)
+    );
+    assert_eq!(
+        files["/boot/loader/entries/e1.conf"],
+        Captured::File(vec![b'#'; 10])
+    );
+    // A pattern in the middle of a path, and a component without a star.
+    let captures = Captures {
+        patterns: vec![
+            "/boot/*/EFI/*/grubx64.efi".into(),
+            "/boot/efi/EFI/grub*".into(),
+        ],
+        ..Captures::default()
+    };
+    let r = run(&pattern_tree(0, 0, true), &image_edits(), &[], captures).unwrap();
+    let keys: Vec<&str> = r
+        .summary
+        .captures
+        .files
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "/boot/efi/EFI/fedora/grubx64.efi",
+            "/boot/efi/EFI/grubx64.efi",
+        ]
+    );
+    assert_eq!(
+        r.summary.captures.files["/boot/efi/EFI/grubx64.efi"],
+        Captured::Symlink("fedora/grubx64.efi".into())
+    );
+}
+
+#[test]
+fn total_capture_limit_counts_every_file() {
+    let patterns = vec!["/boot/loader/entries/*.conf".to_string()];
+    // Five entries of 100 bytes: 500 bytes in all.
+    let input = pattern_tree(100, 5, false);
+    let limited = |total: u64| Captures {
+        patterns: patterns.clone(),
+        max_file_bytes: 100,
+        max_total_bytes: total,
+        ..Captures::default()
+    };
+    let r = run(&input, &Edits::new(EPOCH), &[], limited(500)).unwrap();
+    assert_eq!(r.summary.captures.files.len(), 6, "five files and dir.conf");
+    match run(&input, &Edits::new(EPOCH), &[], limited(499)) {
+        Err(RootfsError::CaptureTooLarge { path, limit }) => {
+            assert_eq!(limit, 499);
+            assert!(path.starts_with("boot/loader/entries/e4.conf"), "{path}");
+            assert!(path.contains("with the files captured before it"), "{path}");
+        }
+        other => panic!("expected CaptureTooLarge, got {other:?}"),
+    }
+    // One file over max_file_bytes names that file alone.
+    match run(
+        &input,
+        &Edits::new(EPOCH),
+        &[],
+        Captures {
+            max_file_bytes: 99,
+            ..limited(1000)
+        },
+    ) {
+        Err(RootfsError::CaptureTooLarge { path, limit }) => {
+            assert_eq!((path.as_str(), limit), ("boot/loader/entries/e0.conf", 99));
+        }
+        other => panic!("expected CaptureTooLarge, got {other:?}"),
+    }
+}
