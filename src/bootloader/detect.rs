@@ -33,7 +33,7 @@ use crate::bootloader::default_grub::parse_os_release;
 use crate::bootloader::grub_image::{parse_prefix, read_grub_image, GrubImage};
 use crate::bootloader::kernels::{find_kernels, KernelEntry};
 use crate::plan::{BlobSource, Plan, PlannedPartition};
-use crate::rootfs::{CaptureResults, Captured, Captures};
+use crate::rootfs::{CaptureResults, Captured, Captures, NodeType};
 
 pub const DEFAULT_GRUB: &str = "/etc/default/grub";
 pub const OS_RELEASE: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
@@ -300,12 +300,27 @@ fn menu(
         })
         .collect();
     if !files.is_empty() {
+        // What grub can load: files, and symlinks (it follows them); not
+        // the directories (`loader`, `efi`, `grub2`) or device nodes.
+        let loadable: Vec<String> = captures
+            .dirs
+            .get("/boot")
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                matches!(
+                    c.node,
+                    NodeType::File | NodeType::Symlink | NodeType::HardLink
+                )
+            })
+            .map(|c| c.name.clone())
+            .collect();
         let grubenv = GRUBENV.iter().find_map(|p| captured_file(captures, p));
         let (entries, notes) = bls::parse_entries(&files, grubenv, arch);
         warnings.extend(notes);
         let kernels: Vec<KernelEntry> = entries
             .into_iter()
-            .filter_map(|e| match bls_kernel(&e, boot_names) {
+            .filter_map(|e| match bls_kernel(&e, &loadable) {
                 Ok(k) => Some(k),
                 Err(why) => {
                     warnings.push(format!("{ENTRIES_DIR}/{}: skipped: {why}", e.file));
@@ -323,8 +338,8 @@ fn menu(
     (find_kernels(boot_names), KernelSource::Scan)
 }
 
-/// A BLS entry as a menu entry: its kernel and initrds must be files at the
-/// top of /boot (entries name them from the filesystem holding /boot:
+/// A BLS entry as a menu entry: its kernel and initrds must be files (or
+/// symlinks; `boot_files` lists them) at the top of /boot (entries name them from the filesystem holding /boot:
 /// `/vmlinuz-<v>` or, with /boot on the root filesystem, `/boot/vmlinuz-<v>`).
 fn bls_kernel(entry: &BlsEntry, boot_names: &[String]) -> Result<KernelEntry, String> {
     let in_boot = |path: &str| -> Result<String, String> {

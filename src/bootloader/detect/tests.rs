@@ -922,3 +922,50 @@ fn openeuler_distributor_from_system_release() {
         config.warnings
     );
 }
+
+/// An entry naming a directory of /boot (`/loader`, `/efi`) or a device
+/// node as its kernel or initrd is not a menu entry grub can boot.
+#[test]
+fn bls_entry_naming_a_directory_is_skipped() {
+    let mut c = fedora_captures();
+    c.files
+        .retain(|k, _| !k.starts_with("/boot/loader/entries/"));
+    c.files.extend([
+        entry("dir-kernel.conf", "version 9.9\nlinux /loader\n".into()),
+        entry(
+            "dir-initrd.conf",
+            format!("version 9.8\nlinux /vmlinuz-{FC41}\ninitrd /boot/efi\n"),
+        ),
+        entry(
+            "good.conf",
+            format!("version {FC40}\nlinux /vmlinuz-{FC40}\n"),
+        ),
+    ]);
+    let boot = detect(&x86_gpt(), &c);
+    assert_eq!(boot.kernel_source, KernelSource::Bls);
+    let kernels: Vec<&str> = boot.kernels.iter().map(|k| k.kernel.as_str()).collect();
+    assert_eq!(kernels, [format!("vmlinuz-{FC40}")], "{:#?}", boot.warnings);
+    for what in [
+        "dir-kernel.conf: skipped: /loader is not a file",
+        "dir-initrd.conf: skipped: /boot/efi is not a file",
+    ] {
+        assert!(
+            boot.warnings.iter().any(|w| w.contains(what)),
+            "{what}: {:#?}",
+            boot.warnings
+        );
+    }
+    // A symlink in /boot is a file to grub (it follows it).
+    let mut c = fedora_captures();
+    c.files
+        .retain(|k, _| !k.starts_with("/boot/loader/entries/"));
+    c.dirs.get_mut("/boot").unwrap().push(DirChild {
+        name: "vmlinuz".into(),
+        node: NodeType::Symlink,
+        symlink_target: Some(format!("vmlinuz-{FC41}")),
+    });
+    c.files
+        .extend([entry("link.conf", "version 1\nlinux /vmlinuz\n".into())]);
+    let boot = detect(&x86_gpt(), &c);
+    assert_eq!(boot.kernels[0].kernel, "vmlinuz", "{:#?}", boot.warnings);
+}
