@@ -502,11 +502,17 @@ pub fn cfg_path(
             return Err(format!(
                 "its prefix {prefix:?} names device ({device}), which is not the ESP{}: \
                  mkimg puts grub.cfg only in the ESP",
-                number.map(|n| format!(" (partition {n})")).unwrap_or_default()
+                number
+                    .map(|n| format!(" (partition {n})"))
+                    .unwrap_or_default()
             ));
         }
     }
     let path = parsed.path.trim_matches('/');
+    if path.is_empty() && (parsed.path.starts_with('/') || parsed.device.is_some()) {
+        // `/` or a device alone: the top of the ESP.
+        return Ok("grub.cfg".to_string());
+    }
     let plain = path.split('/').all(|c| {
         !c.is_empty()
             && c != "."
@@ -522,19 +528,18 @@ pub fn cfg_path(
     Ok(format!("{path}/grub.cfg"))
 }
 
-/// `hd0,gpt1` / `hd0,msdos1` / `hd0,1` naming partition `number`.
+/// `hd0,gpt1` / `hd0,msdos1` / `hd0,1` naming partition `number` of the
+/// first disk (the image booted; another disk's numbering is unknown). A
+/// hybrid table's MBR numbers need not match the GPT's: only `gptN` there.
 fn device_is_esp(inner: &str, number: Option<u32>, table: TableKind) -> bool {
     let Some(number) = number else { return false };
-    let Some((disk, part)) = inner.split_once(',') else {
+    let Some(("hd0", part)) = inner.split_once(',') else {
         return false;
     };
-    if !disk.starts_with("hd") || !disk[2..].chars().all(|c| c.is_ascii_digit()) {
-        return false;
-    }
     let digits = match (part.strip_prefix("gpt"), part.strip_prefix("msdos")) {
         (Some(n), _) if table != TableKind::Mbr => n,
-        (_, Some(n)) if table != TableKind::Gpt => n,
-        (None, None) => part,
+        (_, Some(n)) if table == TableKind::Mbr => n,
+        (None, None) if table != TableKind::Hybrid => part,
         _ => return false,
     };
     digits.parse::<u32>().is_ok_and(|n| n == number)

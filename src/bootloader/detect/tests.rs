@@ -261,7 +261,7 @@ fn x86_mbr() -> Plan {
 #[test]
 fn cfg_path_for_each_kind_of_prefix() {
     let gpt = x86_gpt();
-    let esp = crate::bootloader::esp::esp_partition(&gpt);
+    let esp = gpt.esp_partition();
     assert_eq!(esp.map(|p| p.number), Some(1));
     let at = |prefix: Option<&str>| cfg_path(prefix, esp, TableKind::Gpt, "EFI/BOOT");
     assert_eq!(at(None).unwrap(), "EFI/BOOT/grub.cfg");
@@ -273,6 +273,21 @@ fn cfg_path_for_each_kind_of_prefix() {
     assert_eq!(at(Some("/EFI/fedora/")).unwrap(), "EFI/fedora/grub.cfg");
     assert_eq!(at(Some("(hd0,gpt1)/EFI/x")).unwrap(), "EFI/x/grub.cfg");
     assert_eq!(at(Some("(hd0,1)/EFI/x")).unwrap(), "EFI/x/grub.cfg");
+    // `/` and a device alone: the top of the ESP, as grub reads them.
+    assert_eq!(at(Some("/")).unwrap(), "grub.cfg");
+    assert_eq!(at(Some("(hd0,gpt1)")).unwrap(), "grub.cfg");
+    // Only the first disk; a hybrid table's MBR numbers are not trusted.
+    assert!(at(Some("(hd1,gpt1)/EFI/x")).is_err());
+    assert!(at(Some("(hd,gpt1)/EFI/x")).is_err());
+    assert!(cfg_path(Some("(hd0,gpt1)/EFI/x"), esp, TableKind::Hybrid, "EFI/BOOT").is_ok());
+    assert!(cfg_path(
+        Some("(hd0,msdos1)/EFI/x"),
+        esp,
+        TableKind::Hybrid,
+        "EFI/BOOT"
+    )
+    .is_err());
+    assert!(cfg_path(Some("(hd0,1)/EFI/x"), esp, TableKind::Hybrid, "EFI/BOOT").is_err());
     assert_eq!(
         cfg_path(None, esp, TableKind::Gpt, "/EFI/vendor/").unwrap(),
         "EFI/vendor/grub.cfg"
@@ -280,13 +295,13 @@ fn cfg_path_for_each_kind_of_prefix() {
     for (prefix, why) in [
         (
             "(hd0,gpt2)/EFI/x",
-            "names device hd0,gpt2, which is not the ESP (partition 1)",
+            "names device (hd0,gpt2), which is not the ESP (partition 1)",
         ),
-        ("(hd0,msdos1)/EFI/x", "names device hd0,msdos1"),
-        ("(memdisk)/boot/grub", "names device memdisk"),
-        ("($root)/x", "names device $root"),
-        ("(hd0,gpt1,bsd1)/x", "names device hd0,gpt1,bsd1"),
-        ("(cd0)/x", "names device cd0"),
+        ("(hd0,msdos1)/EFI/x", "names device (hd0,msdos1)"),
+        ("(memdisk)/boot/grub", "is inside the image's own memdisk"),
+        ("($root)/x", "names device ($root)"),
+        ("(hd0,gpt1,bsd1)/x", "names device (hd0,gpt1,bsd1)"),
+        ("(cd0)/x", "names device (cd0)"),
         ("/EFI/../x", "not a plain directory path"),
         ("/EFI/./x", "not a plain directory path"),
         ("/EFI/my vendor", "not a plain directory path"),
@@ -306,7 +321,7 @@ fn cfg_path_for_each_kind_of_prefix() {
     );
 
     let mbr = x86_mbr();
-    let esp = crate::bootloader::esp::esp_partition(&mbr);
+    let esp = mbr.esp_partition();
     assert_eq!(esp.map(|p| p.number), Some(2));
     let at = |prefix: &str| cfg_path(Some(prefix), esp, TableKind::Mbr, "EFI/BOOT");
     assert_eq!(at("(hd0,msdos2)/EFI/x").unwrap(), "EFI/x/grub.cfg");
@@ -319,7 +334,7 @@ fn cfg_path_for_each_kind_of_prefix() {
 
     // The built-in board's ESP, through a real plan.
     let riscv = builtin_plan("qemu-riscv64");
-    let esp = crate::bootloader::esp::esp_partition(&riscv);
+    let esp = riscv.esp_partition();
     assert_eq!(
         cfg_path(
             Some("(hd0,gpt1)/EFI/debian"),
@@ -559,9 +574,9 @@ fn unusable_candidates_passed_over_with_reasons() {
     let expected = [
         ("/boot/efi/EFI/openEuler/grubx64.efi: a symlink to ../../../../usr/lib/grub/grubx64.efi (not followed)"),
         (&format!("{MONOLITHIC}: it carries an embedded config")),
-        ("/boot/efi/EFI/a/grubx64.efi: its prefix \"(memdisk)/boot/grub\" names device memdisk, which is not the ESP (partition 1)"),
-        ("/boot/efi/EFI/b/grubx64.efi: its prefix \"(hd0,gpt2)/EFI/b\" names device hd0,gpt2"),
-        ("/boot/efi/EFI/c/grubx64.efi: its prefix \"($root)/EFI/c\" names device $root"),
+        ("/boot/efi/EFI/a/grubx64.efi: its prefix \"(memdisk)/boot/grub\" is inside the image's own memdisk"),
+        ("/boot/efi/EFI/b/grubx64.efi: its prefix \"(hd0,gpt2)/EFI/b\" names device (hd0,gpt2)"),
+        ("/boot/efi/EFI/c/grubx64.efi: its prefix \"($root)/EFI/c\" names device ($root)"),
         ("/boot/efi/EFI/d/grubx64.efi: not a grub EFI image mkimg can read"),
         ("/boot/efi/EFI/e/grubx64.efi: not a regular file (HardLink"),
     ];
