@@ -562,7 +562,7 @@ pub fn describe(boot: &RootfsBoot) -> Vec<String> {
     let mut out = Vec::new();
     let os = match &boot.os {
         Some(os) => format!(
-            "{} (ID={}{}{}), {:?} family",
+            "{} (ID={}{}{}), {}",
             os.pretty_name
                 .as_deref()
                 .or(os.name.as_deref())
@@ -577,7 +577,11 @@ pub fn describe(boot: &RootfsBoot) -> Vec<String> {
             } else {
                 format!(", ID_LIKE={}", os.id_like.join(" "))
             },
-            boot.family
+            match boot.family {
+                Family::Debian => "Debian family",
+                Family::Rpm => "RPM family",
+                Family::Other => "family unknown",
+            }
         ),
         None => "no os-release".to_string(),
     };

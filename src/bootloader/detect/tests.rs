@@ -471,7 +471,7 @@ fn own_vendor_first_case_insensitive() {
     let lines = describe(&boot);
     assert!(
         lines.contains(
-            &"distro: openEuler 24.03 (LTS) (ID=openEuler, VERSION_ID=24.03), Rpm family"
+            &"distro: openEuler 24.03 (LTS) (ID=openEuler, VERSION_ID=24.03), RPM family"
                 .to_string()
         ),
         "{lines:#?}"
