@@ -16,8 +16,7 @@ use std::io::{self, Write};
 use libfuzzer_sys::fuzz_target;
 use mkimg::elf::detect_elf;
 use mkimg::rootfs::{
-    process_rootfs, Budget, Captures, Edits, MemPolicy, MemorySink, RootfsJob, SplitTarget,
-    TarSink,
+    process_rootfs, Budget, Captures, Edits, MemPolicy, MemorySink, RootfsJob, SplitTarget, TarSink,
 };
 
 fn compress(how: u8, tar: &[u8]) -> Vec<u8> {
@@ -60,6 +59,11 @@ fuzz_target!(|data: &[u8]| {
             "/usr/lib/os-release".to_string(),
             "/usr/lib/u-boot/u-boot.itb".to_string(),
         ],
+        // What bootloader::detect asks for: grub binaries, BLS entries.
+        patterns: vec![
+            "/boot/efi/EFI/*/grubriscv64.efi".to_string(),
+            "/boot/loader/entries/*.conf".to_string(),
+        ],
         dirs: vec!["/boot".to_string()],
         elf_dirs: vec![
             "/usr/bin".to_string(),
@@ -68,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
         ],
         elf_count: 3,
         max_file_bytes: 1 << 20,
+        max_total_bytes: 4 << 20,
     };
     let job = RootfsJob {
         edits: &edits,
