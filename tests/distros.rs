@@ -31,13 +31,12 @@ use support::layouts::{
     bls_entry, grub_efi_path, layout_kernel_version, read_member, rpm_layout, write_layout, Layout,
     BLS_MARKER, BOGUS_ROOT,
 };
+use support::rootfs::board_rootfs;
 use support::run::{run_tool, text};
 use support::tools::{have_tools, require_root};
 
 /// Builds and boots run one at a time.
 static SLOW: Mutex<()> = Mutex::new(());
-
-static BOOTSTRAP: Mutex<()> = Mutex::new(());
 
 fn slow(test: &str) -> bool {
     if std::env::var("MKIMG_SLOW_TESTS").as_deref() != Ok("1") {
@@ -53,24 +52,6 @@ fn mkimg() -> Command {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null());
     command
-}
-
-/// The Debian rootfs of `qemu-<arch>`'s recipe (with grub-efi):
-/// $MKIMG_TEST_ROOTFS_<ARCH>, else bootstrapped (cached after the first run).
-fn debian_rootfs(arch: &str) -> PathBuf {
-    let var = format!("MKIMG_TEST_ROOTFS_{}", arch.to_uppercase());
-    if let Some(path) = std::env::var_os(&var) {
-        return PathBuf::from(path);
-    }
-    let board = format!("qemu-{arch}");
-    eprintln!("no {var}: bootstrapping the default rootfs of {board}");
-    let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(|e| e.into_inner());
-    let out = mkimg()
-        .args(["rootfs", "--board", &board])
-        .output()
-        .expect("run mkimg rootfs");
-    assert!(out.status.success(), "mkimg rootfs: {}", text(&out.stderr));
-    PathBuf::from(text(&out.stdout).trim())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +94,7 @@ impl Built {
 
 /// `mkimg build --board BOARD --rootfs <layout tarball> --format raw`.
 fn build(board: &str, arch: &str, layout: Layout, grub: Grub) -> Built {
-    let layout_tar = rpm_layout(&debian_rootfs(arch), arch, layout);
+    let layout_tar = rpm_layout(&board_rootfs(arch), arch, layout);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut command = mkimg();
@@ -360,7 +341,7 @@ fn layout_tarballs_are_in_shape_and_reproducible() {
     if !slow("layout_tarballs_are_in_shape_and_reproducible") {
         return;
     }
-    let debian = debian_rootfs("riscv64");
+    let debian = board_rootfs("riscv64");
     for layout in [Layout::OpenEuler, Layout::Fedora] {
         let tar = rpm_layout(&debian, "riscv64", layout);
         let listing = run_tool("tar", &["-tf", tar.to_str().unwrap()]);

@@ -14,8 +14,8 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
+use support::rootfs::board_rootfs;
 use support::run::{run_tool, text};
 use support::tools::require_root;
 
@@ -32,27 +32,6 @@ fn mkimg(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run mkimg")
-}
-
-/// Bootstraps run one at a time (they share the cache and the CPU).
-static BOOTSTRAP: Mutex<()> = Mutex::new(());
-
-fn rootfs_for(arch: &str) -> PathBuf {
-    let var = format!("MKIMG_TEST_ROOTFS_{}", arch.to_uppercase());
-    if let Some(path) = std::env::var_os(&var) {
-        return PathBuf::from(path);
-    }
-    let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(|e| e.into_inner());
-    let board = format!("qemu-{arch}");
-    let out = mkimg(&["rootfs", "--board", &board]);
-    assert!(
-        out.status.success(),
-        "mkimg rootfs --board {board}: {}",
-        text(&out.stderr)
-    );
-    let path = PathBuf::from(text(&out.stdout).trim());
-    assert!(path.is_file(), "mkimg rootfs printed {path:?}");
-    path
 }
 
 struct Built {
@@ -207,7 +186,7 @@ fn end_to_end(arch: &str) {
     if !slow() {
         return;
     }
-    let rootfs = rootfs_for(arch);
+    let rootfs = board_rootfs(arch);
     let board = format!("qemu-{arch}");
     let first = build(&board, &rootfs, &[]);
     check_image(arch, &first, &rootfs);
@@ -259,7 +238,7 @@ fn template_build_succeeds_as_non_root() {
     if !require_root("template_build_succeeds_as_non_root (switching to user nobody)") {
         return;
     }
-    let rootfs = rootfs_for("riscv64");
+    let rootfs = board_rootfs("riscv64");
     let dir = tempfile::tempdir().unwrap();
     // nobody needs a readable rootfs and a writable output/temp directory.
     let readable = dir.path().join("rootfs.tar");

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use mkimg::arch::Arch;
 use mkimg::bootloader::lint::{lint_grub_cfg, LintRules, RootBy};
 use rustix::process::{kill_process, Pid, Signal};
+use support::rootfs::board_rootfs;
 use support::run::text;
 use support::tools::require_root;
 
@@ -48,29 +49,8 @@ fn slow_rootfs(test: &str) -> Option<PathBuf> {
     if !require_root(test) {
         return None;
     }
-    Some(rootfs_for("riscv64"))
+    Some(board_rootfs("riscv64"))
 }
-
-/// The rootfs of `qemu-<arch>`'s default recipe (it carries grub-efi, so
-/// grub-mkconfig): $MKIMG_TEST_ROOTFS_<ARCH> (scripts/prefetch-rootfs.sh),
-/// else `mkimg rootfs --board qemu-<arch>` (cached after the first run).
-fn rootfs_for(arch: &str) -> PathBuf {
-    let var = format!("MKIMG_TEST_ROOTFS_{}", arch.to_uppercase());
-    if let Some(path) = std::env::var_os(&var) {
-        return PathBuf::from(path);
-    }
-    let board = format!("qemu-{arch}");
-    eprintln!("no {var}: bootstrapping the default rootfs of {board}");
-    let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(|e| e.into_inner());
-    let out = mkimg()
-        .args(["rootfs", "--board", &board])
-        .output()
-        .expect("run mkimg rootfs");
-    assert!(out.status.success(), "mkimg rootfs: {}", text(&out.stderr));
-    PathBuf::from(text(&out.stdout).trim())
-}
-
-static BOOTSTRAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The slow tests share loop devices and pgrep: one at a time.
 static SLOW: Mutex<()> = Mutex::new(());
@@ -315,7 +295,7 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
 }
 
 /// aarch64: Debian's grub-mkconfig through binfmt, then a boot. The rootfs
-/// is qemu-aarch64's default (grub-efi-arm64 included, see [`rootfs_for`]).
+/// is qemu-aarch64's default (grub-efi-arm64 included, see [`board_rootfs`]).
 #[test]
 fn aarch64_mkconfig_build_boots_with_the_layout_root() {
     let test = "aarch64_mkconfig_build_boots_with_the_layout_root";
@@ -326,7 +306,7 @@ fn aarch64_mkconfig_build_boots_with_the_layout_root() {
     if !require_root(test) {
         return;
     }
-    let rootfs = rootfs_for("aarch64");
+    let rootfs = board_rootfs("aarch64");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let built = mkimg()
