@@ -33,6 +33,8 @@ use std::ops::Range;
 
 use crate::disk::widening_add;
 
+pub mod ebr;
+
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests;
