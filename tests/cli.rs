@@ -5,6 +5,8 @@
 mod build;
 #[path = "cli/install.rs"]
 mod install;
+#[path = "cli/mbrext.rs"]
+mod mbrext;
 #[path = "cli/plan.rs"]
 mod plan;
 #[path = "cli/rootdir.rs"]

@@ -191,6 +191,11 @@ pub struct DiskSection {
     /// Number of GPT entries (default 128).
     #[serde(default)]
     pub gpt_entries: Option<Spanned<u32>>,
+    /// MBR slot (1-4) of the extended partition: partitions from this one
+    /// on are logical (5, 6, …). 0 or absent: slot 4 when more than four
+    /// partitions, else none (genimage's `extended-partition`).
+    #[serde(default)]
+    pub extended_partition: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

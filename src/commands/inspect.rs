@@ -11,6 +11,7 @@ use crate::board::schema::TableKind;
 use crate::board::size::format_bytes;
 use crate::cli::InspectArgs;
 use crate::commands::table::{render_rows, Row};
+use crate::disk::mbr::ebr::is_extended;
 use crate::disk::qcow2::Qcow2Reader;
 use crate::disk::tables::{read_tables, FoundTables};
 use crate::plan::parttype::describe_gpt_type;
@@ -158,10 +159,40 @@ pub fn found_rows(found: &FoundTables, ss: u64) -> Vec<Row> {
             if e.bootable {
                 type_.push_str(" active");
             }
+            let name = if is_extended(e.type_byte) {
+                format!("extended partition {}", i + 1)
+            } else {
+                format!("partition {} 'mbr{}'", i + 1, i + 1)
+            };
             rows.push(row(
-                format!("partition {} 'mbr{}'", i + 1, i + 1),
+                name,
                 start,
                 start + u64::from(e.sectors) * ss,
+                type_,
+                String::new(),
+                String::new(),
+            ));
+        }
+        for (number, l) in (5..).zip(&found.logical) {
+            let name = format!("partition {number} 'mbr{number}'");
+            let ebr = l.ebr_lba * ss;
+            rows.push(row(
+                format!("EBR of {name}"),
+                ebr,
+                ebr + ss,
+                table(),
+                String::new(),
+                String::new(),
+            ));
+            let mut type_ = format!("mbr {:#04x}", l.type_byte);
+            if l.bootable {
+                type_.push_str(" active");
+            }
+            let start = l.start_lba * ss;
+            rows.push(row(
+                name,
+                start,
+                start + u64::from(l.sectors) * ss,
                 type_,
                 String::new(),
                 String::new(),

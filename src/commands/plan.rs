@@ -220,6 +220,9 @@ pub fn plan_rows(plan: &Plan) -> Vec<Row> {
                         };
                     }
                 }
+                RegionKind::Extended => {
+                    row.type_ = format!("mbr {:#04x}", crate::disk::mbr::ebr::TYPE_EXTENDED);
+                }
                 _ => row.type_ = "table".to_string(),
             }
             row

@@ -12,6 +12,9 @@ use std::num::NonZeroU64;
 
 use crate::board::schema::{PartitionFlag, TableKind};
 use crate::disk::gpt::{read_gpt, write_gpt, GptDisk, GptError, GptPartition};
+use crate::disk::mbr::ebr::{
+    is_extended, read_ebr_chain, write_ebr_chain, EbrError, ExtendedChain, LogicalPartition,
+};
 use crate::disk::mbr::{read_mbr, write_mbr, MbrEntry, MbrError, MbrTable, TYPE_GPT_PROTECTIVE};
 use crate::plan::{Layout, PlannedPartition};
 
@@ -21,6 +24,8 @@ pub enum TableError {
     Gpt(#[from] GptError),
     #[error("writing the MBR")]
     Mbr(#[from] MbrError),
+    #[error("writing the EBR chain of the extended partition")]
+    Ebr(#[from] EbrError),
     #[error("sector size 0")]
     ZeroSectorSize,
     #[error("partition {number} '{name}' (offset {start:#x}, size {size:#x}) {reason}")]
@@ -110,14 +115,21 @@ pub fn mbr_table(layout: &Layout) -> Result<Option<MbrTable>, TableError> {
     let table = match layout.table {
         TableKind::None => return Ok(None),
         TableKind::Gpt => MbrTable::protective(layout.disk_sectors()),
-        TableKind::Mbr => MbrTable {
-            disk_signature: layout.mbr_signature.unwrap_or(0),
-            entries: layout
+        TableKind::Mbr => {
+            let mut entries: Vec<MbrEntry> = layout
                 .partitions
                 .iter()
+                .filter(|p| p.ebr.is_none())
                 .filter_map(|p| p.part_type.mbr.map(|t| entry(p, t)))
-                .collect::<Result<_, TableError>>()?,
-        },
+                .collect::<Result<_, TableError>>()?;
+            if let Some(chain) = extended_chain(layout)? {
+                entries.push(chain.mbr_entry());
+            }
+            MbrTable {
+                disk_signature: layout.mbr_signature.unwrap_or(0),
+                entries,
+            }
+        }
         TableKind::Hybrid => {
             let mirrored: Vec<MbrEntry> = layout
                 .partitions
@@ -133,10 +145,62 @@ pub fn mbr_table(layout: &Layout) -> Result<Option<MbrTable>, TableError> {
     Ok(Some(table))
 }
 
+/// The extended partition and its logical partitions, if the layout has
+/// them (MBR only).
+pub fn extended_chain(layout: &Layout) -> Result<Option<ExtendedChain>, TableError> {
+    let Some(ext) = layout
+        .extended
+        .as_ref()
+        .filter(|_| layout.table == TableKind::Mbr)
+    else {
+        return Ok(None);
+    };
+    let ss = sector_size(layout)?;
+    let lba32 = |bytes: u64, what: &'static str| {
+        u32::try_from(bytes / ss).map_err(|_| TableError::Partition {
+            number: ext.slot,
+            name: "extended".to_string(),
+            start: ext.start,
+            size: ext.end.saturating_sub(ext.start),
+            reason: what,
+        })
+    };
+    let start_lba = lba32(
+        ext.start,
+        "starts past the 32-bit LBA range of an MBR entry",
+    )?;
+    let sectors = lba32(
+        ext.end.saturating_sub(ext.start),
+        "has more sectors than an MBR entry can count",
+    )?;
+    let mut logicals = Vec::new();
+    for p in &layout.partitions {
+        let Some(ebr) = p.ebr else { continue };
+        let sectors = u32::try_from(p.size / ss).map_err(|_| {
+            TableError::partition(p, "has more sectors than an MBR entry can count")
+        })?;
+        logicals.push(LogicalPartition {
+            ebr_lba: ebr / ss,
+            bootable: p.flags.contains(&PartitionFlag::LegacyBiosBootable),
+            type_byte: p.part_type.mbr.unwrap_or(0),
+            start_lba: p.start / ss,
+            sectors,
+        });
+    }
+    Ok(Some(ExtendedChain {
+        start_lba,
+        sectors,
+        logicals,
+    }))
+}
+
 /// Write every table structure of the layout, and nothing else.
 pub fn write_tables<W: Write + Seek>(layout: &Layout, w: &mut W) -> Result<(), TableError> {
     if let Some(mbr) = mbr_table(layout)? {
         write_mbr(&mbr, layout.disk_sectors(), w)?;
+    }
+    if let Some(chain) = extended_chain(layout)? {
+        write_ebr_chain(&chain, layout.disk_sectors(), layout.sector_size, w)?;
     }
     if let Some(gpt) = gpt_disk(layout)? {
         write_gpt(&gpt, w)?;
@@ -150,6 +214,8 @@ pub struct FoundTables {
     pub table: TableKind,
     pub mbr: Option<MbrTable>,
     pub gpt: Option<GptDisk>,
+    /// Logical partitions (5, 6, …) of a plain MBR's extended partition.
+    pub logical: Vec<LogicalPartition>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +224,16 @@ pub enum InspectError {
     Mbr(#[from] MbrError),
     #[error("the MBR has a GPT protective entry, but the GPT cannot be read")]
     Gpt(#[from] GptError),
+    #[error("reading the logical partitions of the extended partition in MBR slot {slot}")]
+    Ebr {
+        slot: usize,
+        #[source]
+        source: EbrError,
+    },
+    #[error("the MBR has more than one extended partition (slots {first} and {second})")]
+    TwoExtended { first: usize, second: usize },
+    #[error("reading the disk size")]
+    Size(#[source] std::io::Error),
 }
 
 /// Read the MBR and, when it protects one, the GPT.
@@ -172,6 +248,7 @@ pub fn read_tables<R: Read + Seek>(
                 table: TableKind::None,
                 mbr: None,
                 gpt: None,
+                logical: Vec::new(),
             })
         }
         Err(err) => return Err(err.into()),
@@ -181,10 +258,12 @@ pub fn read_tables<R: Read + Seek>(
         .iter()
         .any(|e| e.type_byte == TYPE_GPT_PROTECTIVE);
     if !protective {
+        let logical = read_logical(r, sector_size, &mbr)?;
         return Ok(FoundTables {
             table: TableKind::Mbr,
             mbr: Some(mbr),
             gpt: None,
+            logical,
         });
     }
     let gpt = read_gpt(r, sector_size)?;
@@ -197,5 +276,33 @@ pub fn read_tables<R: Read + Seek>(
         table,
         mbr: Some(mbr),
         gpt: Some(gpt),
+        logical: Vec::new(),
     })
+}
+
+/// The logical partitions behind the MBR's extended entry, if it has one;
+/// the chain reader bounds every pointer by the disk's size.
+fn read_logical<R: Read + Seek>(
+    r: &mut R,
+    sector_size: u64,
+    mbr: &MbrTable,
+) -> Result<Vec<LogicalPartition>, InspectError> {
+    let mut extended = (1..)
+        .zip(&mbr.entries)
+        .filter(|(_, e)| is_extended(e.type_byte));
+    let Some((slot, ext)) = extended.next() else {
+        return Ok(Vec::new());
+    };
+    if let Some((second, _)) = extended.next() {
+        return Err(InspectError::TwoExtended {
+            first: slot,
+            second,
+        });
+    }
+    let size = r
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(InspectError::Size)?;
+    let disk_sectors = size.checked_div(sector_size).unwrap_or(0);
+    read_ebr_chain(r, sector_size, ext.start_lba, ext.sectors, disk_sectors)
+        .map_err(|source| InspectError::Ebr { slot, source })
 }

@@ -22,11 +22,18 @@ use crate::plan::PlannedPartition;
 /// Where the board writes each partition and blob, to cite them.
 struct Sources<'a> {
     board: &'a Board,
+    /// The placed partitions, in board order (numbers skip from 4 to 5
+    /// when some are logical, so the index is found by position).
+    partitions: &'a [PlannedPartition],
 }
 
 impl Sources<'_> {
     fn partition(&self, part: &PlannedPartition) -> Option<(&PartitionSection, Range<usize>)> {
-        let index = usize::try_from(part.number).ok()?.checked_sub(1)?;
+        let index = self
+            .partitions
+            .iter()
+            .position(|p| std::ptr::eq(p, part))
+            .or_else(|| self.partitions.iter().position(|p| p.name == part.name))?;
         let spanned = self.board.file.partitions.get(index)?;
         Some((spanned.get_ref(), spanned.span()))
     }
@@ -99,7 +106,10 @@ fn region_name(part: &PlannedPartition) -> String {
 
 /// Every layout problem of the placed disk.
 pub fn check_layout(board: &Board, layout: &Layout, usable: Usable, problems: &mut Vec<Problem>) {
-    let at = Sources { board };
+    let at = Sources {
+        board,
+        partitions: &layout.partitions,
+    };
     check_tables(&at, layout, problems);
     let regions = layout.regions();
     for part in &layout.partitions {
@@ -129,6 +139,76 @@ pub fn check_layout(board: &Board, layout: &Layout, usable: Usable, problems: &m
         problems.push(overlap);
     }
     check_duplicates(&at, layout, problems);
+    check_extended(&at, layout, problems);
+}
+
+/// Logical partitions follow each other (the EBR chain ascends, as
+/// genimage requires) and primary partitions stay out of the extended one.
+fn check_extended(at: &Sources, layout: &Layout, problems: &mut Vec<Problem>) {
+    let Some(ext) = &layout.extended else {
+        return;
+    };
+    let container = Region {
+        name: format!("extended partition {}", ext.slot),
+        kind: RegionKind::Extended,
+        start: ext.start,
+        end: ext.end,
+    };
+    let mut previous: Option<&PlannedPartition> = None;
+    for part in &layout.partitions {
+        let region = Region {
+            name: region_name(part),
+            kind: RegionKind::Partition,
+            start: part.start,
+            end: part.end(),
+        };
+        match part.ebr {
+            None if region.overlaps(&container) => problems.push(
+                Problem::error(format!(
+                    "{}: a primary partition inside the extended partition {} \
+                     (the extended partition runs from the first EBR to the end of the disk)",
+                    region.name, ext.slot
+                ))
+                .at(at.offset(part))
+                .with_parties(vec![region, container.clone()])
+                .with_fix(format!(
+                    "place it before {:#x}, or make it logical: disk.extended_partition",
+                    ext.start
+                )),
+            ),
+            None => {}
+            Some(ebr) => {
+                if let Some(prev) = previous.filter(|prev| ebr < prev.end()) {
+                    let prev_region = Region {
+                        name: region_name(prev),
+                        kind: RegionKind::Partition,
+                        start: prev.start,
+                        end: prev.end(),
+                    };
+                    problems.push(
+                        Problem::error(format!(
+                            "{}: its EBR at {ebr:#x} is before the end of {} ({:#x}): \
+                             logical partitions follow each other in table order, each \
+                             with its EBR one alignment before it",
+                            region.name,
+                            prev_region.name,
+                            prev.end()
+                        ))
+                        .at(at.offset(part))
+                        .with_parties(vec![prev_region, region])
+                        .with_fix(format!(
+                            "offset = \"{}\" or later, or remove the offset",
+                            format_bytes(add(
+                                align_up(prev.end(), layout.alignment),
+                                sub(part.start, ebr)
+                            ))
+                        )),
+                    );
+                }
+                previous = Some(part);
+            }
+        }
+    }
 }
 
 /// How many partitions the table can hold.
@@ -164,7 +244,7 @@ fn check_tables(at: &Sources, layout: &Layout, problems: &mut Vec<Problem>) {
             );
         }
     }
-    if layout.table == TableKind::Mbr && count > 4 {
+    if layout.table == TableKind::Mbr && count > 4 && layout.extended.is_none() {
         problems.push(
             Problem::error(format!(
                 "{count} partitions but an MBR holds at most 4 primary partitions"

@@ -131,6 +131,7 @@ pub fn plan_geometry(
         gpt,
         partitions: Vec::new(),
         blobs,
+        extended: None,
     };
     let usable = Usable {
         first: first_usable,

@@ -14,7 +14,7 @@ use crate::board::schema::TableKind;
 use crate::board::size::format_bytes;
 use crate::board::Location;
 use crate::plan::arith::{add, div, mul, sub};
-use crate::plan::{GptPlacement, PlannedBlob, PlannedPartition};
+use crate::plan::{ExtendedPlan, GptPlacement, PlannedBlob, PlannedPartition};
 
 /// Size of one GPT partition entry; the UEFI spec allows larger, nobody uses them.
 pub const GPT_ENTRY_SIZE: u64 = 128;
@@ -34,6 +34,8 @@ pub struct Layout {
     pub gpt: Option<GptPlacement>,
     pub partitions: Vec<PlannedPartition>,
     pub blobs: Vec<PlannedBlob>,
+    /// The MBR extended partition, when some partitions are logical.
+    pub extended: Option<ExtendedPlan>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,6 +46,11 @@ pub enum RegionKind {
     GptEntries,
     Blob,
     Partition,
+    /// An EBR sector (a table structure).
+    Ebr,
+    /// The MBR extended partition: a container, not data; it may overlap
+    /// the logical partitions, blobs and EBRs inside it.
+    Extended,
     BackupGptEntries,
     BackupGptHeader,
 }
@@ -113,8 +120,16 @@ impl Layout {
                 add(header, ss),
             ));
         }
+        if let Some(ext) = &self.extended {
+            let name = format!("extended partition {}", ext.slot);
+            regions.push(region(&name, RegionKind::Extended, ext.start, ext.end));
+        }
         for part in &self.partitions {
             let name = format!("partition {} '{}'", part.number, part.name);
+            if let Some(ebr) = part.ebr {
+                let ebr_name = format!("EBR of {name}");
+                regions.push(region(&ebr_name, RegionKind::Ebr, ebr, add(ebr, ss)));
+            }
             regions.push(region(&name, RegionKind::Partition, part.start, part.end()));
         }
         for blob in &self.blobs {
@@ -219,6 +234,11 @@ pub fn check_overlaps(regions: &[Region]) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (i, a) in regions.iter().enumerate() {
         for b in regions.iter().skip(i.saturating_add(1)) {
+            // The extended container holds others; `checks` keeps primary
+            // partitions out of it.
+            if a.kind == RegionKind::Extended || b.kind == RegionKind::Extended {
+                continue;
+            }
             if a.overlaps(b) {
                 let overlap_start = a.start.max(b.start);
                 let overlap_end = a.end.min(b.end);

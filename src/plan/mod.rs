@@ -138,6 +138,16 @@ pub struct GptPlacement {
     pub backup_header_lba: u64,
 }
 
+/// The MBR extended partition: the container of the logical partitions,
+/// from the first EBR to the end of the disk (as genimage places it).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtendedPlan {
+    /// MBR slot (1-4) of its entry.
+    pub slot: u32,
+    pub start: u64,
+    pub end: u64,
+}
+
 /// A partition with its final position and identities.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedPartition {
@@ -157,6 +167,10 @@ pub struct PlannedPartition {
     pub flags: Vec<PartitionFlag>,
     pub filesystem: PlannedFs,
     pub mount: Option<MountSpec>,
+    /// Byte offset of the EBR that describes this logical partition (MBR
+    /// extended partitions only; `number` is then 5 or more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ebr: Option<u64>,
 }
 
 impl PlannedPartition {

@@ -6,6 +6,13 @@
 //! byte after the previous one (or the first usable byte); `size = "rest"`
 //! (last partition only) runs to the last usable byte, its end aligned
 //! down. Whether the partitions then fit together is `checks`' job.
+//!
+//! MBR extended partition (genimage's model, measured in
+//! `disk::mbr::ebr`): with `disk.extended_partition = N` (or automatically
+//! N = 4 when an MBR disk has more than four partitions) partitions N, N+1,
+//! … are logical, numbered 5, 6, …; each one's EBR sits one partition
+//! alignment before it (an automatic offset leaves that room), and the
+//! extended partition runs from the first EBR to the end of the disk.
 
 use toml::Spanned;
 
@@ -20,24 +27,84 @@ use crate::plan::geometry::Usable;
 use crate::plan::identity::IdentitySource;
 use crate::plan::layout::{align_down, align_up, Layout, Problem};
 use crate::plan::parttype::{resolve_part_type, PartType, ESP};
-use crate::plan::{MountSpec, PlannedFs, PlannedPartition};
+use crate::plan::{ExtendedPlan, MountSpec, PlannedFs, PlannedPartition};
+
+/// The MBR slot of the extended partition, if any: `disk.extended_partition`
+/// (1-4), or 4 when an MBR disk has more than four partitions.
+fn extended_slot(board: &Board, problems: &mut Vec<Problem>) -> Option<u32> {
+    let disk = &board.file.disk;
+    let count = board.file.partitions.len();
+    let written = disk.extended_partition.as_ref();
+    let value = written.map_or(0, |n| *n.get_ref());
+    let at = written.map(|n| board.locate(n.span()));
+    if disk.table != TableKind::Mbr {
+        if value != 0 {
+            problems.push(
+                Problem::error(format!(
+                    "disk.extended_partition = {value}: extended and logical partitions exist \
+                     only in an MBR (table = \"mbr\"), not in a {:?} table",
+                    disk.table
+                ))
+                .at(at)
+                .with_fix("remove disk.extended_partition, or use table = \"mbr\""),
+            );
+        }
+        return None;
+    }
+    match value {
+        0 => (count > 4).then_some(4),
+        1..=4 if (value as usize) <= count => Some(value),
+        1..=4 => {
+            problems.push(
+                Problem::error(format!(
+                    "disk.extended_partition = {value} but the board has {count} partition(s): \
+                     no partition would be logical"
+                ))
+                .at(at)
+                .with_fix("remove disk.extended_partition (automatic: slot 4 when more than 4)"),
+            );
+            None
+        }
+        _ => {
+            problems.push(
+                Problem::error(format!(
+                    "disk.extended_partition = {value}: the extended partition takes an MBR \
+                     slot, 1 to 4 (0 for automatic)"
+                ))
+                .at(at)
+                .with_fix("disk.extended_partition = 4"),
+            );
+            None
+        }
+    }
+}
 
 /// Place and resolve every `[[partition]]` in order, on the disk `layout`
-/// describes (its partitions not yet filled in).
+/// describes (its partitions not yet filled in); with the extended
+/// partition when some are logical.
 pub fn plan_partitions(
     board: &Board,
     layout: &Layout,
     usable: Usable,
     ids: &IdentitySource,
     problems: &mut Vec<Problem>,
-) -> Vec<PlannedPartition> {
+) -> (Vec<PlannedPartition>, Option<ExtendedPlan>) {
     let ss = layout.sector_size;
     let mut partitions = Vec::new();
     let mut cursor = usable.first;
     let count = board.file.partitions.len();
+    let slot = extended_slot(board, problems);
+    // Index of the first logical partition.
+    let first_logical = slot.map(|n| n.saturating_sub(1) as usize);
     for (index, spanned) in board.file.partitions.iter().enumerate() {
         let section = spanned.get_ref();
-        let number = u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1));
+        let logical = first_logical.is_some_and(|first| index >= first);
+        let number = match first_logical.filter(|_| logical) {
+            Some(first) => {
+                u32::try_from(index.saturating_sub(first)).map_or(u32::MAX, |i| i.saturating_add(5))
+            }
+            None => u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1)),
+        };
         let who = format!("partition {number} '{}'", section.name);
         let size_at = board.locate(section.size.span());
         let part_align = section
@@ -64,8 +131,23 @@ pub fn plan_partitions(
                 }
                 value
             }
+            None if logical => add(align_up(cursor, part_align), part_align),
             None => align_up(cursor, part_align),
         };
+        // genimage's rule: the EBR is one partition alignment before it.
+        let ebr = logical.then(|| {
+            start.checked_sub(part_align).unwrap_or_else(|| {
+                problems.push(
+                    Problem::error(format!(
+                        "{who}: a logical partition at {start:#x} leaves no room for its EBR \
+                         ({} before it)",
+                        format_bytes(part_align)
+                    ))
+                    .at(board.locate(spanned.span())),
+                );
+                0
+            })
+        });
         let size = match *section.size.get_ref() {
             PartSize::Fixed(size) => size.0,
             PartSize::Rest => {
@@ -97,11 +179,19 @@ pub fn plan_partitions(
             );
         }
         cursor = add(start, size);
-        partitions.push(resolve_partition(
-            board, spanned, number, start, size, ids, problems,
-        ));
+        let mut part = resolve_partition(board, spanned, number, start, size, ids, problems);
+        part.ebr = ebr;
+        partitions.push(part);
     }
-    partitions
+    let extended = slot.and_then(|slot| {
+        let start = partitions.iter().find_map(|p| p.ebr)?;
+        Some(ExtendedPlan {
+            slot,
+            start,
+            end: usable.end,
+        })
+    });
+    (partitions, extended)
 }
 
 /// Type, GUID, attributes, filesystem and mount of one placed partition.
@@ -290,5 +380,6 @@ fn resolve_partition(
         flags: section.flags.clone(),
         filesystem,
         mount,
+        ebr: None,
     }
 }

@@ -39,7 +39,8 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     let mut problems = Vec::new();
     let blobs = plan_blobs(board, &mut problems);
     let (mut layout, usable) = plan_geometry(board, &ids, blobs, &mut problems);
-    layout.partitions = plan_partitions(board, &layout, usable, &ids, &mut problems);
+    (layout.partitions, layout.extended) =
+        plan_partitions(board, &layout, usable, &ids, &mut problems);
     check_layout(board, &layout, usable, &mut problems);
     let boot = plan_boot(board, &mut problems);
     check_boot_loader(board, &boot, &layout.partitions, &mut problems);

@@ -366,8 +366,12 @@ partition b
 size = "1M""#,
         "2 partitions but the GPT has only 1 entries",
     ),
+    // More than four MBR partitions make an extended partition (slot 4 by
+    // default); an extended partition outside slots 1-4 is refused.
     (
         r#"MBR
+extended_partition = 5 # <-
+
 partition p1
 size = "1M"
 
@@ -380,9 +384,20 @@ size = "1M"
 partition p4
 size = "1M"
 
-partition p5 # <-
+partition p5
 size = "1M""#,
-        "5 partitions but an MBR holds at most 4 primary partitions",
+        "disk.extended_partition = 5: the extended partition takes an MBR slot, 1 to 4",
+    ),
+    (
+        r#"GPT
+extended_partition = 2 # <-
+
+partition p1
+size = "1M"
+
+partition p2
+size = "1M""#,
+        "disk.extended_partition = 2: extended and logical partitions exist only in an MBR",
     ),
     (
         r#"MBR
