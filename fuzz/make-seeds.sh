@@ -6,6 +6,7 @@
 #   rootfs_pass       small tars from examples/make_seeds.rs (tar crate) and
 #                     GNU tar (sparse files, which the tar crate cannot write)
 #   partition_tables  GPT / MBR / hybrid images from mkimg's own writers
+#   ebr_chain         MBR images with an extended partition (python3 below)
 #   qcow2_inspect     those images through mkimg's qcow2 writer
 #   grub_image        a grub-mkimage x86_64-efi image, whole and cut down to
 #                     its headers and mods section
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 corpus=$PWD/corpus
 rm -rf "$corpus"
-mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,qcow2_inspect,grub_image}
+mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,ebr_chain,qcow2_inspect,grub_image}
 list=$corpus/SEEDS.txt
 : >"$list"
 
@@ -65,6 +66,32 @@ sparse sparse-pax-0.1 pax --sparse-version=0.1 "$pax"
 echo "rootfs_pass/sparse-pax-0.1.tar: PAX sparse 0.1 (GNU.sparse.map in the header)" >>"$list"
 sparse sparse-pax-1.0 pax --sparse-version=1.0 "$pax"
 echo "rootfs_pass/sparse-pax-1.0.tar: PAX sparse 1.0 (map at the start of the data)" >>"$list"
+
+# EBR chains: three logical partitions (as mkimg writes them), and a chain
+# whose last link points back to the first EBR.
+ebr_seed() { # NAME LOOP(0|1)
+    python3 - "$corpus/ebr_chain/$1" "$2" <<'PY'
+import struct, sys
+d = bytearray(64 * 512)
+def entry(lba, slot, typ, start, n):
+    struct.pack_into("<B3sB3sII", d, lba * 512 + 446 + 16 * slot, 0, b"\0" * 3, typ, b"\0" * 3, start, n)
+    d[lba * 512 + 510:lba * 512 + 512] = b"\x55\xaa"
+entry(0, 0, 0x83, 2, 6)
+entry(0, 1, 0x0F, 8, 56)
+ebrs = [8, 24, 40]
+for i, e in enumerate(ebrs):
+    entry(e, 0, 0x83, 2, 8)
+    if i + 1 < len(ebrs):
+        entry(e, 1, 0x0F, ebrs[i + 1] - 8, 10)
+if sys.argv[2] == "1":
+    entry(40, 1, 0x05, 0, 10)
+open(sys.argv[1], "wb").write(d)
+PY
+}
+ebr_seed three-logical 0
+echo "ebr_chain/three-logical: MBR, one primary + extended (0x0F) with three logical partitions" >>"$list"
+ebr_seed loop 1
+echo "ebr_chain/loop: the same chain with the last EBR linking back to the first" >>"$list"
 
 # GRUB images: grub-mkimage output is reproducible (no timestamps).
 printf 'set timeout=1\n' >"$work/seed.cfg"
