@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! board/        board.toml as typed (serde, deny_unknown_fields)      -> Board
+//! genimage/     a genimage.cfg, parsed and typed (beside board/)       -> genimage::Config
 //! plan/         resolved offsets, sizes, identities; validated         -> Plan
 //! rootfs/       the tarball as one stream: checks, edits, the split    -> per-partition contents
 //! bootloader/   grub.cfg / extlinux.conf generators
@@ -45,6 +46,7 @@ pub mod digest;
 pub mod disk;
 pub mod elf;
 pub mod filesystems;
+pub mod genimage;
 pub mod host;
 pub mod outputs;
 pub mod plan;
