@@ -8,6 +8,7 @@
 #   partition_tables  GPT / MBR / hybrid images from mkimg's own writers
 #   ebr_chain         MBR images with an extended partition (python3 below)
 #   qcow2_inspect     those images through mkimg's qcow2 writer
+#   genimage_config   the genimage.cfg files under fuzz/seeds/genimage_config/
 #   grub_image        a grub-mkimage x86_64-efi image, whole and cut down to
 #                     its headers and mods section
 # Needs: cargo (stable is enough), GNU tar, truncate, python3, grub-mkimage
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 corpus=$PWD/corpus
 rm -rf "$corpus"
-mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,ebr_chain,qcow2_inspect,grub_image}
+mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,ebr_chain,qcow2_inspect,grub_image,genimage_config}
 list=$corpus/SEEDS.txt
 : >"$list"
 
@@ -24,6 +25,12 @@ for board in ../boards/*/board.toml; do
     name=$(basename "$(dirname "$board")")
     cp "$board" "$corpus/board_plan/$name.toml"
     echo "board_plan/$name.toml: the shipped board $name" >>"$list"
+done
+
+for cfg in seeds/genimage_config/*.cfg; do
+    name=$(basename "$cfg")
+    cp "$cfg" "$corpus/genimage_config/$name"
+    echo "genimage_config/$name: $(sed -n '1s/^# //p' "$cfg")" >>"$list"
 done
 
 cargo run --quiet --locked --example make_seeds -- "$corpus" >>"$list"
