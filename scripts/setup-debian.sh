@@ -49,7 +49,7 @@ base_pkgs=(
     gdisk fdisk dosfstools mtools util-linux kmod
     mmdebstrap arch-test debian-archive-keyring ca-certificates
     qemu-efi-aarch64 u-boot-qemu
-    genimage zstd xz-utils gzip python3 acl attr file libarchive13
+    genimage genext2fs squashfs-tools zstd xz-utils gzip python3 acl attr file libarchive13
     grub-common grub-efi-amd64-bin shellcheck bc time busybox-static
     binutils procps openssl systemd g++ libcap2-bin groff-base
 )

@@ -37,6 +37,13 @@ pub const START_VM_SH: &str = include_str!("../templates/start_vm.sh.j2");
 /// `templates/mke2fs.conf`, not a template: mke2fs reads it through
 /// `MKE2FS_CONFIG` (`filesystems::ext4` writes it into the work directory).
 pub const MKE2FS_CONF: &str = include_str!("../templates/mke2fs.conf");
+/// `templates/genimage-mke2fs.conf`: e2fsprogs' default mke2fs.conf, for
+/// genimage.cfg ext images with `use-mke2fs = true`
+/// (`filesystems::from_genimage`).
+pub const GENIMAGE_MKE2FS_CONF: &str = include_str!("../templates/genimage-mke2fs.conf");
+/// `templates/genext2fs-mke2fs.conf`: for genimage.cfg ext images made the
+/// genext2fs way (`use-mke2fs = false`), by mke2fs.
+pub const GENEXT2FS_MKE2FS_CONF: &str = include_str!("../templates/genext2fs-mke2fs.conf");
 
 /// A template failed to compile or render.
 #[derive(Debug, thiserror::Error)]
