@@ -3,6 +3,8 @@
 
 #[path = "cli/build.rs"]
 mod build;
+#[path = "cli/genimage_fs.rs"]
+mod genimage_fs;
 #[path = "cli/install.rs"]
 mod install;
 #[path = "cli/mbrext.rs"]
