@@ -196,6 +196,17 @@ pub struct DiskSection {
     /// partitions, else none (genimage's `extended-partition`).
     #[serde(default)]
     pub extended_partition: Option<Spanned<u32>>,
+    /// Write the backup GPT (header and entry array at the end of the
+    /// disk). `false` (genimage's `gpt-no-backup`): the primary header
+    /// names itself as the alternate and the backup's sectors stay
+    /// reserved but unwritten. Default `true`.
+    #[serde(default)]
+    pub gpt_backup: Option<Spanned<bool>>,
+    /// The raw image file is `disk.size` long (sparse). `false`
+    /// (genimage's default, without `fill = true`): the file ends at the
+    /// last byte mkimg writes. Default `true`.
+    #[serde(default)]
+    pub fill: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -230,6 +241,46 @@ pub struct PartitionSection {
     pub mount_options: Option<Spanned<String>>,
     #[serde(default)]
     pub flags: Vec<PartitionFlag>,
+    /// `false`: the partition's bytes are placed like a blob (explicit
+    /// `offset`, raw `source` or nothing) but it has no table entry and
+    /// no number (genimage's `in-partition-table = false`). Default `true`.
+    #[serde(default)]
+    pub in_partition_table: Option<Spanned<bool>>,
+    /// MBR: a partition after the logical ones that is a primary entry
+    /// (MBR slot after the extended one) instead of a logical partition
+    /// (genimage ≥ 17's `forced-primary`).
+    #[serde(default)]
+    pub forced_primary: Option<Spanned<bool>>,
+    /// Byte ranges of the contents (relative to the partition's start)
+    /// that hold nothing, so a partition table may lie there; only with
+    /// `in_partition_table = false`.
+    #[serde(default)]
+    pub holes: Vec<Spanned<Hole>>,
+}
+
+impl PartitionSection {
+    /// Whether the partition has a table entry (`in_partition_table`,
+    /// default true).
+    pub fn in_table(&self) -> bool {
+        self.in_partition_table
+            .as_ref()
+            .is_none_or(|b| *b.get_ref())
+    }
+
+    /// `forced_primary = true`.
+    pub fn forced_primary(&self) -> bool {
+        self.forced_primary.as_ref().is_some_and(|b| *b.get_ref())
+    }
+}
+
+/// `[start, end)` bytes of a blob or non-table partition, relative to its
+/// offset, that hold no data (genimage's `holes = {"(440;512)"}`): a table
+/// structure may lie there and the blob's own bytes there are not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hole {
+    pub start: Size,
+    pub end: Size,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -252,6 +303,8 @@ pub enum PartitionFlag {
     ReadOnly,
     /// Discoverable Partitions Specification bit 63.
     NoAutomount,
+    /// GPT attribute bit 62 (genimage's `hidden`; nothing in an MBR).
+    Hidden,
 }
 
 /// Raw bytes at a fixed disk offset, outside any partition (boot-ROM
@@ -278,4 +331,7 @@ pub struct BlobSection {
     pub magic: Option<Spanned<String>>,
     #[serde(default)]
     pub magic_offset: Option<Spanned<u64>>,
+    /// Ranges of the file that hold nothing, where a table may lie.
+    #[serde(default)]
+    pub holes: Vec<Spanned<Hole>>,
 }

@@ -70,7 +70,7 @@ pub fn wanted(plan: &Plan) -> Captures {
     files.extend(plan.boot.efi_files.iter().map(|(from, _)| from.clone()));
     files.extend(plan.layout.blobs.iter().filter_map(|b| match &b.source {
         BlobSource::Rootfs(path) => Some(path.clone()),
-        BlobSource::File(_) => None,
+        BlobSource::File(_) | BlobSource::Reserved => None,
     }));
     let mut patterns = vec![format!("{ENTRIES_DIR}/*.conf")];
     if let Some(sfx) = arch.efi_suffix() {

@@ -26,6 +26,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             "sector_size": args.sector_size,
             "table": found.table,
             "disk_guid": found.gpt.as_ref().map(|g| g.disk_guid),
+            "gpt_backup": found.gpt.as_ref().map(|g| g.backup),
             "mbr_signature": found.mbr.as_ref().map(|m| m.disk_signature),
             "regions": rows,
         });
@@ -39,12 +40,17 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         );
         if let Some(gpt) = &found.gpt {
             println!(
-                "gpt: disk GUID {}, {} entries at LBA {}, usable LBA {}..{}",
+                "gpt: disk GUID {}, {} entries at LBA {}, usable LBA {}..{}{}",
                 gpt.disk_guid,
                 gpt.entry_count,
                 gpt.entries_lba,
                 gpt.first_usable_lba,
-                gpt.last_usable_lba
+                gpt.last_usable_lba,
+                if gpt.backup {
+                    ""
+                } else {
+                    ", no backup GPT (the primary header names itself as the alternate)"
+                }
             );
         }
         if let (Some(mbr), TableKind::Mbr | TableKind::Hybrid) = (&found.mbr, found.table) {
@@ -94,7 +100,7 @@ pub fn found_rows(found: &FoundTables, ss: u64) -> Vec<Row> {
     if found.mbr.is_some() {
         rows.push(row(
             "MBR".into(),
-            0,
+            440,
             512,
             table(),
             String::new(),
@@ -121,6 +127,8 @@ pub fn found_rows(found: &FoundTables, ss: u64) -> Vec<Row> {
             String::new(),
         ));
         let b = gpt.backup_entries_lba() * ss;
+        let backup_rows = if gpt.backup { 2 } else { 0 };
+        let first_backup_row = rows.len();
         rows.push(row(
             "backup GPT entries".into(),
             b,
@@ -138,6 +146,8 @@ pub fn found_rows(found: &FoundTables, ss: u64) -> Vec<Row> {
             String::new(),
             String::new(),
         ));
+        // Without a backup its sectors are only reserved: no rows.
+        rows.truncate(first_backup_row + backup_rows);
         for (i, p) in gpt.partitions.iter().enumerate() {
             let mut type_ = describe_gpt_type(p.type_guid);
             if p.attributes != 0 {

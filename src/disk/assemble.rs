@@ -32,6 +32,12 @@ pub enum Content {
     Bytes(Vec<u8>),
     /// A whole file (possibly sparse).
     File(PathBuf),
+    /// Bytes `[start, start + len)` of a file (a blob between its holes).
+    Slice {
+        path: PathBuf,
+        start: u64,
+        len: u64,
+    },
 }
 
 /// One bounded piece of the disk.
@@ -45,12 +51,14 @@ pub struct Piece {
 }
 
 impl Piece {
-    fn len(&self) -> Result<u64> {
+    /// How many bytes the piece writes (holes of a sparse file included).
+    pub fn byte_len(&self) -> Result<u64> {
         Ok(match &self.content {
             Content::Bytes(bytes) => bytes.len() as u64,
             Content::File(path) => std::fs::metadata(path)
                 .with_context(|| format!("{}: reading {}", self.name, path.display()))?
                 .len(),
+            Content::Slice { len, .. } => *len,
         })
     }
 }
@@ -90,7 +98,7 @@ pub fn assemble(
     let mut lens = Vec::with_capacity(pieces.len());
     let nexts = pieces.iter().skip(1).map(Some).chain([None]);
     for (piece, next) in pieces.iter().zip(nexts) {
-        let len = piece.len()?;
+        let len = piece.byte_len()?;
         if let Some(over) = len.checked_sub(piece.room).filter(|&over| over > 0) {
             bail!(
                 "{}: {len} bytes do not fit the {} bytes of room at {:#x} (over by {over})",
@@ -148,34 +156,65 @@ pub fn assemble(
                     .ok_or_else(overflow)?;
             }
             Content::File(path) => {
-                let mut file = File::open(path)
-                    .with_context(|| format!("{}: opening {}", piece.name, path.display()))?;
-                for (start, end) in data_extents(&file, len)? {
-                    file.seek(SeekFrom::Start(start))?;
-                    let mut pos = start;
-                    while let Some(left) = end.checked_sub(pos).filter(|&left| left > 0) {
-                        let want = usize::try_from(left).map_or(CHUNK, |left| left.min(CHUNK));
-                        file.read_exact(&mut buf[..want]).with_context(|| {
-                            format!("{}: reading {} at {pos:#x}", piece.name, path.display())
-                        })?;
-                        let at = piece.offset.checked_add(pos).ok_or_else(overflow)?;
-                        for sink in sinks.iter_mut() {
-                            sink.write_at(at, &buf[..want])
-                                .with_context(|| piece.name.clone())?;
-                        }
-                        pos = pos.checked_add(want as u64).ok_or_else(overflow)?;
-                        interrupt::pause_at("disk-write");
-                        interrupt::check()?;
-                    }
-                    report.data_bytes = end
-                        .checked_sub(start)
-                        .and_then(|n| report.data_bytes.checked_add(n))
-                        .ok_or_else(overflow)?;
-                }
+                stream_file(piece, path, 0, len, sinks, &mut buf, &mut report)?;
+            }
+            Content::Slice { path, start, .. } => {
+                stream_file(piece, path, *start, len, sinks, &mut buf, &mut report)?;
             }
         }
     }
     Ok(report)
+}
+
+/// Bytes `[skip, skip + len)` of `path`, by data extent, to `piece.offset`
+/// onwards in every sink.
+fn stream_file(
+    piece: &Piece,
+    path: &std::path::Path,
+    skip: u64,
+    len: u64,
+    sinks: &mut [Box<dyn DiskSink>],
+    buf: &mut [u8],
+    report: &mut AssemblyReport,
+) -> Result<()> {
+    // Every piece lies inside the disk (checked by `assemble`), so no sum
+    // of positions or byte counts below can pass the disk size; they stay
+    // checked so that a broken invariant is an error, not a wrap.
+    let overflow = || anyhow!("byte count past 2^64 while assembling the disk");
+    let chunk = buf.len();
+    let mut file =
+        File::open(path).with_context(|| format!("{}: opening {}", piece.name, path.display()))?;
+    let end_in_file = skip.checked_add(len).ok_or_else(overflow)?;
+    for (start, end) in data_extents(&file, end_in_file)? {
+        let (start, end) = (start.max(skip), end.min(end_in_file));
+        if start >= end {
+            continue;
+        }
+        file.seek(SeekFrom::Start(start))?;
+        let mut pos = start;
+        while let Some(left) = end.checked_sub(pos).filter(|&left| left > 0) {
+            let want = usize::try_from(left).map_or(chunk, |left| left.min(chunk));
+            file.read_exact(&mut buf[..want]).with_context(|| {
+                format!("{}: reading {} at {pos:#x}", piece.name, path.display())
+            })?;
+            let at = pos
+                .checked_sub(skip)
+                .and_then(|rel| piece.offset.checked_add(rel))
+                .ok_or_else(overflow)?;
+            for sink in sinks.iter_mut() {
+                sink.write_at(at, &buf[..want])
+                    .with_context(|| piece.name.clone())?;
+            }
+            pos = pos.checked_add(want as u64).ok_or_else(overflow)?;
+            interrupt::pause_at("disk-write");
+            interrupt::check()?;
+        }
+        report.data_bytes = end
+            .checked_sub(start)
+            .and_then(|n| report.data_bytes.checked_add(n))
+            .ok_or_else(overflow)?;
+    }
+    Ok(())
 }
 
 /// A `Write + Seek` that records what is written, for the table writers.

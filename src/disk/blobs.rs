@@ -33,7 +33,7 @@ pub fn rootfs_blob_paths(plan: &Plan) -> Vec<String> {
         .iter()
         .filter_map(|b| match &b.source {
             BlobSource::Rootfs(path) => Some(path.clone()),
-            BlobSource::File(_) => None,
+            BlobSource::File(_) | BlobSource::Reserved => None,
         })
         .collect()
 }
@@ -66,6 +66,8 @@ fn load_blob(blob: &PlannedBlob, captures: Option<&CaptureResults>) -> Result<Lo
         .map(|h| format!(" It usually comes from {h}."))
         .unwrap_or_default();
     let (content, len, head) = match &blob.source {
+        // A region kept free: nothing to write.
+        BlobSource::Reserved => (Content::Bytes(Vec::new()), 0, Vec::new()),
         BlobSource::File(path) => {
             // Resolved by the planner; a symlink planted since is not followed.
             let mut file = match open_resolved(path) {
@@ -162,6 +164,7 @@ mod tests {
             size,
             hint: Some("the Allwinner BSP (boot0_sdcard.fex)".into()),
             magic: Some((4, b"eGON.BT0".to_vec())),
+            holes: Vec::new(),
         }
     }
 

@@ -64,6 +64,12 @@ pub struct GptDisk {
     /// In table order: entry i is `partitions[i]`, the remaining entries are
     /// zero. Partition numbers in errors are `i + 1`, as Linux counts them.
     pub partitions: Vec<GptPartition>,
+    /// Whether the backup array and header are (to be) written. Without
+    /// them (genimage's `gpt-no-backup`) their sectors stay reserved —
+    /// `last_usable_lba` is unchanged, so `sgdisk -e` can add them later —
+    /// and the primary header's alternate LBA is its own, 1, as genimage
+    /// 16 writes it (the kernel then reads the primary as both copies).
+    pub backup: bool,
 }
 
 /// One used partition entry.
@@ -102,6 +108,7 @@ impl GptDisk {
             first_usable_lba: 0,
             last_usable_lba: 0,
             partitions: Vec::new(),
+            backup: true,
         };
         disk.first_usable_lba = entries_lba.saturating_add(disk.entry_array_sectors());
         disk.last_usable_lba = disk.backup_entries_lba().saturating_sub(1);
@@ -145,8 +152,10 @@ impl GptDisk {
     /// The byte ranges [`write_gpt`] writes, in writing order. Nothing else
     /// on the disk is touched. Fails when a range is past 2^64 bytes.
     pub fn regions(&self) -> Result<Vec<(&'static str, Range<u64>)>, GptError> {
+        let written = if self.backup { 4 } else { 2 };
         self.lba_regions()
             .into_iter()
+            .take(written)
             .map(|(what, lbas)| {
                 let bytes =
                     self.byte_offset(what, lbas.start)?..self.byte_offset(what, lbas.end)?;
@@ -321,8 +330,10 @@ impl GptDisk {
     fn header(&self, backup: bool, entries_crc32: u32) -> RawHeader {
         let (my_lba, alternate_lba, entries_lba) = if backup {
             (self.backup_header_lba(), 1, self.backup_entries_lba())
-        } else {
+        } else if self.backup {
             (1, self.backup_header_lba(), self.entries_lba)
+        } else {
+            (1, 1, self.entries_lba)
         };
         RawHeader {
             revision: REVISION,
@@ -391,7 +402,8 @@ fn memory_len(what: &'static str, bytes: u64) -> Result<usize, GptError> {
 
 /// Validates `disk` and writes its four structures, and nothing else:
 /// the primary header (LBA 1, rest of the sector zero), the primary array
-/// (padded to whole sectors), the backup array and the backup header.
+/// (padded to whole sectors), the backup array and the backup header —
+/// the last two only when `disk.backup`.
 pub fn write_gpt<W: Write + Seek>(disk: &GptDisk, w: &mut W) -> Result<(), GptError> {
     disk.validate()?;
     let ss = disk.sector_size as usize;
@@ -407,7 +419,7 @@ pub fn write_gpt<W: Write + Seek>(disk: &GptDisk, w: &mut W) -> Result<(), GptEr
         sector[..bytes.len()].copy_from_slice(&bytes);
         sector
     };
-    let writes: [(&'static str, u64, Vec<u8>); 4] = [
+    let mut writes: Vec<(&'static str, u64, Vec<u8>)> = vec![
         ("writing primary GPT header", 1, header_sector(false)),
         (
             "writing primary GPT entries",
@@ -425,6 +437,9 @@ pub fn write_gpt<W: Write + Seek>(disk: &GptDisk, w: &mut W) -> Result<(), GptEr
             header_sector(true),
         ),
     ];
+    if !disk.backup {
+        writes.truncate(2);
+    }
     for (action, lba, bytes) in writes {
         w.seek(SeekFrom::Start(disk.byte_offset(action, lba)?))
             .and_then(|_| w.write_all(&bytes))

@@ -43,7 +43,8 @@ pub trait DiskSink {
     fn finish(self: Box<Self>) -> Result<SinkReport>;
 }
 
-/// A sparse raw image: the file is sized up front, all-zero blocks are holes.
+/// A sparse raw image: the file is sized up front (the disk size, or less
+/// without `disk.fill`), all-zero blocks are holes.
 pub struct RawSink {
     path: PathBuf,
     file: File,

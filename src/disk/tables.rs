@@ -90,6 +90,7 @@ pub fn gpt_disk(layout: &Layout) -> Result<Option<GptDisk>, TableError> {
             .iter()
             .map(partition)
             .collect::<Result<_, TableError>>()?,
+        backup: gpt.backup,
     }))
 }
 
@@ -122,8 +123,10 @@ pub fn mbr_table(layout: &Layout) -> Result<Option<MbrTable>, TableError> {
                 .filter(|p| p.ebr.is_none())
                 .filter_map(|p| p.part_type.mbr.map(|t| entry(p, t)))
                 .collect::<Result<_, TableError>>()?;
-            if let Some(chain) = extended_chain(layout)? {
-                entries.push(chain.mbr_entry());
+            // The extended entry takes its slot; forced primaries follow it.
+            if let (Some(chain), Some(ext)) = (extended_chain(layout)?, &layout.extended) {
+                let at = (ext.slot as usize).saturating_sub(1).min(entries.len());
+                entries.insert(at, chain.mbr_entry());
             }
             MbrTable {
                 disk_signature: layout.mbr_signature.unwrap_or(0),

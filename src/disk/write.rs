@@ -1,5 +1,12 @@
 //! Plan + partition images → the disk, in every format asked for, in one
 //! pass (see [`crate::disk::assemble`]).
+//!
+//! A blob with holes goes in as the pieces between its holes (the table
+//! structures the planner let into a hole are written there instead); a
+//! reserved region (a non-table partition without contents) writes
+//! nothing. Without `disk.fill` the raw file ends at the last byte of the
+//! last piece, as genimage's image does without `fill = true`; qcow2 keeps
+//! the disk's virtual size.
 
 use std::path::Path;
 
@@ -10,13 +17,60 @@ use crate::disk::blobs::LoadedBlob;
 use crate::disk::qcow2::Qcow2Options;
 use crate::disk::sink::{DiskSink, Qcow2Sink, RawSink, SinkReport};
 use crate::filesystems::images::PartitionImage;
-use crate::plan::Plan;
+use crate::plan::{BlobSource, Plan, PlannedBlob};
 
 /// One output format and where it goes.
 #[derive(Debug, Clone)]
 pub enum DiskOutput<'a> {
     Raw(&'a Path),
     Qcow2(&'a Path, Qcow2Options),
+}
+
+/// The pieces of a blob with holes: the bytes between the holes (and
+/// before the end of its contents), each exactly its own room; the
+/// planner made sure nothing else claims them.
+fn hole_pieces(blob: &PlannedBlob, name: &str, content: &Content) -> Result<Vec<Piece>> {
+    let len = match content {
+        Content::Bytes(bytes) => bytes.len() as u64,
+        Content::File(path) => std::fs::metadata(path)
+            .with_context(|| format!("{name}: reading {}", path.display()))?
+            .len(),
+        Content::Slice { len, .. } => *len,
+    };
+    let mut pieces = Vec::new();
+    let mut from = 0u64;
+    let bounds = blob.holes.iter().copied().chain([(len, len)]);
+    for (hole_start, hole_end) in bounds {
+        let (start, end) = (from, hole_start.min(len));
+        from = from.max(hole_end);
+        if start >= end {
+            continue;
+        }
+        let size = end.checked_sub(start).context("blob slice")?;
+        let content = match content {
+            Content::Bytes(bytes) => {
+                let range = usize::try_from(start)?..usize::try_from(end)?;
+                Content::Bytes(bytes.get(range).context("blob slice")?.to_vec())
+            }
+            Content::File(path) => Content::Slice {
+                path: path.clone(),
+                start,
+                len: size,
+            },
+            Content::Slice { path, start: s, .. } => Content::Slice {
+                path: path.clone(),
+                start: s.checked_add(start).context("blob slice past 2^64")?,
+                len: size,
+            },
+        };
+        pieces.push(Piece {
+            name: format!("{name} bytes {start:#x}..{end:#x}"),
+            offset: blob.offset.checked_add(start).context("blob past 2^64")?,
+            room: size,
+            content,
+        });
+    }
+    Ok(pieces)
 }
 
 /// Assemble tables, blobs and partition images into every output. `blobs`
@@ -31,10 +85,18 @@ pub fn write_disk(
     let mut pieces = table_pieces(layout)?;
     let regions = layout.regions();
     for blob in &layout.blobs {
+        if blob.source == BlobSource::Reserved {
+            continue;
+        }
         let loaded = blobs
             .iter()
             .find(|b| b.name == blob.name)
             .with_context(|| format!("blob '{}' was not loaded", blob.name))?;
+        let name = format!("blob '{}' ({})", blob.name, blob.source);
+        if !blob.holes.is_empty() {
+            pieces.extend(hole_pieces(blob, &name, &loaded.content)?);
+            continue;
+        }
         // Room: up to the next region that starts after the blob.
         let next = regions
             .iter()
@@ -42,7 +104,6 @@ pub fn write_disk(
             .filter(|&s| s > blob.offset)
             .min()
             .unwrap_or(layout.disk_size);
-        let name = format!("blob '{}' ({})", blob.name, blob.source);
         let room = next.checked_sub(blob.offset).with_context(|| {
             format!(
                 "{name}: starts at {:#x}, past the end of the disk ({:#x})",
@@ -69,10 +130,21 @@ pub fn write_disk(
             content: Content::File(image.path.clone()),
         });
     }
+    // Without `disk.fill` the raw file ends at the last byte written.
+    let raw_len = if layout.fill {
+        layout.disk_size
+    } else {
+        let mut end = 0u64;
+        for piece in &pieces {
+            let piece_end = piece.offset.checked_add(piece.byte_len()?);
+            end = end.max(piece_end.context("a piece ends past 2^64")?);
+        }
+        end.min(layout.disk_size)
+    };
     let mut sinks: Vec<Box<dyn DiskSink>> = Vec::new();
     for output in outputs {
         sinks.push(match output {
-            DiskOutput::Raw(path) => Box::new(RawSink::create(path, layout.disk_size)?),
+            DiskOutput::Raw(path) => Box::new(RawSink::create(path, raw_len)?),
             DiskOutput::Qcow2(path, opts) => {
                 Box::new(Qcow2Sink::create(path, layout.disk_size, *opts)?)
             }

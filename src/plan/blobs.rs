@@ -4,11 +4,18 @@
 //! read during the rootfs pass), the room each takes, and the magic bytes
 //! the file must hold.
 //!
+//! `[[partition]]`s with `in_partition_table = false` become blobs here
+//! too (`plan_unlisted`), so the overlap checks and the assembler treat
+//! them alike; `holes` (genimage's) are the ranges of a blob that hold
+//! nothing, where a table structure may lie.
+//!
 //! The one I/O of the planner is here: the size of a host blob file.
 
 use toml::Spanned;
 
 use crate::board::paths::{resolve_board_path, Allowed};
+use crate::board::schema::{FilesystemKind, Hole};
+use crate::board::size::PartSize;
 use crate::board::{Board, Location};
 use crate::plan::layout::Problem;
 use crate::plan::{BlobSource, PlannedBlob};
@@ -134,6 +141,7 @@ pub fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob
             };
             (BlobSource::File(path), size)
         };
+        let holes = plan_holes(board, &who, &section.holes, size, problems);
         blobs.push(PlannedBlob {
             name: section.name.clone(),
             source,
@@ -141,9 +149,166 @@ pub fn plan_blobs(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob
             size,
             hint,
             magic,
+            holes,
         });
     }
     blobs
+}
+
+/// The `[[partition]]`s with `in_partition_table = false`, as blobs: their
+/// bytes at their offset (a raw `source`, or nothing), no table entry, no
+/// number. They need an explicit `offset` and a fixed `size`, and take
+/// none of the keys that only a table entry or a filesystem gives meaning.
+pub fn plan_unlisted(board: &Board, problems: &mut Vec<Problem>) -> Vec<PlannedBlob> {
+    let mut blobs = Vec::new();
+    for spanned in &board.file.partitions {
+        let section = spanned.get_ref();
+        if section.in_table() {
+            continue;
+        }
+        let who = format!("partition '{}' (in_partition_table = false)", section.name);
+        let header = board.locate(spanned.span());
+        let Some(offset) = &section.offset else {
+            problems.push(
+                Problem::error(format!(
+                    "{who} needs an explicit offset: it is placed like a blob"
+                ))
+                .at(header)
+                .with_fix("offset = \"0\" (or where its bytes go)"),
+            );
+            continue;
+        };
+        let PartSize::Fixed(size) = *section.size.get_ref() else {
+            problems.push(
+                Problem::error(format!("{who}: size = \"rest\" needs a table entry"))
+                    .at(board.locate(section.size.span()))
+                    .with_fix("give it a fixed size"),
+            );
+            continue;
+        };
+        let meaningless = [
+            ("uuid", section.uuid.is_some()),
+            ("flags", !section.flags.is_empty()),
+            ("mount", section.mount.is_some()),
+            ("mount_options", section.mount_options.is_some()),
+            ("label", section.label.is_some()),
+            ("fs_uuid", section.fs_uuid.is_some()),
+            ("forced_primary", section.forced_primary.is_some()),
+        ];
+        for (key, _) in meaningless.iter().filter(|(_, present)| *present) {
+            problems.push(
+                Problem::error(format!("{who}: {key} needs a table entry or a filesystem"))
+                    .at(header.clone())
+                    .with_fix(format!("remove {key}, or drop in_partition_table = false")),
+            );
+        }
+        let source = match (section.filesystem, &section.source) {
+            (Some(FilesystemKind::Raw), Some(source)) => {
+                let allowed = source_allowed(board, &section.name);
+                match resolve_board_path(&board.dir, source.get_ref(), allowed) {
+                    Ok(path) => BlobSource::File(path),
+                    Err(err) => {
+                        problems.push(
+                            Problem::error(format!("{who}: source {err}"))
+                                .at(source_location(board, &section.name, source))
+                                .with_fix(format!(
+                                    "copy the file into the board directory, or pass --blob {}=PATH",
+                                    section.name
+                                )),
+                        );
+                        continue;
+                    }
+                }
+            }
+            (None | Some(FilesystemKind::None), None) => BlobSource::Reserved,
+            _ => {
+                problems.push(
+                    Problem::error(format!(
+                        "{who}: its contents are a raw file (filesystem = \"raw\" with source) \
+                         or nothing; a filesystem needs a table entry"
+                    ))
+                    .at(header)
+                    .with_fix("filesystem = \"raw\" with source = \"FILE\", or drop in_partition_table = false"),
+                );
+                continue;
+            }
+        };
+        if let BlobSource::File(path) = &source {
+            if let Ok(meta) = std::fs::metadata(path) {
+                if meta.len() > size.0 {
+                    problems.push(
+                        Problem::error(format!(
+                            "{who}: {} is {} bytes, more than its size = {}",
+                            path.display(),
+                            meta.len(),
+                            size.0
+                        ))
+                        .at(board.locate(section.size.span()))
+                        .with_fix("check the file, or grow the partition's size"),
+                    );
+                }
+            }
+        }
+        let holes = plan_holes(board, &who, &section.holes, size.0, problems);
+        blobs.push(PlannedBlob {
+            name: section.name.clone(),
+            source,
+            offset: offset.get_ref().0,
+            size: size.0,
+            hint: None,
+            magic: None,
+            holes,
+        });
+    }
+    blobs
+}
+
+/// A blob's `holes` as sorted `[start, end)` ranges inside `[0, size)`;
+/// an empty, reversed, outside or overlapping hole is a problem.
+fn plan_holes(
+    board: &Board,
+    who: &str,
+    holes: &[Spanned<Hole>],
+    size: u64,
+    problems: &mut Vec<Problem>,
+) -> Vec<(u64, u64)> {
+    let mut ranges: Vec<(u64, u64, Location)> = Vec::new();
+    for hole in holes {
+        let Hole { start, end } = *hole.get_ref();
+        let at = board.locate(hole.span());
+        if start.0 >= end.0 || end.0 > size {
+            problems.push(
+                Problem::error(format!(
+                    "{who}: hole {{ start = {}, end = {} }} must be a non-empty range inside \
+                     its {size} bytes",
+                    start.0, end.0
+                ))
+                .at(at)
+                .with_fix(
+                    "holes = [{ start = \"440\", end = \"512\" }] (bytes from the blob's start)",
+                ),
+            );
+            continue;
+        }
+        ranges.push((start.0, end.0, at));
+    }
+    ranges.sort_by_key(|r| (r.0, r.1));
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (start, end, at) in ranges {
+        if let Some(last) = out.last().filter(|last| start < last.1) {
+            problems.push(
+                Problem::error(format!(
+                    "{who}: holes {:#x}..{:#x} and {start:#x}..{end:#x} overlap",
+                    last.0, last.1
+                ))
+                .at(at)
+                .with_fix("merge them into one hole"),
+            );
+            continue;
+        }
+        out.push((start, end));
+    }
+    out
 }
 
 /// Where a problem with the `source` of blob or raw partition `name` is

@@ -59,6 +59,13 @@ pub fn check_bounds(board: &Board) -> Vec<Problem> {
         if let Some(a) = &part.alignment {
             values.push(size(format!("{who}: alignment"), a));
         }
+        for hole in &part.holes {
+            values.push((
+                format!("{who}: hole end"),
+                hole.get_ref().end.0,
+                hole.span(),
+            ));
+        }
     }
     for blob in &file.blobs {
         let blob = blob.get_ref();
@@ -66,6 +73,13 @@ pub fn check_bounds(board: &Board) -> Vec<Problem> {
         values.push(size(format!("{who}: offset"), &blob.offset));
         if let Some(room) = &blob.size {
             values.push(size(format!("{who}: size"), room));
+        }
+        for hole in &blob.holes {
+            values.push((
+                format!("{who}: hole end"),
+                hole.get_ref().end.0,
+                hole.span(),
+            ));
         }
         if let Some(magic) = &blob.magic_offset {
             values.push((

@@ -34,7 +34,14 @@ impl Sources<'_> {
             .iter()
             .position(|p| std::ptr::eq(p, part))
             .or_else(|| self.partitions.iter().position(|p| p.name == part.name))?;
-        let spanned = self.board.file.partitions.get(index)?;
+        // The index-th partition with a table entry (the others are blobs).
+        let spanned = self
+            .board
+            .file
+            .partitions
+            .iter()
+            .filter(|p| p.get_ref().in_table())
+            .nth(index)?;
         Some((spanned.get_ref(), spanned.span()))
     }
 
@@ -73,6 +80,24 @@ impl Sources<'_> {
             .map(|b| (b.get_ref(), b.span()))
     }
 
+    /// The `offset` of blob `name`: a `[[blob]]`, else a `[[partition]]`
+    /// without a table entry (planned as a blob).
+    fn blob_offset(&self, name: &str) -> Option<Location> {
+        let blob = self
+            .blob(name)
+            .map(|(section, _)| self.board.locate(section.offset.span()));
+        blob.or_else(|| {
+            self.board
+                .file
+                .partitions
+                .iter()
+                .map(|p| p.get_ref())
+                .find(|p| !p.in_table() && p.name == name)
+                .and_then(|p| p.offset.as_ref())
+                .map(|o| self.board.locate(o.span()))
+        })
+    }
+
     /// The region to move to clear an overlap: the later party if the
     /// board places it, else the earlier.
     fn region(&self, layout: &Layout, region: &Region) -> Option<Location> {
@@ -86,8 +111,7 @@ impl Sources<'_> {
                 .blobs
                 .iter()
                 .find(|b| format!("blob '{}'", b.name) == region.name)
-                .and_then(|b| self.blob(&b.name))
-                .map(|(section, _)| self.board.locate(section.offset.span())),
+                .and_then(|b| self.blob_offset(&b.name)),
             RegionKind::GptEntries => self
                 .board
                 .file
@@ -117,9 +141,7 @@ pub fn check_layout(board: &Board, layout: &Layout, usable: Usable, problems: &m
     }
     for blob in &layout.blobs {
         if add(blob.offset, blob.size) > layout.disk_size {
-            let offset = at
-                .blob(&blob.name)
-                .map(|(section, _)| board.locate(section.offset.span()));
+            let offset = at.blob_offset(&blob.name);
             problems.push(
                 Problem::error(format!(
                     "blob '{}' ({} bytes at {:#x}) runs past the end of the disk",
@@ -148,20 +170,20 @@ fn check_extended(at: &Sources, layout: &Layout, problems: &mut Vec<Problem>) {
     let Some(ext) = &layout.extended else {
         return;
     };
-    let container = Region {
-        name: format!("extended partition {}", ext.slot),
-        kind: RegionKind::Extended,
-        start: ext.start,
-        end: ext.end,
-    };
+    let container = Region::new(
+        &format!("extended partition {}", ext.slot),
+        RegionKind::Extended,
+        ext.start,
+        ext.end,
+    );
     let mut previous: Option<&PlannedPartition> = None;
     for part in &layout.partitions {
-        let region = Region {
-            name: region_name(part),
-            kind: RegionKind::Partition,
-            start: part.start,
-            end: part.end(),
-        };
+        let region = Region::new(
+            &region_name(part),
+            RegionKind::Partition,
+            part.start,
+            part.end(),
+        );
         match part.ebr {
             None if region.overlaps(&container) => problems.push(
                 Problem::error(format!(
@@ -179,12 +201,12 @@ fn check_extended(at: &Sources, layout: &Layout, problems: &mut Vec<Problem>) {
             None => {}
             Some(ebr) => {
                 if let Some(prev) = previous.filter(|prev| ebr < prev.end()) {
-                    let prev_region = Region {
-                        name: region_name(prev),
-                        kind: RegionKind::Partition,
-                        start: prev.start,
-                        end: prev.end(),
-                    };
+                    let prev_region = Region::new(
+                        &region_name(prev),
+                        RegionKind::Partition,
+                        prev.start,
+                        prev.end(),
+                    );
                     problems.push(
                         Problem::error(format!(
                             "{}: its EBR at {ebr:#x} is before the end of {} ({:#x}): \
@@ -417,6 +439,41 @@ fn check_duplicates(at: &Sources, layout: &Layout, problems: &mut Vec<Problem>) 
                     .map(|g| at.board.locate(g.span()))
                     .or_else(|| at.header(part)))
                 .with_fix("change disk.guid or the partition's uuid (or drop one to derive it)"),
+            );
+        }
+    }
+    // A partition without a table entry is planned as a blob of its name.
+    for spanned in at
+        .board
+        .file
+        .partitions
+        .iter()
+        .filter(|p| !p.get_ref().in_table())
+    {
+        let name = &spanned.get_ref().name;
+        let twice = at
+            .board
+            .file
+            .blobs
+            .iter()
+            .any(|b| &b.get_ref().name == name)
+            || names.contains_key(name.as_str())
+            || at
+                .board
+                .file
+                .partitions
+                .iter()
+                .filter(|p| !p.get_ref().in_table() && &p.get_ref().name == name)
+                .count()
+                > 1;
+        if twice {
+            problems.push(
+                Problem::error(format!(
+                    "partition '{name}' (in_partition_table = false) shares its name with \
+                     another partition or blob"
+                ))
+                .at(at.board.locate(spanned.span()))
+                .with_fix("give each partition and blob a unique name"),
             );
         }
     }

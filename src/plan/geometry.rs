@@ -4,7 +4,11 @@
 //!
 //! Placement rules (documented in README's board reference):
 //! - GPT: primary header at LBA 1, entry array at `disk.gpt_entries_offset`
-//!   (default LBA 2), backup array and header at the very end.
+//!   (default LBA 2), backup array and header at the very end. With
+//!   `disk.gpt_backup = false` the backup's sectors stay reserved (the
+//!   last usable LBA does not move), as genimage 16's `gpt-no-backup`
+//!   keeps them: a later `sgdisk -e` can write the backup without
+//!   moving any partition.
 //! - First usable LBA: right after the primary array, and after every blob
 //!   that lies before the first partition (when the first partition has no
 //!   explicit offset, every blob counts as "before" it).
@@ -88,8 +92,23 @@ pub fn plan_geometry(
     let table = disk.table;
 
     let (mut gpt, mut first_usable, usable_end) = match table {
-        TableKind::None => (None, 0, disk_size),
-        TableKind::Mbr => (None, ss, disk_size),
+        TableKind::None | TableKind::Mbr => {
+            if let Some(written) = disk.gpt_backup.as_ref().filter(|b| !*b.get_ref()) {
+                problems.push(
+                    Problem::error(format!(
+                        "disk.gpt_backup = false on a {:?} table: only a GPT has a backup",
+                        table
+                    ))
+                    .at(board.locate(written.span()))
+                    .with_fix("remove disk.gpt_backup, or use table = \"gpt\""),
+                );
+            }
+            (
+                None,
+                if table == TableKind::Mbr { ss } else { 0 },
+                disk_size,
+            )
+        }
         TableKind::Gpt | TableKind::Hybrid => {
             let gpt = place_gpt(board, ids, ss, disk_size, problems);
             let first = mul(add(gpt.entries_lba, gpt.entry_array_sectors), ss);
@@ -97,11 +116,13 @@ pub fn plan_geometry(
             (Some(gpt), first, end)
         }
     };
-    // Blobs before the first partition push the first usable LBA out.
+    // Blobs before the first partition push the first usable LBA out
+    // (`blobs` holds the partitions without a table entry too).
     let first_explicit = board
         .file
         .partitions
-        .first()
+        .iter()
+        .find(|p| p.get_ref().in_table())
         .and_then(|p| p.get_ref().offset.as_ref())
         .map(|o| o.get_ref().0);
     for blob in &blobs {
@@ -132,6 +153,7 @@ pub fn plan_geometry(
         partitions: Vec::new(),
         blobs,
         extended: None,
+        fill: disk.fill.as_ref().is_none_or(|f| *f.get_ref()),
     };
     let usable = Usable {
         first: first_usable,
@@ -196,5 +218,6 @@ fn place_gpt(
         last_usable_lba: backup_entries_lba.saturating_sub(1),
         backup_entries_lba,
         backup_header_lba,
+        backup: disk.gpt_backup.as_ref().is_none_or(|b| *b.get_ref()),
     }
 }

@@ -36,6 +36,14 @@ pub struct Layout {
     pub blobs: Vec<PlannedBlob>,
     /// The MBR extended partition, when some partitions are logical.
     pub extended: Option<ExtendedPlan>,
+    /// The raw file is `disk_size` long (`disk.fill`, default); else it
+    /// ends at the last byte written.
+    #[serde(skip_serializing_if = "is_true")]
+    pub fill: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,11 +70,46 @@ pub struct Region {
     pub kind: RegionKind,
     pub start: u64,
     pub end: u64,
+    /// Absolute `[start, end)` ranges inside this region that hold nothing
+    /// (a blob's `holes`): another region may lie there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holes: Vec<(u64, u64)>,
 }
 
 impl Region {
+    pub fn new(name: &str, kind: RegionKind, start: u64, end: u64) -> Region {
+        Region {
+            name: name.to_string(),
+            kind,
+            start,
+            end,
+            holes: Vec::new(),
+        }
+    }
+
     pub fn overlaps(&self, other: &Region) -> bool {
         self.start < other.end && other.start < self.end && self.start < self.end
+    }
+
+    /// The bytes both regions claim: their overlap minus the holes of
+    /// either (a hole's bytes are written by the other region or by
+    /// nobody). Empty when they can share the disk.
+    pub fn conflicts(&self, other: &Region) -> Vec<(u64, u64)> {
+        if !self.overlaps(other) || other.start >= other.end {
+            return Vec::new();
+        }
+        let mut left = vec![(self.start.max(other.start), self.end.min(other.end))];
+        for &(hole_start, hole_end) in self.holes.iter().chain(&other.holes) {
+            left = left
+                .into_iter()
+                .flat_map(|(start, end)| {
+                    let before = (start, end.min(hole_start));
+                    let after = (start.max(hole_end), end);
+                    [before, after].into_iter().filter(|(s, e)| s < e)
+                })
+                .collect();
+        }
+        left
     }
 }
 
@@ -89,7 +132,8 @@ impl Layout {
             self.table,
             TableKind::Gpt | TableKind::Mbr | TableKind::Hybrid
         ) {
-            regions.push(region("MBR", RegionKind::Mbr, 0, 512));
+            // Bytes 440..512: the writer leaves the boot code area to a blob.
+            regions.push(region("MBR", RegionKind::Mbr, 440, 512));
         }
         if let Some(gpt) = &self.gpt {
             regions.push(region(
@@ -106,15 +150,23 @@ impl Layout {
                 add(entries, mul(gpt.entry_array_sectors, ss)),
             ));
             let backup = mul(gpt.backup_entries_lba, ss);
+            let (entries_name, header_name) = if gpt.backup {
+                ("backup GPT entries", "backup GPT header")
+            } else {
+                (
+                    "backup GPT entries (reserved, not written)",
+                    "backup GPT header (reserved, not written)",
+                )
+            };
             regions.push(region(
-                "backup GPT entries",
+                entries_name,
                 RegionKind::BackupGptEntries,
                 backup,
                 add(backup, mul(gpt.entry_array_sectors, ss)),
             ));
             let header = mul(gpt.backup_header_lba, ss);
             regions.push(region(
-                "backup GPT header",
+                header_name,
                 RegionKind::BackupGptHeader,
                 header,
                 add(header, ss),
@@ -134,12 +186,18 @@ impl Layout {
         }
         for blob in &self.blobs {
             let name = format!("blob '{}'", blob.name);
-            regions.push(region(
+            let mut r = region(
                 &name,
                 RegionKind::Blob,
                 blob.offset,
                 add(blob.offset, blob.size),
-            ));
+            );
+            r.holes = blob
+                .holes
+                .iter()
+                .map(|&(start, end)| (add(blob.offset, start), add(blob.offset, end)))
+                .collect();
+            regions.push(r);
         }
         regions.sort_by_key(|r| (r.start, r.end));
         regions
@@ -147,12 +205,7 @@ impl Layout {
 }
 
 fn region(name: &str, kind: RegionKind, start: u64, end: u64) -> Region {
-    Region {
-        name: name.to_string(),
-        kind,
-        start,
-        end,
-    }
+    Region::new(name, kind, start, end)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -239,17 +292,22 @@ pub fn check_overlaps(regions: &[Region]) -> Vec<Problem> {
             if a.kind == RegionKind::Extended || b.kind == RegionKind::Extended {
                 continue;
             }
-            if a.overlaps(b) {
-                let overlap_start = a.start.max(b.start);
-                let overlap_end = a.end.min(b.end);
+            let conflicts = a.conflicts(b);
+            if let (Some(&(overlap_start, _)), Some(&(_, overlap_end))) =
+                (conflicts.first(), conflicts.last())
+            {
+                let bytes = conflicts
+                    .iter()
+                    .fold(0, |sum, &(start, end)| add(sum, sub(end, start)));
+                let outside_holes = if a.holes.is_empty() && b.holes.is_empty() {
+                    ""
+                } else {
+                    " outside their holes"
+                };
                 problems.push(
                     Problem::error(format!(
-                        "{} and {} overlap by {} bytes at {:#x}..{:#x}",
-                        a.name,
-                        b.name,
-                        sub(overlap_end, overlap_start),
-                        overlap_start,
-                        overlap_end
+                        "{} and {} overlap by {bytes} bytes{outside_holes} at {:#x}..{:#x}",
+                        a.name, b.name, overlap_start, overlap_end
                     ))
                     .with_parties(vec![a.clone(), b.clone()])
                     .with_fix(suggest_overlap_fix(a, b)),

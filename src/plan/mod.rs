@@ -136,6 +136,15 @@ pub struct GptPlacement {
     pub last_usable_lba: u64,
     pub backup_entries_lba: u64,
     pub backup_header_lba: u64,
+    /// Whether the backup header and array are written (`disk.gpt_backup`);
+    /// without them their sectors stay reserved and the primary header
+    /// names itself as the alternate, as genimage's `gpt-no-backup` does.
+    #[serde(skip_serializing_if = "is_true")]
+    pub backup: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// The MBR extended partition: the container of the logical partitions,
@@ -241,6 +250,11 @@ pub struct PlannedBlob {
     pub hint: Option<String>,
     /// Bytes the file must hold at an offset: (offset, bytes).
     pub magic: Option<(u64, Vec<u8>)>,
+    /// `[start, end)` ranges of the blob, relative to `offset`, that hold
+    /// nothing: a table may lie there, and the file's bytes there are not
+    /// written. Sorted, disjoint, inside `[0, size)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holes: Vec<(u64, u64)>,
 }
 
 /// Where a blob's bytes come from.
@@ -251,6 +265,9 @@ pub enum BlobSource {
     File(PathBuf),
     /// A file inside the rootfs, read during the rootfs pass.
     Rootfs(String),
+    /// Nothing: a region kept free (a `[[partition]]` with
+    /// `in_partition_table = false` and no contents).
+    Reserved,
 }
 
 impl std::fmt::Display for BlobSource {
@@ -258,6 +275,7 @@ impl std::fmt::Display for BlobSource {
         match self {
             BlobSource::File(path) => write!(f, "{}", path.display()),
             BlobSource::Rootfs(path) => write!(f, "rootfs:{path}"),
+            BlobSource::Reserved => write!(f, "reserved, nothing written"),
         }
     }
 }

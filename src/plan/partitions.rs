@@ -33,7 +33,12 @@ use crate::plan::{ExtendedPlan, MountSpec, PlannedFs, PlannedPartition};
 /// (1-4), or 4 when an MBR disk has more than four partitions.
 fn extended_slot(board: &Board, problems: &mut Vec<Problem>) -> Option<u32> {
     let disk = &board.file.disk;
-    let count = board.file.partitions.len();
+    let count = board
+        .file
+        .partitions
+        .iter()
+        .filter(|p| p.get_ref().in_table())
+        .count();
     let written = disk.extended_partition.as_ref();
     let value = written.map_or(0, |n| *n.get_ref());
     let at = written.map(|n| board.locate(n.span()));
@@ -79,6 +84,106 @@ fn extended_slot(board: &Board, problems: &mut Vec<Problem>) -> Option<u32> {
     }
 }
 
+/// A table partition's place in the table: logical or not, and its number.
+#[derive(Debug, Clone, Copy)]
+struct Role {
+    logical: bool,
+    forced_primary: bool,
+    number: u32,
+}
+
+/// Each `[[partition]]`'s role, `None` for one without a table entry.
+/// With an extended partition in MBR slot `slot`: table partitions 1 ..
+/// slot-1 are primary, the rest logical (5, 6, …) except those marked
+/// `forced_primary`, which take the MBR slots after the extended one
+/// (genimage ≥ 17's rules: only after the extended partition starts,
+/// never followed by a logical one, at most four MBR entries).
+fn table_roles(board: &Board, slot: Option<u32>, problems: &mut Vec<Problem>) -> Vec<Option<Role>> {
+    let first_logical = slot.map(|n| n.saturating_sub(1) as usize);
+    let mut roles = Vec::new();
+    let (mut table_index, mut logicals, mut forced) = (0usize, 0u32, 0u32);
+    for spanned in &board.file.partitions {
+        let section = spanned.get_ref();
+        if !section.in_table() {
+            roles.push(None);
+            continue;
+        }
+        let after_extended = first_logical.is_some_and(|first| table_index >= first);
+        let forced_primary = section.forced_primary();
+        let forced_at = section
+            .forced_primary
+            .as_ref()
+            .map(|f| board.locate(f.span()));
+        let role = if forced_primary && after_extended {
+            forced = forced.saturating_add(1);
+            let slot = slot.unwrap_or(4);
+            if slot.saturating_add(forced) > 4 {
+                problems.push(
+                    Problem::error(format!(
+                        "partition '{}': forced_primary needs MBR slot {}, but an MBR has 4 \
+                         (the extended partition takes slot {slot})",
+                        section.name,
+                        slot.saturating_add(forced)
+                    ))
+                    .at(forced_at)
+                    .with_fix(
+                        "make it logical (remove forced_primary), or move \
+                               disk.extended_partition to a lower slot",
+                    ),
+                );
+            }
+            Role {
+                logical: false,
+                forced_primary: true,
+                number: slot.saturating_add(forced),
+            }
+        } else if after_extended {
+            if forced > 0 {
+                problems.push(
+                    Problem::error(format!(
+                        "partition '{}': a logical partition after a forced_primary one; the \
+                         extended partition would hold that primary partition",
+                        section.name
+                    ))
+                    .at(board.locate(spanned.span()))
+                    .with_fix("list the forced_primary partitions after every logical one"),
+                );
+            }
+            logicals = logicals.saturating_add(1);
+            Role {
+                logical: true,
+                forced_primary: false,
+                number: logicals.saturating_add(4),
+            }
+        } else {
+            if forced_primary {
+                let why = if slot.is_some() {
+                    "it comes before the extended partition and is primary anyway"
+                } else {
+                    "the disk has no extended partition (MBR with disk.extended_partition, \
+                     or more than four partitions)"
+                };
+                problems.push(
+                    Problem::error(format!(
+                        "partition '{}': forced_primary has no effect: {why}",
+                        section.name
+                    ))
+                    .at(forced_at)
+                    .with_fix("remove forced_primary"),
+                );
+            }
+            Role {
+                logical: false,
+                forced_primary: false,
+                number: u32::try_from(table_index).map_or(u32::MAX, |i| i.saturating_add(1)),
+            }
+        };
+        roles.push(Some(role));
+        table_index = table_index.saturating_add(1);
+    }
+    roles
+}
+
 /// Place and resolve every `[[partition]]` in order, on the disk `layout`
 /// describes (its partitions not yet filled in); with the extended
 /// partition when some are logical.
@@ -92,19 +197,28 @@ pub fn plan_partitions(
     let ss = layout.sector_size;
     let mut partitions = Vec::new();
     let mut cursor = usable.first;
-    let count = board.file.partitions.len();
     let slot = extended_slot(board, problems);
-    // Index of the first logical partition.
-    let first_logical = slot.map(|n| n.saturating_sub(1) as usize);
+    let roles = table_roles(board, slot, problems);
+    // Index of the last partition with a table entry (`rest` goes there).
+    let last_in_table = board
+        .file
+        .partitions
+        .iter()
+        .rposition(|p| p.get_ref().in_table());
     for (index, spanned) in board.file.partitions.iter().enumerate() {
         let section = spanned.get_ref();
-        let logical = first_logical.is_some_and(|first| index >= first);
-        let number = match first_logical.filter(|_| logical) {
-            Some(first) => {
-                u32::try_from(index.saturating_sub(first)).map_or(u32::MAX, |i| i.saturating_add(5))
+        let Some(role) = roles.get(index).copied().flatten() else {
+            // No table entry: placed as a blob (`blobs::plan_unlisted`);
+            // like genimage, a later automatic offset follows it.
+            if let Some(offset) = &section.offset {
+                if let PartSize::Fixed(size) = section.size.get_ref() {
+                    cursor = cursor.max(add(offset.get_ref().0, size.0));
+                }
             }
-            None => u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1)),
+            continue;
         };
+        let (logical, number) = (role.logical, role.number);
+        let count_rest_ok = last_in_table == Some(index);
         let who = format!("partition {number} '{}'", section.name);
         let size_at = board.locate(section.size.span());
         let part_align = section
@@ -151,7 +265,7 @@ pub fn plan_partitions(
         let size = match *section.size.get_ref() {
             PartSize::Fixed(size) => size.0,
             PartSize::Rest => {
-                if add(index as u64, 1) != count as u64 {
+                if !count_rest_ok {
                     problems.push(
                         Problem::error(format!(
                             "{who}: size = \"rest\" is only allowed on the last partition"
@@ -183,13 +297,22 @@ pub fn plan_partitions(
         part.ebr = ebr;
         partitions.push(part);
     }
+    // The extended partition runs to the end of the disk, or, when forced
+    // primaries follow it, to the end of the last logical partition.
     let extended = slot.and_then(|slot| {
         let start = partitions.iter().find_map(|p| p.ebr)?;
-        Some(ExtendedPlan {
-            slot,
-            start,
-            end: usable.end,
-        })
+        let forced = roles.iter().flatten().any(|r| r.forced_primary);
+        let end = if forced {
+            partitions
+                .iter()
+                .filter(|p| p.ebr.is_some())
+                .map(PlannedPartition::end)
+                .max()
+                .unwrap_or(usable.end)
+        } else {
+            usable.end
+        };
+        Some(ExtendedPlan { slot, start, end })
     });
     (partitions, extended)
 }
@@ -235,6 +358,7 @@ fn resolve_partition(
             PartitionFlag::LegacyBiosBootable => 1 << 2,
             PartitionFlag::ReadOnly => 1 << 60,
             PartitionFlag::NoAutomount => 1 << 63,
+            PartitionFlag::Hidden => 1 << 62,
         };
     }
     let fs_kind = section.filesystem.unwrap_or(FilesystemKind::None);

@@ -8,7 +8,7 @@
 //! it relies on every value being in range.
 
 use crate::board::Board;
-use crate::plan::blobs::plan_blobs;
+use crate::plan::blobs::{plan_blobs, plan_unlisted};
 use crate::plan::boot::{check_boot_loader, plan_boot};
 use crate::plan::bounds::check_bounds;
 use crate::plan::checks::check_layout;
@@ -37,7 +37,8 @@ pub fn plan_board(board: &Board, seed: &str) -> Result<Plan, PlanError> {
     }
     let ids = IdentitySource::new(seed, &board.file.board.name);
     let mut problems = Vec::new();
-    let blobs = plan_blobs(board, &mut problems);
+    let mut blobs = plan_blobs(board, &mut problems);
+    blobs.extend(plan_unlisted(board, &mut problems));
     let (mut layout, usable) = plan_geometry(board, &ids, blobs, &mut problems);
     (layout.partitions, layout.extended) =
         plan_partitions(board, &layout, usable, &ids, &mut problems);

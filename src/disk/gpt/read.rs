@@ -1,6 +1,7 @@
 //! Reading a GPT back into a [`GptDisk`], strictly.
 //!
-//! Owns: checking both headers (signature, revision, header CRC, own LBA,
+//! Owns: checking both headers (or the primary alone when it names itself
+//! as the alternate: a GPT written without its backup) (signature, revision, header CRC, own LBA,
 //! entry size) and both entry arrays (CRC), and that the two copies agree
 //! and the backup header is the last sector. Any disagreement is an error
 //! naming the field, not a silent pick of one copy: mkimg reads its own
@@ -37,6 +38,9 @@ pub fn read_gpt<R: Read + Seek>(r: &mut R, sector_size: u64) -> Result<GptDisk, 
     let disk_sectors = disk_bytes / divisor;
 
     let primary = read_header(r, sector_size, "primary", 1)?;
+    if primary.alternate_lba == 1 {
+        return read_without_backup(r, sector_size, disk_sectors, &primary);
+    }
     if disk_sectors.checked_sub(1) != Some(primary.alternate_lba) {
         return Err(GptError::BackupNotLast {
             backup_lba: primary.alternate_lba,
@@ -59,6 +63,47 @@ pub fn read_gpt<R: Read + Seek>(r: &mut R, sector_size: u64) -> Result<GptDisk, 
         first_usable_lba: primary.first_usable_lba,
         last_usable_lba: primary.last_usable_lba,
         partitions,
+        backup: true,
+    })
+}
+
+/// A GPT whose primary header names itself as the alternate (genimage's
+/// `gpt-no-backup`, mkimg's `disk.gpt_backup = false`): only the primary
+/// copy is read. The disk is as long as the header implies (the reserved
+/// backup area after the last usable LBA), or the file if longer: such
+/// images are often cut after the last partition's data.
+fn read_without_backup<R: Read + Seek>(
+    r: &mut R,
+    sector_size: u64,
+    file_sectors: u64,
+    primary: &RawHeader,
+) -> Result<GptDisk, GptError> {
+    let array_sectors = widening_mul(primary.entry_count, ENTRY_SIZE).div_ceil(sector_size);
+    let claimed = primary
+        .last_usable_lba
+        .checked_add(array_sectors)
+        .and_then(|n| n.checked_add(2))
+        .filter(|n| n.checked_mul(sector_size).is_some())
+        .ok_or(GptError::UnsupportedHeader {
+            which: "primary",
+            lba: 1,
+            field: "last usable LBA",
+            value: primary.last_usable_lba,
+        })?;
+    let disk_sectors = claimed.max(file_sectors);
+    let array = EntryArray::locate(sector_size, file_sectors, "primary", primary)?;
+    array.check_crc(r)?;
+    let partitions = compare_and_decode(r, &array, &array, disk_sectors)?;
+    Ok(GptDisk {
+        sector_size,
+        disk_sectors,
+        disk_guid: primary.disk_guid,
+        entries_lba: primary.entries_lba,
+        entry_count: primary.entry_count,
+        first_usable_lba: primary.first_usable_lba,
+        last_usable_lba: primary.last_usable_lba,
+        partitions,
+        backup: false,
     })
 }
 
