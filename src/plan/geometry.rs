@@ -125,7 +125,21 @@ pub fn plan_geometry(
         .find(|p| p.get_ref().in_table())
         .and_then(|p| p.get_ref().offset.as_ref())
         .map(|o| o.get_ref().0);
-    for blob in &blobs {
+    // A partition without a table entry listed after the first one with an
+    // entry is placed in list order (genimage's), not before it.
+    let first_in_table = board
+        .file
+        .partitions
+        .iter()
+        .position(|p| p.get_ref().in_table());
+    let listed_later = |name: &str| {
+        board.file.partitions.iter().enumerate().any(|(i, p)| {
+            !p.get_ref().in_table()
+                && p.get_ref().name == name
+                && first_in_table.is_some_and(|first| i > first)
+        })
+    };
+    for blob in blobs.iter().filter(|b| !listed_later(&b.name)) {
         if first_explicit.is_none_or(|first| blob.offset < first) {
             first_usable = first_usable.max(align_up(add(blob.offset, blob.size), ss));
         }

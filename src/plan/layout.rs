@@ -321,6 +321,31 @@ pub fn check_overlaps(regions: &[Region]) -> Vec<Problem> {
 fn suggest_overlap_fix(a: &Region, b: &Region) -> String {
     // `a` starts first (regions are sorted). Move whichever is movable.
     let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
+    let table = |kind| {
+        matches!(
+            kind,
+            RegionKind::Mbr
+                | RegionKind::GptHeader
+                | RegionKind::GptEntries
+                | RegionKind::Ebr
+                | RegionKind::BackupGptEntries
+                | RegionKind::BackupGptHeader
+        )
+    };
+    if let Some((blob, structure)) = match (first.kind, second.kind) {
+        (RegionKind::Blob, kind) if table(kind) => Some((first, second)),
+        (kind, RegionKind::Blob) if table(kind) => Some((second, first)),
+        _ => None,
+    } {
+        if blob.start <= structure.start {
+            return format!(
+                "if the file holds nothing there, declare it a hole of the blob: \
+                 holes = [{{ start = \"{}\", end = \"{}\" }}]; else move the blob",
+                sub(structure.start, blob.start),
+                sub(structure.end.min(blob.end), blob.start)
+            );
+        }
+    }
     match (first.kind, second.kind) {
         (RegionKind::Blob, RegionKind::GptEntries) | (RegionKind::GptEntries, RegionKind::Blob) => {
             let blob = if first.kind == RegionKind::Blob {
@@ -388,5 +413,31 @@ pub fn align_down(value: u64, align: u64) -> u64 {
         value
     } else {
         mul(div(value, align), align)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Region, RegionKind};
+
+    #[test]
+    fn holes_of_either_party_clear_the_overlap() {
+        let mut blob = Region::new("blob", RegionKind::Blob, 0, 1 << 20);
+        let mbr = Region::new("MBR", RegionKind::Mbr, 440, 512);
+        let header = Region::new("header", RegionKind::GptHeader, 512, 1024);
+        assert_eq!(blob.conflicts(&mbr), [(440, 512)]);
+        blob.holes = vec![(440, 512)];
+        assert!(blob.conflicts(&mbr).is_empty());
+        assert!(mbr.conflicts(&blob).is_empty());
+        assert_eq!(blob.conflicts(&header), [(512, 1024)]);
+        // A hole covering part of the overlap leaves the rest.
+        blob.holes = vec![(440, 600)];
+        assert_eq!(blob.conflicts(&header), [(600, 1024)]);
+        // Holes on both sides and disjoint regions.
+        let mut other = Region::new("other", RegionKind::Blob, 900, 2 << 20);
+        other.holes = vec![(900, 1 << 20)];
+        assert!(blob.conflicts(&other).is_empty());
+        let far = Region::new("far", RegionKind::Partition, 4 << 20, 8 << 20);
+        assert!(blob.conflicts(&far).is_empty());
     }
 }

@@ -114,7 +114,22 @@ fn table_roles(board: &Board, slot: Option<u32>, problems: &mut Vec<Problem>) ->
             .forced_primary
             .as_ref()
             .map(|f| board.locate(f.span()));
-        let role = if forced_primary && after_extended {
+        let role = if forced_primary && after_extended && logicals == 0 {
+            problems.push(
+                Problem::error(format!(
+                    "partition '{}': forced_primary before any logical partition; the \
+                     extended partition starts with the first logical one",
+                    section.name
+                ))
+                .at(forced_at)
+                .with_fix("list it after the logical partitions, or remove forced_primary"),
+            );
+            Role {
+                logical: false,
+                forced_primary: false,
+                number: u32::try_from(table_index).map_or(u32::MAX, |i| i.saturating_add(1)),
+            }
+        } else if forced_primary && after_extended {
             forced = forced.saturating_add(1);
             let slot = slot.unwrap_or(4);
             if slot.saturating_add(forced) > 4 {
