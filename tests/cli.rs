@@ -5,6 +5,8 @@
 mod build;
 #[path = "cli/genimage_fs.rs"]
 mod genimage_fs;
+#[path = "cli/glayout.rs"]
+mod glayout;
 #[path = "cli/install.rs"]
 mod install;
 #[path = "cli/mbrext.rs"]

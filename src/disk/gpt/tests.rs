@@ -606,3 +606,36 @@ fn oracle_4k_sectors() {
         dev.close().unwrap();
     }
 }
+
+/// `backup = false`: only the primary header and array are written, the
+/// header names itself as the alternate (genimage's gpt-no-backup), and
+/// the reader reads it back from the primary alone — also from a file cut
+/// after the last partition.
+#[test]
+fn without_backup_writes_and_reads_the_primary_only() {
+    let mut disk = small_disk();
+    disk.backup = false;
+    let mut image = Cursor::new(vec![0u8; (disk.disk_sectors * 512) as usize]);
+    write_gpt(&disk, &mut image).unwrap();
+    let bytes = image.into_inner();
+    let header = &bytes[512..1024];
+    assert_eq!(u64::from_le_bytes(header[24..32].try_into().unwrap()), 1);
+    assert_eq!(u64::from_le_bytes(header[32..40].try_into().unwrap()), 1);
+    let tail = bytes.len() - (disk.entry_array_sectors() as usize + 1) * 512;
+    assert!(
+        bytes[tail..].iter().all(|&b| b == 0),
+        "a backup was written"
+    );
+    assert_eq!(
+        disk.regions().unwrap().len(),
+        2,
+        "regions() lists what is written"
+    );
+    let read = read_gpt(&mut Cursor::new(bytes.clone()), 512).unwrap();
+    assert_eq!(read, disk);
+    // Cut after the primary array: the disk is as long as the header says.
+    let cut = bytes[..(disk.first_usable_lba * 512) as usize].to_vec();
+    let read = read_gpt(&mut Cursor::new(cut), 512).unwrap();
+    assert_eq!(read.disk_sectors, disk.disk_sectors);
+    assert!(!read.backup);
+}
