@@ -46,7 +46,11 @@
 //!   EBR entry and puts the *first* logical partition's flag on the MBR's
 //!   extended entry (`sfdisk -d` shows `type=f, bootable`); other logical
 //!   partitions' flags are dropped. mkimg writes the flag where the
-//!   partition is (its EBR entry), as fdisk does.
+//!   partition is (its EBR entry), as fdisk does and U-Boot's
+//!   `part_dos` reads it: board.toml says what the disk holds. Decision
+//!   for genimage.cfg input: the mapping drops `bootable` on logical
+//!   partitions; board.toml has no key for an active extended entry, so
+//!   genimage 16's flag there is not reproduced (a known difference).
 //! - CHS fields: genimage computes them from the *relative* LBA it stores
 //!   in an EBR entry; mkimg from the absolute LBA (readers, sfdisk and the
 //!   kernel, ignore CHS).
