@@ -1,9 +1,9 @@
 //! Reading a GPT back into a [`GptDisk`], strictly.
 //!
-//! Owns: checking both headers (or the primary alone when it names itself
-//! as the alternate: a GPT written without its backup) (signature, revision, header CRC, own LBA,
+//! Owns: checking both headers (signature, revision, header CRC, own LBA,
 //! entry size) and both entry arrays (CRC), and that the two copies agree
-//! and the backup header is the last sector. Any disagreement is an error
+//! and the backup header is the last sector — or the primary alone when it
+//! names itself as the alternate (a GPT written without its backup). Any disagreement is an error
 //! naming the field, not a silent pick of one copy: mkimg reads its own
 //! images back, and a mismatch there is a bug to report.
 //!
