@@ -108,6 +108,17 @@ fn table_roles(board: &Board, slot: Option<u32>, problems: &mut Vec<Problem>) ->
             roles.push(None);
             continue;
         }
+        if let Some(hole) = section.holes.first() {
+            problems.push(
+                Problem::error(format!(
+                    "partition '{}': holes are for contents that share bytes with a table, \
+                     which a partition with a table entry never does",
+                    section.name
+                ))
+                .at(board.locate(hole.span()))
+                .with_fix("remove holes, or set in_partition_table = false (or use a [[blob]])"),
+            );
+        }
         let after_extended = first_logical.is_some_and(|first| table_index >= first);
         let forced_primary = section.forced_primary();
         let forced_at = section

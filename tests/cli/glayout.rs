@@ -604,6 +604,25 @@ fn forced_primary_refusals() {
         "extended_partition = 1",
         &[("e1", false), ("e2", false), ("p2", true), ("e3", false)],
     );
+    // holes on a partition with a table entry: refused.
+    let dir = tempfile::tempdir().unwrap();
+    let text = board(
+        "table = \"gpt\"\nsize = \"16M\"",
+        "[[partition]]\nname = \"p\"\ntype = \"linux\"\nsize = \"1M\"\n\
+         holes = [{ start = \"0\", end = \"512\" }]\n",
+    );
+    fs::write(dir.path().join("board.toml"), text).unwrap();
+    let out = mkimg(&[
+        "plan",
+        "--board",
+        dir.path().join("board.toml").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("board.toml:16:10: partition 'p': holes are for"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         err.contains("partition 'e3': a logical partition after a forced_primary"),
         "{err}"
