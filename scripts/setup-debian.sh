@@ -52,6 +52,7 @@ base_pkgs=(
     genimage genext2fs squashfs-tools zstd xz-utils gzip python3 acl attr file libarchive13
     grub-common grub-efi-amd64-bin shellcheck bc time busybox-static
     binutils procps openssl systemd g++ libcap2-bin groff-base
+    bmap-tools android-sdk-libsparse-utils
 )
 backport_pkgs=(
     e2fsprogs libext2fs-dev comerr-dev qemu-utils qemu-system-misc qemu-system-arm qemu-user-static

@@ -20,8 +20,11 @@
 
 pub mod assemble;
 pub mod blobs;
+pub mod blocks;
+pub mod bmap;
 pub mod gpt;
 pub mod mbr;
+pub mod simg;
 pub mod sink;
 pub mod tables;
 pub mod write;
