@@ -195,3 +195,268 @@ fn hash_file(path: &Path) -> Result<String> {
         .with_context(|| format!("hashing {}", path.display()))?;
     Ok(hashing.finish().2)
 }
+
+/// Compression of a raw image stream (`--format raw.zst|raw.xz|raw.gz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawCompression {
+    /// zstd level 3 on every core.
+    Zstd,
+    /// xz preset 6 (multithreaded: independent blocks, as `xz -T0`).
+    Xz,
+    /// gzip level 6.
+    Gzip,
+}
+
+impl RawCompression {
+    /// The file name suffix after `.raw`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            RawCompression::Zstd => "zst",
+            RawCompression::Xz => "xz",
+            RawCompression::Gzip => "gz",
+        }
+    }
+}
+
+/// The sequential file under a compressor: buffered, hashed as written.
+type Hashed = HashingWriter<BufWriter<File>>;
+
+enum Encoder {
+    Zstd(zstd::stream::write::Encoder<'static, Hashed>),
+    Xz(liblzma::write::XzEncoder<Hashed>),
+    Gzip(flate2::write::GzEncoder<Hashed>),
+}
+
+impl Encoder {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Encoder::Zstd(e) => e,
+            Encoder::Xz(e) => e,
+            Encoder::Gzip(e) => e,
+        }
+    }
+
+    fn finish(self) -> std::io::Result<Hashed> {
+        match self {
+            Encoder::Zstd(e) => e.finish(),
+            Encoder::Xz(e) => e.finish(),
+            Encoder::Gzip(e) => e.finish(),
+        }
+    }
+}
+
+/// A compressed raw image: the whole disk, holes as zeros, streamed through
+/// the compressor as it is assembled (no uncompressed raw on disk).
+pub struct CompressedRawSink {
+    path: PathBuf,
+    encoder: Encoder,
+    pos: u64,
+    disk_size: u64,
+}
+
+/// Threads the compressors use: every core.
+fn compress_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(1))
+        .unwrap_or(1)
+}
+
+impl CompressedRawSink {
+    pub fn create(path: &Path, disk_size: u64, kind: RawCompression) -> Result<Self> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let encoder = match kind {
+            RawCompression::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(hashed, 3)
+                    .context("starting the zstd encoder")?;
+                e.multithread(compress_threads())
+                    .context("zstd worker threads")?;
+                e.include_checksum(true).context("zstd content checksum")?;
+                Encoder::Zstd(e)
+            }
+            RawCompression::Xz => {
+                let stream = liblzma::stream::MtStreamBuilder::new()
+                    .threads(compress_threads())
+                    .preset(6)
+                    .check(liblzma::stream::Check::Crc64)
+                    .encoder()
+                    .context("starting the xz encoder")?;
+                Encoder::Xz(liblzma::write::XzEncoder::new_stream(hashed, stream))
+            }
+            RawCompression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                hashed,
+                flate2::Compression::new(6),
+            )),
+        };
+        Ok(CompressedRawSink {
+            path: path.to_path_buf(),
+            encoder,
+            pos: 0,
+            disk_size,
+        })
+    }
+
+    /// Zeros up to `offset` (a hole of the disk).
+    fn zeros_to(&mut self, offset: u64) -> Result<()> {
+        while self.pos < offset {
+            let n = offset.saturating_sub(self.pos).min(ZEROS.len() as u64);
+            // n <= ZEROS.len(): fits in usize.
+            let chunk = ZEROS.get(..n as usize).unwrap_or_default();
+            self.encoder
+                .writer()
+                .write_all(chunk)
+                .with_context(|| format!("compressing {}", self.path.display()))?;
+            self.pos = self.pos.saturating_add(n);
+        }
+        Ok(())
+    }
+}
+
+/// Zeros for holes, fed to compressors and hashers a chunk at a time.
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
+
+impl DiskSink for CompressedRawSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        if offset < self.pos {
+            bail!(
+                "{}: write at {offset:#x} goes back before {:#x}",
+                self.path.display(),
+                self.pos
+            );
+        }
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= self.disk_size)
+            .with_context(|| {
+                format!(
+                    "{}: {} bytes at {offset:#x} end past the disk",
+                    self.path.display(),
+                    data.len()
+                )
+            })?;
+        self.zeros_to(offset)?;
+        self.encoder
+            .writer()
+            .write_all(data)
+            .with_context(|| format!("compressing {}", self.path.display()))?;
+        self.pos = end;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<SinkReport> {
+        self.zeros_to(self.disk_size)?;
+        let path = self.path;
+        let hashed = self
+            .encoder
+            .finish()
+            .with_context(|| format!("finishing {}", path.display()))?;
+        let (buffered, len, sha256) = hashed.finish();
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+            .with_context(|| format!("syncing {}", path.display()))?;
+        Ok(SinkReport {
+            path,
+            bytes_written: len,
+            file_len: len,
+            sha256,
+        })
+    }
+}
+
+/// An Android sparse image ([`crate::disk::simg`]).
+pub struct SimgSink {
+    path: PathBuf,
+    writer: crate::disk::simg::SimgWriter<BufWriter<File>>,
+}
+
+impl SimgSink {
+    /// `forced`: byte ranges written even when zero (`sparse = false`).
+    pub fn create(path: &Path, disk_size: u64, forced: &[(u64, u64)]) -> Result<Self> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let writer = crate::disk::simg::SimgWriter::new(
+            BufWriter::with_capacity(1 << 20, file),
+            disk_size,
+            forced,
+        )
+        .with_context(|| format!("starting {}", path.display()))?;
+        Ok(SimgSink {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+}
+
+impl DiskSink for SimgSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.writer
+            .write_at(offset, data)
+            .with_context(|| format!("writing {} at {offset:#x}", self.path.display()))
+    }
+
+    fn finish(self: Box<Self>) -> Result<SinkReport> {
+        let path = self.path;
+        let (buffered, stats) = self
+            .writer
+            .finish()
+            .with_context(|| format!("finishing {}", path.display()))?;
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        // Chunk headers are patched in place, so the hash reads the file
+        // back (page cache) while it is synced, as for qcow2.
+        let (sha256, synced) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| hash_file(&path));
+            let synced = file.sync_all();
+            let sha256 = hashing
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the hashing thread panicked")));
+            (sha256, synced)
+        });
+        synced.with_context(|| format!("syncing {}", path.display()))?;
+        Ok(SinkReport {
+            sha256: sha256?,
+            path,
+            bytes_written: stats.file_len,
+            file_len: stats.file_len,
+        })
+    }
+}
+
+/// `IMAGE.raw.bmap`: the block map of the raw image, from the same writes.
+pub struct BmapSink {
+    path: PathBuf,
+    builder: crate::disk::bmap::BmapBuilder,
+}
+
+impl BmapSink {
+    /// `forced`: byte ranges mapped even when zero (`sparse = false`).
+    pub fn create(path: &Path, disk_size: u64, forced: &[(u64, u64)]) -> Result<Self> {
+        let builder = crate::disk::bmap::BmapBuilder::new(disk_size, forced)
+            .with_context(|| format!("starting {}", path.display()))?;
+        Ok(BmapSink {
+            path: path.to_path_buf(),
+            builder,
+        })
+    }
+}
+
+impl DiskSink for BmapSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.builder
+            .write_at(offset, data)
+            .with_context(|| format!("mapping {} at {offset:#x}", self.path.display()))
+    }
+
+    fn finish(self: Box<Self>) -> Result<SinkReport> {
+        let xml = self.builder.finish().to_xml();
+        std::fs::write(&self.path, &xml)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(SinkReport {
+            sha256: crate::digest::sha256_hex(xml.as_bytes()),
+            path: self.path,
+            bytes_written: xml.len() as u64,
+            file_len: xml.len() as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
