@@ -12,6 +12,10 @@ scripts/setup-debian.sh
 export MKIMG_REQUIRE_TOOLS=1
 export MKIMG_SLOW_TESTS=1
 export CARGO_TERM_COLOR=never
+# Every locked crate, for every target: tests/cli/install.rs reads the
+# whole lock with `cargo metadata --offline`, which needs the crates that
+# only other platforms build too.
+cargo fetch --locked
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # No import cycles among the top-level modules, nor among the files of any

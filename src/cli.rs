@@ -317,12 +317,42 @@ pub struct BoardOverrides {
     pub blobs: Vec<crate::board::BlobOverride>,
 }
 
-/// Output image formats, comma-separated on the command line.
+/// Output image formats, comma-separated on the command line; any
+/// combination comes from one assembly pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
 pub enum ImageFormat {
+    /// `IMAGE.qcow2` (`--compress` applies).
+    #[serde(rename = "qcow2")]
     Qcow2,
+    /// `IMAGE.raw`, sparse.
+    #[serde(rename = "raw")]
     Raw,
+    /// `IMAGE.raw.zst`, zstd on every core.
+    #[value(name = "raw.zst")]
+    #[serde(rename = "raw.zst")]
+    RawZst,
+    /// `IMAGE.raw.xz`, multithreaded xz.
+    #[value(name = "raw.xz")]
+    #[serde(rename = "raw.xz")]
+    RawXz,
+    /// `IMAGE.raw.gz`.
+    #[value(name = "raw.gz")]
+    #[serde(rename = "raw.gz")]
+    RawGz,
+    /// `IMAGE.simg`, Android sparse (fastboot, vendor flash tools).
+    #[serde(rename = "simg")]
+    Simg,
+}
+
+impl ImageFormat {
+    /// Formats whose content is the raw disk byte for byte once
+    /// decompressed: `IMAGE.raw.bmap` is written beside them.
+    pub fn is_raw_based(self) -> bool {
+        matches!(
+            self,
+            ImageFormat::Raw | ImageFormat::RawZst | ImageFormat::RawXz | ImageFormat::RawGz
+        )
+    }
 }
 
 /// `--owner`.
@@ -358,7 +388,8 @@ pub struct BuildArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 
-    /// Image formats to write.
+    /// Image formats to write, comma-separated: qcow2, raw, raw.zst, raw.xz,
+    /// raw.gz, simg. Raw-based formats get IMAGE.raw.bmap beside them.
     #[arg(long, value_delimiter = ',', default_value = "qcow2")]
     pub format: Vec<ImageFormat>,
 

@@ -3,6 +3,8 @@
 
 #[path = "cli/build.rs"]
 mod build;
+#[path = "cli/formats.rs"]
+mod formats;
 #[path = "cli/genimage_fs.rs"]
 mod genimage_fs;
 #[path = "cli/glayout.rs"]

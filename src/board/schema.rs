@@ -256,6 +256,12 @@ pub struct PartitionSection {
     /// `in_partition_table = false`.
     #[serde(default)]
     pub holes: Vec<Spanned<Hole>>,
+    /// `false`: the whole partition is written when flashed, zeros too —
+    /// the `.bmap` maps it and the `.simg` fills it — so whatever the card
+    /// held there before is wiped (a U-Boot environment). Default `true`:
+    /// only its data is. genimage's `sparse`.
+    #[serde(default)]
+    pub sparse: Option<bool>,
 }
 
 impl PartitionSection {

@@ -42,6 +42,7 @@ use crate::cli::{BuildArgs, Compress, ImageFormat, OwnerArg};
 use crate::context::BuildContext;
 use crate::disk::blobs::{check_blob_files, load_blobs};
 use crate::disk::qcow2::{Compression, Qcow2Options};
+use crate::disk::sink::RawCompression;
 use crate::disk::write::{write_disk, DiskOutput};
 use crate::filesystems::images::{build_image_group, sort_by_layout, ImageGroup, PartitionImage};
 use crate::filesystems::vfat::VfatEntry;
@@ -51,7 +52,7 @@ use crate::host::workdir::{create_work_dir, ram_work_need, sweep_work_dirs, work
 use crate::outputs::manifest::{OutputFile, RootfsInput};
 use crate::outputs::publish::{check_output_dir, sweep_stale_staging, Staging};
 use crate::outputs::start_vm::ImageFormat as VmFormat;
-use crate::outputs::write::{write_manifest, write_side_files};
+use crate::outputs::write::{write_manifest, write_sha256sums, write_side_files};
 use crate::plan::{plan_board, Plan};
 use crate::rootfs::dir_source::OwnerMap;
 use crate::rootfs::ingest::{ingest_rootfs, RootfsContents, RootfsSource};
@@ -151,22 +152,47 @@ fn build_in(
         },
         ..Qcow2Options::default()
     };
-    let raw_path = staging.path().join(format!("{image}.raw"));
-    let qcow2_path = staging.path().join(format!("{image}.qcow2"));
+    let paths: Vec<(ImageFormat, PathBuf)> = args
+        .format
+        .iter()
+        .map(|&f| {
+            (
+                f,
+                staging.path().join(format!("{image}.{}", format_suffix(f))),
+            )
+        })
+        .collect();
+    let bmap_path = staging.path().join(format!("{image}.raw.bmap"));
     let mut outputs = Vec::new();
-    if args.format.contains(&ImageFormat::Raw) {
-        outputs.push(DiskOutput::Raw(&raw_path));
-    }
-    if args.format.contains(&ImageFormat::Qcow2) {
-        outputs.push(DiskOutput::Qcow2(&qcow2_path, qcow2_opts));
+    for (format, path) in &paths {
+        let output = match format {
+            ImageFormat::Raw => DiskOutput::Raw(path),
+            ImageFormat::Qcow2 => DiskOutput::Qcow2(path, qcow2_opts),
+            ImageFormat::RawZst => DiskOutput::CompressedRaw(path, RawCompression::Zstd),
+            ImageFormat::RawXz => DiskOutput::CompressedRaw(path, RawCompression::Xz),
+            ImageFormat::RawGz => DiskOutput::CompressedRaw(path, RawCompression::Gzip),
+            ImageFormat::Simg => DiskOutput::Simg(path),
+        };
+        // One file per format even when it is named twice.
+        if !outputs
+            .iter()
+            .any(|o: &DiskOutput<'_>| o.path() == path.as_path())
+        {
+            outputs.push(output);
+        }
     }
     if outputs.is_empty() {
-        bail!("--format names no image format; use qcow2, raw or raw,qcow2");
+        bail!("--format names no image format; use qcow2, raw, raw.zst, raw.xz, raw.gz or simg");
+    }
+    if args.format.iter().any(|f| f.is_raw_based()) {
+        outputs.push(DiskOutput::Bmap(&bmap_path));
     }
     let vm_format = if args.format.contains(&ImageFormat::Qcow2) {
-        VmFormat::Qcow2
+        Some(VmFormat::Qcow2)
+    } else if args.format.contains(&ImageFormat::Raw) {
+        Some(VmFormat::Raw)
     } else {
-        VmFormat::Raw
+        None
     };
     let (disk, side) = thread::scope(|scope| {
         let side = scope.spawn(|| write_side_files(plan, staging.path(), vm_format));
@@ -195,8 +221,22 @@ fn build_in(
         sha256: contents.sha256.clone(),
     };
     let epoch = u64::try_from(ctx.source_date_epoch).unwrap_or(0);
-    write_manifest(plan, staging.path(), epoch, files, rootfs_input)?;
+    let manifest = write_manifest(plan, staging.path(), epoch, files.clone(), rootfs_input)?;
+    files.push(manifest);
+    write_sha256sums(staging.path(), &files)?;
     staging.publish()
+}
+
+/// The file name suffix of an image format: `IMAGE.<suffix>`.
+fn format_suffix(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Qcow2 => "qcow2",
+        ImageFormat::Raw => "raw",
+        ImageFormat::RawZst => "raw.zst",
+        ImageFormat::RawXz => "raw.xz",
+        ImageFormat::RawGz => "raw.gz",
+        ImageFormat::Simg => "simg",
+    }
 }
 
 /// Whether grub.cfg is made by the distro's grub-mkconfig, which needs the

@@ -15,7 +15,9 @@ use anyhow::{Context, Result};
 use crate::disk::assemble::{assemble, table_pieces, AssemblyReport, Content, Piece};
 use crate::disk::blobs::LoadedBlob;
 use crate::disk::qcow2::Qcow2Options;
-use crate::disk::sink::{DiskSink, Qcow2Sink, RawSink, SinkReport};
+use crate::disk::sink::{
+    BmapSink, CompressedRawSink, DiskSink, Qcow2Sink, RawCompression, RawSink, SimgSink, SinkReport,
+};
 use crate::filesystems::images::PartitionImage;
 use crate::plan::{BlobSource, Plan, PlannedBlob};
 
@@ -24,6 +26,24 @@ use crate::plan::{BlobSource, Plan, PlannedBlob};
 pub enum DiskOutput<'a> {
     Raw(&'a Path),
     Qcow2(&'a Path, Qcow2Options),
+    /// The raw disk through a compressor.
+    CompressedRaw(&'a Path, RawCompression),
+    /// Android sparse image.
+    Simg(&'a Path),
+    /// The raw disk's block map (`IMAGE.raw.bmap`).
+    Bmap(&'a Path),
+}
+
+impl DiskOutput<'_> {
+    pub fn path(&self) -> &Path {
+        match self {
+            DiskOutput::Raw(p)
+            | DiskOutput::Qcow2(p, _)
+            | DiskOutput::CompressedRaw(p, _)
+            | DiskOutput::Simg(p)
+            | DiskOutput::Bmap(p) => p,
+        }
+    }
 }
 
 /// The pieces of a blob with holes: the bytes between the holes (and
@@ -148,6 +168,19 @@ pub fn write_disk(
             DiskOutput::Qcow2(path, opts) => {
                 Box::new(Qcow2Sink::create(path, layout.disk_size, *opts)?)
             }
+            DiskOutput::CompressedRaw(path, kind) => {
+                Box::new(CompressedRawSink::create(path, layout.disk_size, *kind)?)
+            }
+            DiskOutput::Simg(path) => Box::new(SimgSink::create(
+                path,
+                layout.disk_size,
+                &layout.dense_ranges(),
+            )?),
+            DiskOutput::Bmap(path) => Box::new(BmapSink::create(
+                path,
+                layout.disk_size,
+                &layout.dense_ranges(),
+            )?),
         });
     }
     let report = assemble(layout.disk_size, pieces, &mut sinks)?;

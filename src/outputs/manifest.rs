@@ -151,6 +151,10 @@ pub fn render_manifest(manifest: &Manifest) -> String {
 /// The name of the manifest in an output directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// The checksum file beside it: every other file of the output directory
+/// in `sha256sum`'s format (manifest.json included).
+pub const SHA256SUMS_FILE: &str = "SHA256SUMS";
+
 /// Why a manifest.json found in an output directory is not one mkimg wrote.
 #[derive(Debug, thiserror::Error)]
 pub enum ListedFilesError {

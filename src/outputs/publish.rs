@@ -29,7 +29,7 @@ use rustix::fs::{renameat_with, RenameFlags, CWD};
 
 use crate::host::interrupt;
 use crate::host::lockdir::{lock_if_free, sweep, LockedDir, SweepReport};
-use crate::outputs::manifest::{listed_files, MANIFEST_FILE};
+use crate::outputs::manifest::{listed_files, MANIFEST_FILE, SHA256SUMS_FILE};
 
 /// How many unexpected entries an error names.
 const NAMED_ENTRIES: usize = 8;
@@ -80,7 +80,10 @@ pub fn check_output_dir(final_dir: &Path) -> Result<()> {
     let unexpected: Vec<&String> = entries
         .iter()
         .filter(|e| e.as_str() != MANIFEST_FILE)
-        .filter(|e| !listed.contains(e.as_str()) || !is_file(&final_dir.join(e)))
+        .filter(|e| {
+            let ours = listed.contains(e.as_str()) || e.as_str() == SHA256SUMS_FILE;
+            !ours || !is_file(&final_dir.join(e))
+        })
         .collect();
     if !unexpected.is_empty() {
         return Err(refuse(format!(

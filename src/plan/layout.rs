@@ -124,6 +124,16 @@ impl Layout {
         div(self.disk_size, self.sector_size)
     }
 
+    /// Byte ranges written whole when flashed, zeros too: the partitions
+    /// marked `sparse = false`.
+    pub fn dense_ranges(&self) -> Vec<(u64, u64)> {
+        self.partitions
+            .iter()
+            .filter(|p| !p.sparse)
+            .map(|p| (p.start, p.end()))
+            .collect()
+    }
+
     /// Every region, sorted by start (ties: table structures first).
     pub fn regions(&self) -> Vec<Region> {
         let ss = self.sector_size;

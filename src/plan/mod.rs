@@ -180,6 +180,10 @@ pub struct PlannedPartition {
     /// extended partitions only; `number` is then 5 or more).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ebr: Option<u64>,
+    /// `sparse = false`: written whole, zeros too, when flashed (the
+    /// block map maps it, the sparse image fills it).
+    #[serde(skip_serializing_if = "is_true")]
+    pub sparse: bool,
 }
 
 impl PlannedPartition {

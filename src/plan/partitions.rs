@@ -531,5 +531,6 @@ fn resolve_partition(
         filesystem,
         mount,
         ebr: None,
+        sparse: section.sparse.unwrap_or(true),
     }
 }
