@@ -349,6 +349,21 @@ fn rock3a_and_nezha_layouts() {
         layout.partitions[1].filesystem,
         PlannedFs::Raw { .. }
     ));
+    // The U-Boot environments are written whole when flashed; nothing else.
+    let dense: Vec<_> = layout
+        .partitions
+        .iter()
+        .filter(|p| !p.sparse)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(dense, ["env", "env-redund"]);
+    assert_eq!(
+        layout.dense_ranges(),
+        [
+            (layout.partitions[1].start, layout.partitions[1].end()),
+            (layout.partitions[2].start, layout.partitions[2].end())
+        ]
+    );
 }
 
 /// Offsets and sizes near u64::MAX wrapped in release builds (the sum
