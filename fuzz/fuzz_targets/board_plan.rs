@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         cli_sources: Default::default(),
         text: text.to_string(),
         cli_boot: Default::default(),
+        source_roots: Vec::new(),
     };
     if let Ok(plan) = plan_board(&board, "fuzz") {
         // What `mkimg plan` prints and `build` derives next, all in memory.

@@ -39,6 +39,11 @@ pub struct Board {
     pub text: String,
     /// `--bootloader` and `--grub`, which win over the board's `[boot]`.
     pub cli_boot: BootOverride,
+    /// Directories besides the board directory that raw partition sources
+    /// may resolve into: empty for a board file; the input, output and tmp
+    /// paths for a board generated from a genimage.cfg
+    /// (`plan::from_genimage`), whose sources name files there.
+    pub source_roots: Vec<PathBuf>,
 }
 
 /// `--bootloader` and `--grub` of `mkimg build` and `mkimg plan`: given,
@@ -171,7 +176,9 @@ impl Board {
     }
 }
 
-/// `file:line:column`, 1-based, as editors understand it.
+/// `file:line:column`, 1-based, as editors understand it; column 0 means
+/// "the whole line" and prints as `file:line` (a genimage.cfg value, whose
+/// parser keeps lines only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Location {
     pub path: PathBuf,
@@ -181,6 +188,9 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.column == 0 {
+            return write!(f, "{}:{}", self.path.display(), self.line);
+        }
         write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
     }
 }
@@ -306,6 +316,7 @@ pub fn load_builtin_board(builtin: &BuiltinBoard) -> Result<Board, BoardError> {
         dir: builtin::builtin_files_dir(builtin.name),
         cli_sources: BTreeSet::new(),
         cli_boot: BootOverride::default(),
+        source_roots: Vec::new(),
         text,
     })
 }
@@ -328,6 +339,7 @@ pub fn load_board_file(path: &Path) -> Result<Board, BoardError> {
         cli_sources: BTreeSet::new(),
         text,
         cli_boot: BootOverride::default(),
+        source_roots: Vec::new(),
     })
 }
 

@@ -54,6 +54,15 @@ pub enum PathError {
         board_dir: PathBuf,
         allowed: Allowed,
     },
+    #[error(
+        "{text:?} resolves to {resolved}, outside the directories a generated board may take \
+         files from ({roots})"
+    )]
+    OutsideRoots {
+        text: String,
+        resolved: PathBuf,
+        roots: String,
+    },
     #[error("{text:?} does not exist and its missing part climbs out with '..'")]
     DotDot { text: String },
     #[error("resolving {text:?}: {source}")]
@@ -103,6 +112,27 @@ pub fn resolve_board_path(
             allowed,
         })
     }
+}
+
+/// `text` (an absolute path, or relative to the first root) resolved
+/// through every symlink, which must lead inside one of `roots` (each
+/// resolved the same way). For a board generated from a genimage.cfg,
+/// whose raw sources are files of its input, output and tmp paths
+/// (`Board::source_roots`); a board file never gets here.
+pub fn resolve_in_roots(roots: &[PathBuf], text: &str) -> Result<PathBuf, PathError> {
+    let base = roots.first().map_or(Path::new("."), PathBuf::as_path);
+    let resolved = resolve_existing_prefix(&base.join(text), text)?;
+    for root in roots {
+        if resolved.starts_with(resolve_existing_prefix(root, text)?) {
+            return Ok(resolved);
+        }
+    }
+    let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    Err(PathError::OutsideRoots {
+        text: text.to_string(),
+        resolved,
+        roots: list.join(", "),
+    })
 }
 
 /// Canonicalize the deepest existing ancestor of `path` and append the

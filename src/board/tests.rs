@@ -185,6 +185,7 @@ fn blob_overrides_replace_sources_or_name_the_choices() {
         cli_sources: Default::default(),
         text: text.clone(),
         cli_boot: Default::default(),
+        source_roots: Vec::new(),
     };
     let o: Vec<BlobOverride> = ["spl=/out/spl.bin", "env=/out/env.img"]
         .iter()

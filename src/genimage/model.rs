@@ -186,6 +186,8 @@ pub struct Ext {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FileImage {
+    /// `name`: the input file, when it is not the section's title.
+    pub name: Option<Located<String>>,
     pub holes: Vec<Located<Hole>>,
 }
 
@@ -671,7 +673,10 @@ fn build_kind(name: &str, at: &Origin, body: &[Node], what: &str) -> Result<Imag
         }
         "file" => {
             let o = collect(body, &ctx, &["name"], &["holes"], &[])?;
-            ImageKind::File(FileImage { holes: o.holes()? })
+            ImageKind::File(FileImage {
+                name: o.get("name", check_relative_input)?,
+                holes: o.holes()?,
+            })
         }
         _ => {
             let o = collect(

@@ -24,6 +24,7 @@ mod boot;
 pub mod bounds;
 mod checks;
 mod fields;
+pub mod from_genimage;
 mod geometry;
 pub mod identity;
 pub mod layout;

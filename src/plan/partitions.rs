@@ -16,7 +16,7 @@
 
 use toml::Spanned;
 
-use crate::board::paths::resolve_board_path;
+use crate::board::paths::{resolve_board_path, resolve_in_roots};
 use crate::board::schema::{FilesystemKind, PartitionFlag, PartitionSection, TableKind};
 use crate::board::size::{format_bytes, PartSize};
 use crate::board::Board;
@@ -448,7 +448,12 @@ fn resolve_partition(
         FilesystemKind::Raw => match &section.source {
             Some(source) => {
                 let allowed = source_allowed(board, &section.name);
-                match resolve_board_path(&board.dir, source.get_ref(), allowed) {
+                let resolved = if board.source_roots.is_empty() {
+                    resolve_board_path(&board.dir, source.get_ref(), allowed)
+                } else {
+                    resolve_in_roots(&board.source_roots, source.get_ref())
+                };
+                match resolved {
                     Ok(source) => PlannedFs::Raw { source },
                     Err(err) => {
                         problems.push(

@@ -27,6 +27,33 @@ pub struct PlanError {
     pub count: usize,
     pub details: String,
     pub problems: Vec<Problem>,
+    /// The disk map under the problems (empty when planning stopped
+    /// before a layout).
+    pub map: String,
+}
+
+impl PlanError {
+    /// The error for `errors` of the thing named `board`, numbered, with
+    /// `map` under them: how a caller that rewrites the problems' locations
+    /// (`from_genimage`) rebuilds it.
+    pub fn new(board: String, errors: Vec<Problem>, map: String) -> PlanError {
+        let mut details = String::new();
+        for (i, problem) in errors.iter().enumerate() {
+            details.push_str(&format!(
+                "  {}. {}\n",
+                i.saturating_add(1),
+                problem.to_string().replace('\n', "\n  ")
+            ));
+        }
+        details.push_str(&map);
+        PlanError {
+            board,
+            count: errors.len(),
+            details,
+            problems: errors,
+            map,
+        }
+    }
 }
 
 /// Resolve and validate a board.
@@ -85,19 +112,5 @@ fn board_info(board: &Board) -> BoardInfo {
 /// The error for `errors`, numbered, followed by `map` (the disk map, or
 /// nothing when planning stopped before a layout).
 fn plan_error(board: &Board, errors: Vec<Problem>, map: String) -> PlanError {
-    let mut details = String::new();
-    for (i, problem) in errors.iter().enumerate() {
-        details.push_str(&format!(
-            "  {}. {}\n",
-            i.saturating_add(1),
-            problem.to_string().replace('\n', "\n  ")
-        ));
-    }
-    details.push_str(&map);
-    PlanError {
-        board: board.path.display().to_string(),
-        count: errors.len(),
-        details,
-        problems: errors,
-    }
+    PlanError::new(board.path.display().to_string(), errors, map)
 }
