@@ -64,12 +64,28 @@ pub enum Command {
     /// it boots. Takes `build`'s --grub, --bootloader and --blob, and
     /// refuses what `build` would refuse.
     ///
+    /// With --genimage, each hdimage of a genimage.cfg is planned the same
+    /// way (problems cite the genimage.cfg line) and its other images are
+    /// listed; nothing is written.
+    ///
     /// Example:
     ///   mkimg plan --board qemu-riscv64
     ///   mkimg plan --board qemu-aarch64 --bootloader extlinux
     ///   mkimg plan --board ./my-board/board.toml --json | jq .layout.partitions
+    ///   mkimg plan --genimage board/genimage.cfg --inputpath images
     #[command(verbatim_doc_comment)]
     Plan(PlanArgs),
+
+    /// Print a genimage.cfg's hdimage as a board.toml: the layout genimage
+    /// derives written out, a comment for each option without a board.toml
+    /// key and for each image it holds (a native board builds those from
+    /// the rootfs). Refuses what `build --genimage` refuses.
+    ///
+    /// Example:
+    ///   mkimg import-genimage board/genimage.cfg --inputpath images > board.toml
+    ///   mkimg import-genimage genimage.cfg --image sdcard.img
+    #[command(verbatim_doc_comment)]
+    ImportGenimage(ImportGenimageArgs),
 
     /// Read the partition table (MBR, GPT, hybrid) of an image back and print
     /// the same table as `mkimg plan`.
@@ -260,10 +276,18 @@ pub struct BoardsArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["board", "genimage"])))]
 pub struct PlanArgs {
     /// Board name (see `mkimg boards`) or path to a board.toml.
     #[arg(long, short)]
-    pub board: String,
+    pub board: Option<String>,
+
+    /// A genimage.cfg to plan instead of a board.
+    #[arg(long, value_name = "FILE.cfg", conflicts_with_all = ["rootfs", "grub", "bootloader", "blobs"])]
+    pub genimage: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub paths: GenimagePaths,
 
     /// Seed for identities the board does not fix (partition GUIDs, disk GUID…).
     #[arg(long, default_value = crate::plan::identity::DEFAULT_SEED)]
@@ -297,6 +321,55 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// genimage's path options (same names, same meaning); with --genimage
+/// only. Unset, a path comes from the config's `config { }` section, else
+/// genimage's default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GenimagePaths {
+    /// Directories `include("…")` searches, colon-separated, before the
+    /// current directory.
+    #[arg(long, value_name = "DIRS", requires = "genimage")]
+    pub includepath: Option<String>,
+
+    /// Where input files are read (default ./input).
+    #[arg(long, value_name = "DIR", requires = "genimage")]
+    pub inputpath: Option<PathBuf>,
+
+    /// The root filesystem tree, or (mkimg's extension) a rootfs tarball
+    /// (default ./root).
+    #[arg(long, value_name = "DIR|FILE", requires = "genimage")]
+    pub rootpath: Option<PathBuf>,
+
+    /// Where images are written (default ./images).
+    #[arg(long, value_name = "DIR", requires = "genimage")]
+    pub outputpath: Option<PathBuf>,
+
+    /// Where temporary images are written (default ./tmp).
+    #[arg(long, value_name = "DIR", requires = "genimage")]
+    pub tmppath: Option<PathBuf>,
+}
+
+/// `mkimg import-genimage`.
+#[derive(Debug, Args)]
+pub struct ImportGenimageArgs {
+    /// The genimage.cfg.
+    pub config: PathBuf,
+
+    /// Directories `include("…")` searches, colon-separated, before the
+    /// current directory.
+    #[arg(long, value_name = "DIRS")]
+    pub includepath: Option<String>,
+
+    /// Where input files are read (default ./input): partition sizes come
+    /// from them.
+    #[arg(long, value_name = "DIR")]
+    pub inputpath: Option<PathBuf>,
+
+    /// Which hdimage, when the config has several.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
 }
 
 /// What `build` and `plan` may change of a board on the command line; the
@@ -363,10 +436,25 @@ pub enum OwnerArg {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["board", "genimage"])))]
 pub struct BuildArgs {
     /// Board name (see `mkimg boards`) or path to a board.toml.
-    #[arg(long, short, required = true)]
+    #[arg(long, short)]
     pub board: Option<String>,
+
+    /// Build every image of a genimage.cfg instead of a board: each into
+    /// --outputpath (temporary ones into --tmppath) under the config's
+    /// names, atomically, raw as genimage writes them; nothing else there
+    /// is touched.
+    #[arg(
+        long,
+        value_name = "FILE.cfg",
+        conflicts_with_all = ["rootfs", "output", "format", "compress", "keep_workdir", "grub", "bootloader", "blobs", "owner"]
+    )]
+    pub genimage: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub paths: GenimagePaths,
 
     /// Rootfs tarball (plain, gzip, xz or zstd): a file, a FIFO, or `-` to
     /// read it from standard input (`docker export C | mkimg build --board B

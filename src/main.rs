@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         )),
         (Some(Command::Boards(args)), _) => commands::boards::run(&args),
         (Some(Command::Plan(args)), _) => commands::plan::run(&args),
+        (Some(Command::ImportGenimage(args)), _) => commands::genimage::import(&args),
         (Some(Command::Inspect(args)), _) => commands::inspect::run(&args),
         (Some(Command::Binfmt(args)), _) => commands::binfmt::run(&args),
         (Some(Command::Rootfs(args)), _) => commands::rootfs::run(&args),

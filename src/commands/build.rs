@@ -61,7 +61,13 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
     let step = |text: &str| eprintln!("mkimg: [{:6.1}s] {text}", started.elapsed().as_secs_f64());
     interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
-    let board_spec = args.board.as_deref().context("--board is required")?;
+    if let Some(cfg) = &args.genimage {
+        return super::genimage::build(cfg, &args.paths, &args.seed);
+    }
+    let board_spec = args
+        .board
+        .as_deref()
+        .context("give --board NAME or --genimage FILE.cfg")?;
     let ctx = BuildContext::from_env(&args.seed)?;
     let board = super::load_board_with(board_spec, &args.overrides)?;
     let plan = plan_board(&board, &ctx.seed)

@@ -6,6 +6,7 @@ pub mod boards;
 pub mod boot;
 pub mod build;
 pub mod completions;
+pub mod genimage;
 pub mod inspect;
 pub mod manpage;
 pub mod plan;

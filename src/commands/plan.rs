@@ -18,7 +18,12 @@ use crate::rootfs::dir_source::OwnerMap;
 use crate::rootfs::ingest::capture_rootfs;
 
 pub fn run(args: &PlanArgs) -> Result<()> {
-    let board = super::load_board_with(&args.board, &args.overrides)?;
+    let board_spec = match (&args.board, &args.genimage) {
+        (_, Some(cfg)) => return super::genimage::plan(cfg, &args.paths, &args.seed, args.json),
+        (Some(spec), None) => spec,
+        (None, None) => anyhow::bail!("give --board NAME or --genimage FILE.cfg"),
+    };
+    let board = super::load_board_with(board_spec, &args.overrides)?;
     let plan = plan_board(&board, &args.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;
     for warning in &plan.warnings {
@@ -102,6 +107,17 @@ pub fn render_plan(plan: &Plan) -> String {
         "board {} ({}): {}\n",
         plan.board.name, plan.board.arch, plan.board.description
     );
+    out.push_str(&render_disk(plan));
+    out.push_str(&render_boot(&plan.boot));
+    out.push('\n');
+    out.push_str(&render_rows(&plan_rows(plan), layout.sector_size));
+    out
+}
+
+/// The disk lines of a plan: table, size, GPT and MBR identities.
+pub fn render_disk(plan: &Plan) -> String {
+    let layout = &plan.layout;
+    let mut out = String::new();
     out.push_str(&format!(
         "disk: {} table, {} ({} bytes, {} sectors of {} bytes), alignment {}\n",
         serde_json::to_value(layout.table)
@@ -127,9 +143,6 @@ pub fn render_plan(plan: &Plan) -> String {
     if let Some(sig) = layout.mbr_signature {
         out.push_str(&format!("mbr: disk signature {sig:#010x}\n"));
     }
-    out.push_str(&render_boot(&plan.boot));
-    out.push('\n');
-    out.push_str(&render_rows(&plan_rows(plan), layout.sector_size));
     out
 }
 

@@ -10,6 +10,7 @@
 //! only the config files; spawns nothing.
 
 pub mod model;
+pub mod order;
 pub mod parse;
 pub mod paths;
 pub mod values;

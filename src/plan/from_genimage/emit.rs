@@ -149,6 +149,18 @@ fn partition_type(
             if let Some(g) = gpt {
                 problems.push(only(&g.at, "partition-type-uuid", "gpt and hybrid"));
             }
+            if mbr.is_none_or(|t| t.value == 0) {
+                problems.push(
+                    Problem::error(format!(
+                        "partition '{}' has no partition-type: genimage 16 then writes type \
+                         0x00, which marks an unused MBR slot (fdisk shows it \"Empty\"); \
+                         mkimg does not write it",
+                        part.name.value
+                    ))
+                    .at(loc(mbr.map_or(&part.at, |t| &t.at)))
+                    .with_fix("partition-type = 0x83 (Linux), 0x0c (FAT32), … as it holds"),
+                );
+            }
             (
                 format!("0x{:02x}", mbr.map_or(0, |t| t.value)),
                 mbr.map(|t| t.at.clone()),

@@ -33,7 +33,9 @@
 //! - Defaults: MBR partition type 0x00 (not 0x83), GPT type Linux
 //!   filesystem (`L`), disk signature 0; `disk-uuid` and partition UUIDs
 //!   are random in genimage and derived from the seed here (pin them for
-//!   identical bytes).
+//!   identical bytes). Type 0x00 marks an unused MBR slot (fdisk: "Empty";
+//!   mkimg's MBR writer and `inspect` refuse it), so an MBR partition
+//!   without `partition-type` is refused with the fix, not written.
 //! - `bootable`: the MBR active flag, GPT attribute bit 2 (legacy BIOS
 //!   bootable), both in a hybrid; dropped on a logical partition. `read-only`
 //!   and `no-automount` are GPT attribute bits 60 and 63, `hidden` bit 62.

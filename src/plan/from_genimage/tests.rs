@@ -22,7 +22,7 @@ fn config(text: &str) -> Config {
     load_config_str(text, "g.cfg", &ParseOptions::default()).unwrap()
 }
 
-fn plan(text: &str) -> Result<crate::plan::Plan, String> {
+fn plan_cfg(text: &str) -> Result<crate::plan::Plan, String> {
     let (_dir, dirs) = setup();
     plan_hdimage(
         &config(text),
@@ -38,22 +38,29 @@ fn plan(text: &str) -> Result<crate::plan::Plan, String> {
 
 #[test]
 fn mbr_defaults_are_genimages() {
-    let plan = plan(
+    let plan = plan_cfg(
         "image d.img {\n hdimage { disk-signature = 0x11223344 }\n \
-         partition a { image = \"a.bin\" }\n partition b { image = \"b.bin\" }\n}\n",
+         partition a { image = \"a.bin\" partition-type = 0x83 }\n \
+         partition b { image = \"b.bin\" partition-type = 0x0c }\n}\n",
     )
     .unwrap();
     let parts = &plan.layout.partitions;
     assert_eq!((parts[0].start, parts[0].size), (512, 3072));
     assert_eq!((parts[1].start, parts[1].size), (7 * 512, 1 << 20));
-    assert_eq!(parts[0].part_type.mbr, Some(0));
+    assert_eq!(parts[0].part_type.mbr, Some(0x83));
+    let err = plan_cfg("image d.img {\n hdimage { }\n partition a {\n image = \"a.bin\" }\n}\n")
+        .unwrap_err();
+    assert!(
+        err.contains("g.cfg:3: partition 'a' has no partition-type"),
+        "{err}"
+    );
     assert_eq!(plan.layout.disk_size, (7 + 2048) * 512);
     assert_eq!(plan.layout.mbr_signature, Some(0x1122_3344));
 }
 
 #[test]
 fn gpt_first_usable_and_derived_size() {
-    let plan = plan(
+    let plan = plan_cfg(
         "image d.img {\n hdimage { partition-table-type = gpt align = 1M }\n \
          partition a { image = \"a.bin\" size = 1M }\n}\n",
     )
@@ -65,10 +72,10 @@ fn gpt_first_usable_and_derived_size() {
 
 #[test]
 fn overlap_cites_the_genimage_line_and_keeps_the_map() {
-    let err = plan(
+    let err = plan_cfg(
         "image d.img {\n hdimage { }\n \
-         partition a { image = \"a.bin\" offset = 1M size = 2M }\n \
-         partition b { image = \"a.bin\"\n offset = 2M size = 1M }\n}\n",
+         partition a { image = \"a.bin\" offset = 1M size = 2M partition-type = 0x83 }\n \
+         partition b { image = \"a.bin\"\n offset = 2M size = 1M partition-type = 0x83 }\n}\n",
     )
     .unwrap_err();
     assert!(
@@ -80,7 +87,7 @@ fn overlap_cites_the_genimage_line_and_keeps_the_map() {
 
 #[test]
 fn unsupported_options_are_refused_where_written() {
-    let err = plan(
+    let err = plan_cfg(
         "image d.img {\n hdimage { gpt-no-backup = true partition-table-type = gpt }\n \
          partition a {\n image = \"a.bin\"\n autoresize = true }\n}\n",
     )
@@ -97,7 +104,7 @@ fn unsupported_options_are_refused_where_written() {
 
 #[test]
 fn genimage_refusals_are_kept() {
-    let err = plan(
+    let err = plan_cfg(
         "image d.img {\n hdimage { partition-table-type = gpt }\n \
          partition a { image = \"a.bin\"\n partition-type = 0x83 }\n}\n",
     )
@@ -106,14 +113,14 @@ fn genimage_refusals_are_kept() {
         err.contains("g.cfg:4: partition 'a': 'partition-type' is only valid"),
         "{err}"
     );
-    let err = plan("image d.img {\n hdimage { }\n partition a {\n image = \"nope.bin\" }\n}\n")
+    let err = plan_cfg("image d.img {\n hdimage { }\n partition a {\n image = \"nope.bin\" partition-type = 0x83 }\n}\n")
         .unwrap_err();
     assert!(
         err.contains("g.cfg:4: partition 'a': input file 'nope.bin'"),
         "{err}"
     );
     let err =
-        plan("image d.img {\n hdimage { }\n partition a { image = \"b.bin\"\n size = 512K }\n}\n")
+        plan_cfg("image d.img {\n hdimage { }\n partition a { image = \"b.bin\"\n size = 512K partition-type = 0x83 }\n}\n")
             .unwrap_err();
     assert!(
         err.contains("g.cfg:4: partition 'a': size 524288 is too small"),
@@ -123,19 +130,19 @@ fn genimage_refusals_are_kept() {
 
 #[test]
 fn hybrid_needs_a_shortcut_pair_and_the_ee_after_the_gpt() {
-    let ok = plan(
+    let ok = plan_cfg(
         "image d.img {\n hdimage { partition-table-type = hybrid }\n \
          partition a { image = \"b.bin\" partition-type = 0x0c partition-type-uuid = F }\n}\n",
     )
     .unwrap();
     assert_eq!(ok.layout.partitions[0].part_type.mbr, Some(0x0c));
-    let err = plan(
+    let err = plan_cfg(
         "image d.img {\n hdimage { partition-table-type = hybrid align = 1M }\n \
          partition a { image = \"b.bin\" partition-type = 0x0c partition-type-uuid = F }\n}\n",
     )
     .unwrap_err();
     assert!(err.contains("0xEE entry covers the GPT"), "{err}");
-    let err = plan(
+    let err = plan_cfg(
         "image d.img {\n hdimage { partition-table-type = hybrid }\n \
          partition a { image = \"b.bin\"\n partition-type = 0x0c }\n}\n",
     )
@@ -151,7 +158,7 @@ fn import_text_names_sub_images_and_sources() {
     let (_dir, dirs) = setup();
     let cfg = config(
         "image boot.vfat {\n vfat { label = \"BOOT\" files = { \"a.bin\" } }\n size = 4M\n}\n\
-         image d.img {\n hdimage { }\n partition boot { image = \"boot.vfat\" }\n}\n",
+         image d.img {\n hdimage { }\n partition boot { image = \"boot.vfat\" partition-type = 0x0c }\n}\n",
     );
     let mapped = import_hdimage(&cfg, 1, &dirs, &BTreeMap::new(), Path::new("g.cfg")).unwrap();
     let text = &mapped.text;
@@ -174,7 +181,7 @@ fn an_unbuilt_image_without_size_is_unknown() {
     let (_dir, dirs) = setup();
     let cfg = config(
         "image r.ext4 {\n ext4 { }\n size = 50%\n}\n\
-         image d.img {\n hdimage { }\n partition r {\n image = \"r.ext4\" }\n}\n",
+         image d.img {\n hdimage { }\n partition r {\n image = \"r.ext4\" partition-type = 0x83 }\n}\n",
     );
     let err = plan_hdimage(&cfg, 1, &dirs, &BTreeMap::new(), Path::new("g.cfg"), "t")
         .unwrap_err()
