@@ -18,11 +18,17 @@ fn main() -> ExitCode {
         (Some(_), Some(_)) => Err(anyhow::anyhow!(
             "build options go after the subcommand (`mkimg build --board NAME …`) or stand alone (`mkimg --board NAME …`)"
         )),
+        (Some(Command::Build(args)), _) | (None, Some(args)) if args.genimage.is_some() => {
+            commands::genimage::build(&args)
+        }
         (Some(Command::Build(args)), _) | (None, Some(args)) => commands::build::run(&args),
         (None, None) => Err(anyhow::anyhow!(
             "nothing to do: give --board NAME (see `mkimg --help`)"
         )),
         (Some(Command::Boards(args)), _) => commands::boards::run(&args),
+        (Some(Command::Plan(args)), _) if args.genimage.is_some() => {
+            commands::genimage::plan(&args)
+        }
         (Some(Command::Plan(args)), _) => commands::plan::run(&args),
         (Some(Command::ImportGenimage(args)), _) => commands::genimage::import(&args),
         (Some(Command::Inspect(args)), _) => commands::inspect::run(&args),

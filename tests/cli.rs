@@ -9,6 +9,8 @@ mod formats;
 mod genimage_fs;
 #[path = "cli/glayout.rs"]
 mod glayout;
+#[path = "cli/genimage.rs"]
+mod genimage;
 #[path = "cli/install.rs"]
 mod install;
 #[path = "cli/mbrext.rs"]

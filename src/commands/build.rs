@@ -61,9 +61,6 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
     let step = |text: &str| eprintln!("mkimg: [{:6.1}s] {text}", started.elapsed().as_secs_f64());
     interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
-    if let Some(cfg) = &args.genimage {
-        return super::genimage::build(cfg, &args.paths, &args.seed);
-    }
     let board_spec = args
         .board
         .as_deref()

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::board::paths::open_resolved;
-use crate::cli::{GenimagePaths, ImportGenimageArgs};
+use crate::cli::{BuildArgs, GenimagePaths, ImportGenimageArgs, PlanArgs};
 use crate::commands::plan::{plan_rows, render_disk};
 use crate::commands::table::render_rows;
 use crate::context::BuildContext;
@@ -103,7 +103,13 @@ fn plan_one(
 }
 
 /// `mkimg plan --genimage`.
-pub fn plan(cfg: &Path, paths: &GenimagePaths, seed: &str, json: bool) -> Result<()> {
+pub fn plan(args: &PlanArgs) -> Result<()> {
+    let (cfg, paths, seed, json) = (
+        args.genimage.as_deref().context("--genimage is required")?,
+        &args.paths,
+        args.seed.as_str(),
+        args.json,
+    );
     let config = load(cfg, paths.includepath.as_deref())?;
     let (dirs, _) = resolve_dirs(&config, paths)?;
     let built = BTreeMap::new();
@@ -268,8 +274,11 @@ fn sizes_known(config: &Config, index: usize) -> bool {
 }
 
 /// `mkimg build --genimage`.
-pub fn build(cfg: &Path, paths: &GenimagePaths, seed: &str) -> Result<()> {
-    let ctx = BuildContext::from_env(seed)?;
+pub fn build(args: &BuildArgs) -> Result<()> {
+    interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
+    let cfg = args.genimage.as_deref().context("--genimage is required")?;
+    let paths = &args.paths;
+    let ctx = BuildContext::from_env(&args.seed)?;
     let config = load(cfg, paths.includepath.as_deref())?;
     let (dirs, rootpath) = resolve_dirs(&config, paths)?;
     let order = build_order(&config)?;

@@ -18,11 +18,10 @@ use crate::rootfs::dir_source::OwnerMap;
 use crate::rootfs::ingest::capture_rootfs;
 
 pub fn run(args: &PlanArgs) -> Result<()> {
-    let board_spec = match (&args.board, &args.genimage) {
-        (_, Some(cfg)) => return super::genimage::plan(cfg, &args.paths, &args.seed, args.json),
-        (Some(spec), None) => spec,
-        (None, None) => anyhow::bail!("give --board NAME or --genimage FILE.cfg"),
-    };
+    let board_spec = args
+        .board
+        .as_deref()
+        .context("give --board NAME or --genimage FILE.cfg")?;
     let board = super::load_board_with(board_spec, &args.overrides)?;
     let plan = plan_board(&board, &args.seed)
         .with_context(|| format!("planning board {}", board.path.display()))?;

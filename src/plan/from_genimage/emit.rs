@@ -29,6 +29,9 @@ use crate::plan::parttype::{resolve_part_type, LINUX_DATA};
 /// nothing runs in a chroot.
 pub const ARCH: Arch = Arch::Riscv64;
 
+/// The smallest disk the planner takes (`plan::geometry`): 64 sectors.
+const MIN_DISK: u64 = 64 * 512;
+
 /// A board.toml under construction: its lines and their origins.
 struct Toml {
     text: String,
@@ -382,7 +385,15 @@ fn emit(
         }
         None => derived_disk_size(&placed, has_gpt),
     };
-    let disk_size = super::place::round_up(exact_end, 512);
+    let mut disk_size = super::place::round_up(exact_end, 512);
+    // mkimg's smallest disk is 64 sectors; a derived MBR or table-less
+    // disk may be smaller. Without an extended partition (which runs to
+    // the disk's end) the extra room changes nothing, and the file is
+    // still cut at genimage's length.
+    let small = image.size.is_none() && disk_size < MIN_DISK && extended == 0 && !has_gpt;
+    if small {
+        disk_size = MIN_DISK;
+    }
 
     if table == TableType::None {
         for (part, p) in image.partitions.iter().zip(&placed) {
@@ -539,6 +550,12 @@ fn emit(
     if image.size.is_none() {
         t.comment("genimage's size: the partitions' end (with a GPT: plus the backup GPT, rounded up to 4K)");
     }
+    if small {
+        t.comment(&format!(
+            "genimage's disk is {exact_end} bytes; mkimg's smallest is {MIN_DISK} (the file is still cut at genimage's length)"
+        ));
+    }
+
     t.key(
         "size",
         &format_bytes(disk_size),
@@ -589,16 +606,21 @@ fn emit(
         }
     }
     if hd.extended_partition > 0 {
-        t.key(
-            "extended_partition",
-            &hd.extended_partition.to_string(),
+        t.line(
+            &format!("extended_partition = {}", hd.extended_partition),
             None,
         );
     }
     if hd.fill {
         t.comment("fill = true: the raw file is the whole disk (as mkimg writes it anyway)");
     }
-    for ((part, p), content) in image.partitions.iter().zip(&placed).zip(contents) {
+    for (i, ((part, p), content)) in image
+        .partitions
+        .iter()
+        .zip(&placed)
+        .zip(contents)
+        .enumerate()
+    {
         t.line("", None);
         if let Some(c) = content {
             if let Some(section) = c.section {
@@ -644,7 +666,18 @@ fn emit(
         }
         let mut flags = Vec::new();
         if part.bootable {
-            if p.logical {
+            let first_logical = p.logical && i.saturating_add(1) == extended;
+            if first_logical {
+                problems.push(
+                    Problem::error(format!(
+                        "partition '{}': bootable on the first logical partition is not \
+                         supported yet (genimage 16 marks the extended partition's MBR entry \
+                         active instead)",
+                        part.name.value
+                    ))
+                    .at(loc(&part.at)),
+                );
+            } else if p.logical {
                 t.comment(
                     "bootable dropped: genimage 16 sets no active flag on a logical partition",
                 );

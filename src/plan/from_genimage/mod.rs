@@ -37,7 +37,9 @@
 //!   mkimg's MBR writer and `inspect` refuse it), so an MBR partition
 //!   without `partition-type` is refused with the fix, not written.
 //! - `bootable`: the MBR active flag, GPT attribute bit 2 (legacy BIOS
-//!   bootable), both in a hybrid; dropped on a logical partition. `read-only`
+//!   bootable), both in a hybrid; on the first logical partition it makes
+//!   the MBR's extended entry active (refused: board.toml cannot say
+//!   that yet), on the other logical ones it is dropped. `read-only`
 //!   and `no-automount` are GPT attribute bits 60 and 63, `hidden` bit 62.
 //! - The GPT's first usable LBA is the first partition's start (mkimg's
 //!   board plan keeps it right after the entry array; the plan of a
