@@ -328,7 +328,7 @@ pub struct InspectArgs {
 /// genimage's default.
 #[derive(Debug, Clone, Default, Args)]
 pub struct GenimagePaths {
-    /// Directories `include("…")` searches, colon-separated, before the
+    /// Directories `include("FILE")` searches, colon-separated, before the
     /// current directory.
     #[arg(long, value_name = "DIRS", requires = "genimage")]
     pub includepath: Option<String>,
@@ -357,7 +357,7 @@ pub struct ImportGenimageArgs {
     /// The genimage.cfg.
     pub config: PathBuf,
 
-    /// Directories `include("…")` searches, colon-separated, before the
+    /// Directories `include("FILE")` searches, colon-separated, before the
     /// current directory.
     #[arg(long, value_name = "DIRS")]
     pub includepath: Option<String>,
