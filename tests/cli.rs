@@ -5,12 +5,12 @@
 mod build;
 #[path = "cli/formats.rs"]
 mod formats;
+#[path = "cli/genimage.rs"]
+mod genimage;
 #[path = "cli/genimage_fs.rs"]
 mod genimage_fs;
 #[path = "cli/glayout.rs"]
 mod glayout;
-#[path = "cli/genimage.rs"]
-mod genimage;
 #[path = "cli/install.rs"]
 mod install;
 #[path = "cli/mbrext.rs"]
