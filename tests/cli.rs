@@ -3,6 +3,8 @@
 
 #[path = "cli/build.rs"]
 mod build;
+#[path = "cli/canonical.rs"]
+mod canonical;
 #[path = "cli/formats.rs"]
 mod formats;
 #[path = "cli/genimage.rs"]

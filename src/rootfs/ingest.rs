@@ -11,14 +11,13 @@
 //!
 //! Every mounted partition gets a [`Budget`] from its size, so the pass
 //! stops at the first member that cannot fit, before writing it. The work
-//! tars are written sparse ([`SparseFile`]) and large ESP files go to a
+//! tars are written sparse ([`SparseFile`](crate::rootfs::SparseFile)) and in canonical order ([`SortedTarSink`]) and large ESP files go to a
 //! sparse spill file, so the work directory holds about the final data.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -32,7 +31,7 @@ use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
     detect_compression, process_rootfs, scan_overlay, Budget, CaptureResults, Captures,
     Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, RootfsError, RootfsJob,
-    RootfsSummary, SinkError, SplitTarget, TarSink, XattrRecord,
+    RootfsSummary, SinkError, SortedTarSink, SplitTarget, XattrRecord,
 };
 
 /// The rootfs's own extlinux.conf (e.g. from u-boot-menu), replaced by ours.
@@ -116,7 +115,7 @@ impl fmt::Display for RootfsSource {
 }
 
 enum Sink {
-    Tar(TarSink<BufWriter<SparseFile>>, PathBuf),
+    Tar(SortedTarSink, PathBuf),
     Mem(MemorySink, PathBuf),
 }
 
@@ -132,44 +131,6 @@ impl Sink {
         match self {
             Sink::Tar(_, path) | Sink::Mem(_, path) => path,
         }
-    }
-}
-
-/// A file written front to back in which every all-zero 4 KiB chunk is
-/// left as a hole: a sparse member (or a zstd bomb of zeros) becomes a
-/// sparse work tar, which `mke2fs -d` reads back as zeros.
-pub struct SparseFile {
-    file: File,
-    pos: u64,
-}
-
-const HOLE: usize = 4096;
-const ZEROS: [u8; HOLE] = [0; HOLE];
-
-impl SparseFile {
-    pub fn new(file: File) -> Self {
-        Self { file, pos: 0 }
-    }
-}
-
-impl Write for SparseFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        for chunk in buf.chunks(HOLE) {
-            // A slice compare is a memcmp, fast in debug builds too.
-            if chunk.len() < HOLE || chunk != ZEROS {
-                self.file.write_all_at(chunk, self.pos)?;
-            }
-            self.pos += chunk.len() as u64;
-        }
-        Ok(buf.len())
-    }
-
-    /// Extends the file over a trailing hole.
-    fn flush(&mut self) -> io::Result<()> {
-        if self.file.metadata()?.len() < self.pos {
-            self.file.set_len(self.pos)?;
-        }
-        Ok(())
     }
 }
 
@@ -204,8 +165,9 @@ pub fn ingest_rootfs(
         let (sink, budget) = match &part.filesystem {
             PlannedFs::Ext4 { .. } => {
                 let path = workdir.join(format!("{}.tar", part.name));
-                let file = SparseFile::new(create_work_file(&path)?);
-                let sink = Sink::Tar(TarSink::new(BufWriter::with_capacity(1 << 20, file)), path);
+                let spool_path = workdir.join(format!("{}.spool", part.name));
+                let spool = create_work_file(&spool_path)?;
+                let sink = Sink::Tar(SortedTarSink::new(spool, spool_path, path.clone()), path);
                 (sink, Budget::ext4(&part.name, part.size))
             }
             PlannedFs::Vfat { .. } => {
@@ -296,11 +258,12 @@ pub fn ingest_rootfs(
         .chain([(root_name, root_sink)]);
     for (name, sink) in finished {
         match sink {
-            Sink::Tar(sink, path) => {
-                let (writer, xattrs) = sink.into_parts();
-                // A throw-away file read back in seconds: flushed, not fsynced,
-                // so it can die in the page cache without ever reaching disk.
-                writer.into_inner().map_err(|e| e.into_error())?;
+            Sink::Tar(sink, _) => {
+                // Canonical order (sorted_tar.rs); a throw-away file read
+                // back in seconds: flushed, not fsynced.
+                let (path, xattrs) = sink
+                    .write_tar()
+                    .with_context(|| format!("writing the work tar of partition '{name}'"))?;
                 contents.tars.insert(name, (path, xattrs));
             }
             Sink::Mem(sink, _) => {
@@ -447,32 +410,5 @@ impl<R: Read> Read for HashingReader<R> {
         let want = HEAD_BYTES.saturating_sub(self.head.len()).min(n);
         self.head.extend_from_slice(&buf[..want]);
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::{Read, Seek, Write};
-    use std::os::unix::fs::MetadataExt;
-
-    use super::SparseFile;
-
-    /// Zero chunks become holes; the content reads back the same.
-    #[test]
-    fn sparse_file_leaves_zero_chunks_as_holes() {
-        let file = tempfile::tempfile().unwrap();
-        let mut probe = file.try_clone().unwrap();
-        let mut out = std::io::BufWriter::new(SparseFile::new(file));
-        let mut want = b"header".to_vec();
-        want.resize(64 << 20, 0);
-        out.write_all(&want).unwrap();
-        out.flush().unwrap();
-        let meta = probe.metadata().unwrap();
-        assert_eq!(meta.len(), 64 << 20);
-        assert!(meta.blocks() * 512 <= 1 << 20, "{} blocks", meta.blocks());
-        let mut got = Vec::new();
-        probe.rewind().unwrap();
-        probe.read_to_end(&mut got).unwrap();
-        assert!(got == want);
     }
 }

@@ -37,6 +37,8 @@ mod member;
 mod pass;
 mod reader;
 mod sink;
+mod sorted_tar;
+mod sparse_file;
 mod stats;
 mod tar_sink;
 
@@ -55,6 +57,8 @@ pub use edits::{render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, DE
 pub use entry::{normalise_path, Entry, EntryKind, NodeType, Xattr};
 pub use error::{RootfsError, SinkError};
 pub use sink::{EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, Spilled, SPILL_MIN};
+pub use sorted_tar::SortedTarSink;
+pub use sparse_file::SparseFile;
 pub use stats::OutputStats;
 pub use tar_sink::{append_files, AddedFile, TarSink, XattrRecord};
 

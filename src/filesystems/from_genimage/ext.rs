@@ -41,7 +41,6 @@
 //! line and what the tree holds.
 
 use std::fs::{self, OpenOptions};
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -57,8 +56,7 @@ use crate::genimage::model::{Ext, ExtKind};
 use crate::genimage::values::Mke2fsArg;
 use crate::genimage::Image;
 use crate::host::cmd::{Cmd, CmdError};
-use crate::rootfs::ingest::SparseFile;
-use crate::rootfs::{OutputStats, TarSink, XattrRecord};
+use crate::rootfs::{OutputStats, SortedTarSink, XattrRecord};
 use crate::templates::{GENEXT2FS_MKE2FS_CONF, GENIMAGE_MKE2FS_CONF};
 
 /// Feature names mke2fs takes with -O for a new filesystem image
@@ -455,18 +453,21 @@ fn write_tar(
     scratch: &Path,
 ) -> Result<(PathBuf, OutputStats, Vec<XattrRecord>)> {
     let path = scratch.join("content.tar");
-    let file = OpenOptions::new()
+    let spool_path = scratch.join("content.spool");
+    let spool = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    let mut sink = TarSink::new(BufWriter::with_capacity(1 << 20, SparseFile::new(file)));
+        .open(&spool_path)
+        .with_context(|| format!("creating {}", spool_path.display()))?;
+    // Canonical member order (a rootpath tarball in any order gives the
+    // same image as its directory): rootfs::SortedTarSink.
+    let mut sink = SortedTarSink::new(spool, spool_path, path);
     let stats = stream_image_tree(image, env, &mut sink, size_limit(image, size))
         .with_context(|| format!("{}: collecting its content", locate(image)))?;
-    // The pass has finished the sink (the end-of-archive blocks).
-    let (writer, xattrs) = sink.into_parts();
-    writer.into_inner().map_err(|e| e.into_error())?;
+    let (path, xattrs) = sink
+        .write_tar()
+        .with_context(|| format!("{}: writing its content tar", locate(image)))?;
     Ok((path, stats, xattrs))
 }
 
