@@ -5,6 +5,8 @@
 mod build;
 #[path = "cli/canonical.rs"]
 mod canonical;
+#[path = "cli/ci_examples.rs"]
+mod ci_examples;
 #[path = "cli/formats.rs"]
 mod formats;
 #[path = "cli/genimage.rs"]
