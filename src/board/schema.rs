@@ -207,6 +207,11 @@ pub struct DiskSection {
     /// last byte mkimg writes. Default `true`.
     #[serde(default)]
     pub fill: Option<Spanned<bool>>,
+    /// MBR: the extended partition's own entry is marked active (0x80),
+    /// as genimage 16 does when the first logical partition is
+    /// `bootable`. Default `false`; needs an extended partition.
+    #[serde(default)]
+    pub extended_bootable: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

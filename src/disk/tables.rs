@@ -193,6 +193,7 @@ pub fn extended_chain(layout: &Layout) -> Result<Option<ExtendedChain>, TableErr
     Ok(Some(ExtendedChain {
         start_lba,
         sectors,
+        bootable: ext.bootable,
         logicals,
     }))
 }

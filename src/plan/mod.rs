@@ -156,6 +156,9 @@ pub struct ExtendedPlan {
     pub slot: u32,
     pub start: u64,
     pub end: u64,
+    /// Its MBR entry is active (`disk.extended_bootable`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bootable: bool,
 }
 
 /// A partition with its final position and identities.

@@ -338,9 +338,50 @@ pub fn plan_partitions(
         } else {
             usable.end
         };
-        Some(ExtendedPlan { slot, start, end })
+        Some(ExtendedPlan {
+            slot,
+            start,
+            end,
+            bootable: false,
+        })
     });
+    let extended = extended_bootable(board, extended, problems);
     (partitions, extended)
+}
+
+/// `disk.extended_bootable`: the extended entry's active flag, which needs
+/// an extended partition to be on.
+fn extended_bootable(
+    board: &Board,
+    extended: Option<ExtendedPlan>,
+    problems: &mut Vec<Problem>,
+) -> Option<ExtendedPlan> {
+    let Some(written) = board
+        .file
+        .disk
+        .extended_bootable
+        .as_ref()
+        .filter(|b| *b.get_ref())
+    else {
+        return extended;
+    };
+    match extended {
+        Some(ext) => Some(ExtendedPlan {
+            bootable: true,
+            ..ext
+        }),
+        None => {
+            problems.push(
+                Problem::error(
+                    "disk.extended_bootable = true but the disk has no extended partition \
+                     (an MBR with disk.extended_partition, or more than four partitions)",
+                )
+                .at(board.locate(written.span()))
+                .with_fix("remove disk.extended_bootable"),
+            );
+            None
+        }
+    }
 }
 
 /// Type, GUID, attributes, filesystem and mount of one placed partition.

@@ -29,9 +29,13 @@
 //!   `in-partition-table = false` do not count. genimage 16 has no
 //!   `forced-primary` (newer genimage does).
 //! - **Where the EBR goes.** At the logical partition's start minus the
-//!   partition's `align` (so with `align = 512` right before it, with
-//!   `align = 1M` one MiB before it). An automatic offset is the previous
-//!   end rounded up to `align`, plus `align` (room for the EBR). An
+//!   hdimage's `align` (so with `align = 512` right before it, with
+//!   `align = 1M` one MiB before it), also when the partition has an
+//!   `align` of its own. An automatic offset is the previous end rounded
+//!   up to `align`, plus `align` (room for the EBR), then rounded up to
+//!   the partition's own align. (mkimg puts the EBR one partition
+//!   alignment before it; the genimage mapping gives a logical partition
+//!   the disk's alignment and writes its offset out.) An
 //!   explicit `offset` whose EBR would fall inside the previous partition
 //!   is refused ("part p5 overlaps with previous partition"), and so is a
 //!   logical partition before an earlier one: the chain ascends.
@@ -47,10 +51,11 @@
 //!   extended entry (`sfdisk -d` shows `type=f, bootable`); other logical
 //!   partitions' flags are dropped. mkimg writes the flag where the
 //!   partition is (its EBR entry), as fdisk does and U-Boot's
-//!   `part_dos` reads it: board.toml says what the disk holds. Decision
-//!   for genimage.cfg input: the mapping drops `bootable` on logical
-//!   partitions; board.toml has no key for an active extended entry, so
-//!   genimage 16's flag there is not reproduced (a known difference).
+//!   `part_dos` reads it: board.toml says what the disk holds. For
+//!   genimage's way, `disk.extended_bootable = true` marks the extended
+//!   entry itself active ([`ExtendedChain::bootable`]); the genimage.cfg
+//!   mapping sets it for a bootable first logical partition and drops
+//!   `bootable` on every logical partition.
 //! - CHS fields: genimage computes them from the *relative* LBA it stores
 //!   in an EBR entry; mkimg from the absolute LBA (readers, sfdisk and the
 //!   kernel, ignore CHS).
@@ -99,6 +104,9 @@ impl LogicalPartition {
 pub struct ExtendedChain {
     pub start_lba: u32,
     pub sectors: u32,
+    /// The extended entry's active flag (genimage 16 sets it for a
+    /// bootable first logical partition).
+    pub bootable: bool,
     pub logicals: Vec<LogicalPartition>,
 }
 
@@ -146,7 +154,7 @@ impl ExtendedChain {
     /// The extended entry for the MBR.
     pub fn mbr_entry(&self) -> MbrEntry {
         MbrEntry {
-            bootable: false,
+            bootable: self.bootable,
             type_byte: TYPE_EXTENDED,
             start_lba: self.start_lba,
             sectors: self.sectors,

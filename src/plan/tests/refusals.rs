@@ -401,6 +401,14 @@ size = "1M""#,
     ),
     (
         r#"MBR
+extended_bootable = true # <-
+
+partition p1
+size = "1M""#,
+        "disk.extended_bootable = true but the disk has no extended partition",
+    ),
+    (
+        r#"MBR
 [[partition]]
 name = "p"
 type = "0fc63daf-8483-4772-8e79-3d69d8477de4" # <-

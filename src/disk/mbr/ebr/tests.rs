@@ -23,6 +23,7 @@ fn chain() -> ExtendedChain {
     ExtendedChain {
         start_lba: 100,
         sectors: 3996,
+        bootable: false,
         logicals: vec![
             logical(100, 101, 50),
             logical(200, 208, 8),
