@@ -13,6 +13,8 @@ mod formats;
 mod genimage;
 #[path = "cli/genimage_fs.rs"]
 mod genimage_fs;
+#[path = "cli/genimage_opts.rs"]
+mod genimage_opts;
 #[path = "cli/glayout.rs"]
 mod glayout;
 #[path = "cli/install.rs"]

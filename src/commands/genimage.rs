@@ -17,8 +17,8 @@
 //! `host::interrupt`, which unwinds through the guard). Nothing else in the
 //! output or tmp path is touched: Buildroot keeps inputs and outputs in one
 //! directory, so this is not the board build's staging-and-replace publish.
-//! An hdimage is written raw, cut to genimage's file length (see
-//! `plan::from_genimage`). Reproducible: identities from `--seed`,
+//! An hdimage is written raw, as long as genimage's file: the generated
+//! board's `disk.fill` (see `plan::from_genimage`). Reproducible: identities from `--seed`,
 //! timestamps from SOURCE_DATE_EPOCH (`context`).
 
 use std::collections::BTreeMap;
@@ -32,6 +32,7 @@ use crate::cli::{BuildArgs, GenimagePaths, ImportGenimageArgs, PlanArgs};
 use crate::commands::plan::{plan_rows, render_disk};
 use crate::commands::table::render_rows;
 use crate::context::BuildContext;
+use crate::disk::blobs::load_blobs;
 use crate::disk::write::{write_disk, DiskOutput};
 use crate::filesystems::from_genimage::{build_fs_image, FsEnv};
 use crate::filesystems::images::PartitionImage;
@@ -45,6 +46,7 @@ use crate::plan::from_genimage::{
     describe_image, image_output_path, import_hdimage, plan_hdimage, Dirs, GenimagePlan,
 };
 use crate::plan::PlannedFs;
+use crate::rootfs::CaptureResults;
 
 /// Read the config: includes from `includepath` then `.`, `${VAR}` from
 /// the environment.
@@ -345,7 +347,9 @@ pub fn build(args: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// Plan, assemble and place one hdimage; its file length.
+/// Plan, assemble and place one hdimage; its file length. The raw
+/// file's length is the board's `disk.fill` (genimage's `fill`): without
+/// it the file ends at the last byte written, as genimage's does.
 fn write_hdimage(
     config: &Config,
     index: usize,
@@ -378,24 +382,15 @@ fn write_hdimage(
             });
         }
     }
-    let file_len = planned
-        .mapped
-        .file_len
-        .context("the length of an image it holds is still unknown")?;
+    // The partitions without a table entry are the plan's blobs (host
+    // files inside the genimage paths, or reserved room).
+    let blobs = load_blobs(plan, &CaptureResults::default())?;
     let tmp = TempFile::beside(dest)?;
-    write_disk(plan, &[], &images, &[DiskOutput::Raw(&tmp.path)])
+    write_disk(plan, &blobs, &images, &[DiskOutput::Raw(&tmp.path)])
         .with_context(|| format!("writing {}", dest.display()))?;
-    if file_len < plan.layout.disk_size {
-        // genimage's file ends at its last written byte: past it the disk
-        // holds only zeros (nothing was written there).
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&tmp.path)
-            .with_context(|| format!("opening {}", tmp.path.display()))?;
-        file.set_len(file_len)
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cutting {} to {file_len} bytes", tmp.path.display()))?;
-    }
+    let len = fs::metadata(&tmp.path)
+        .with_context(|| format!("reading {}", tmp.path.display()))?
+        .len();
     tmp.persist(dest)?;
-    Ok(file_len)
+    Ok(len)
 }

@@ -7,20 +7,20 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use uuid::Uuid;
-
-use super::place::{derived_disk_size, place, Frame, PartIn, GPT_ARRAY};
-use super::unsupported::refusals;
-use super::{describe_image, image_output_path, loc, Dirs, Mapped};
+use super::board_text::{quote, Toml};
+use super::content::{find_content, Content};
+use super::partition::{emit_partition, PartCtx};
+use super::place::{
+    derived_disk_size, place, round_up, Frame, PartIn, Placed, GPT_ARRAY, GPT_BACKUP,
+};
+use super::{loc, Dirs, Mapped};
 use crate::arch::Arch;
 use crate::board::names::PlainName;
 use crate::board::size::format_bytes;
 use crate::genimage::model::{DiskSignature, Hdimage, ImageKind, TableType};
-use crate::genimage::paths::resolve_within;
 use crate::genimage::values::ImageSize;
-use crate::genimage::{Config, Image, Origin, Partition};
+use crate::genimage::{Config, Image, Partition};
 use crate::plan::layout::Problem;
-use crate::plan::parttype::{resolve_part_type, LINUX_DATA};
 
 /// The architecture written into every generated board. It changes
 /// nothing of the image: there is no boot loader (`[boot] loader =
@@ -31,190 +31,6 @@ pub const ARCH: Arch = Arch::Riscv64;
 
 /// The smallest disk the planner takes (`plan::geometry`): 64 sectors.
 const MIN_DISK: u64 = 64 * 512;
-
-/// A board.toml under construction: its lines and their origins.
-struct Toml {
-    text: String,
-    origins: Vec<Origin>,
-    fallback: Origin,
-}
-
-impl Toml {
-    fn line(&mut self, text: &str, at: Option<&Origin>) {
-        self.text.push_str(text);
-        self.text.push('\n');
-        self.origins
-            .push(at.cloned().unwrap_or_else(|| self.fallback.clone()));
-    }
-    fn key(&mut self, key: &str, value: &str, at: Option<&Origin>) {
-        self.line(&format!("{key} = {}", quote(value)), at);
-    }
-    fn comment(&mut self, text: &str) {
-        let clean: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        self.line(&format!("# {clean}"), None);
-    }
-}
-
-/// A TOML basic string holding `text`.
-fn quote(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
-}
-
-/// Where a partition's bytes come from, and how many there are.
-struct Content {
-    /// The file as the board names it (absolute).
-    path: PathBuf,
-    /// Its length, when known (an image not built yet may not be).
-    len: Option<u64>,
-    /// The image section it is, if it is one.
-    section: Option<usize>,
-}
-
-/// The genimage config's images that `image`'s partitions use.
-fn find_content(
-    config: &Config,
-    self_index: usize,
-    name: &str,
-    dirs: &Dirs,
-    built: &BTreeMap<String, PathBuf>,
-) -> Result<Content, String> {
-    let input = |file: &str| -> Result<Content, String> {
-        let found = resolve_within(
-            file,
-            std::slice::from_ref(&dirs.inputpath),
-            "the input path",
-        )
-        .map_err(|why| format!("input file '{file}': {why}"))?;
-        let len = std::fs::metadata(&found.canonical)
-            .map_err(|e| format!("input file '{file}': {e}"))?
-            .len();
-        Ok(Content {
-            path: found.canonical,
-            len: Some(len),
-            section: None,
-        })
-    };
-    let Some(index) = config.images.iter().position(|i| i.file.value == name) else {
-        return input(name);
-    };
-    if index == self_index {
-        return Err(format!("image '{name}' cannot hold itself"));
-    }
-    let section = &config.images[index];
-    if let ImageKind::File(file) = &section.kind {
-        let file_name = file.name.as_ref().map_or(name, |n| n.value.as_str());
-        let mut content = input(file_name)?;
-        content.section = Some(index);
-        return Ok(content);
-    }
-    let path = image_output_path(section, dirs)?;
-    let len = match built.get(name) {
-        Some(done) => Some(
-            std::fs::metadata(done)
-                .map_err(|e| format!("image '{name}' (built as {}): {e}", done.display()))?
-                .len(),
-        ),
-        None => match section.size.as_ref().map(|s| s.value) {
-            Some(ImageSize::Bytes(n)) => Some(n),
-            Some(ImageSize::Percent(_)) | None => None,
-        },
-    };
-    Ok(Content {
-        path,
-        len,
-        section: Some(index),
-    })
-}
-
-/// The board type and where it was written, for one partition; problems
-/// for what genimage itself refuses.
-fn partition_type(
-    part: &Partition,
-    table: TableType,
-    problems: &mut Vec<Problem>,
-) -> (String, Option<Origin>) {
-    let mbr = part.partition_type.as_ref();
-    let gpt = part.partition_type_uuid.as_ref();
-    let only = |at: &Origin, what: &str, valid: &str| {
-        Problem::error(format!(
-            "partition '{}': '{what}' is only valid for {valid} partition-table-type \
-             (genimage refuses it too)",
-            part.name.value
-        ))
-        .at(loc(at))
-    };
-    let guid = gpt.map_or(LINUX_DATA, |g| g.value);
-    match table {
-        TableType::Mbr => {
-            if let Some(g) = gpt {
-                problems.push(only(&g.at, "partition-type-uuid", "gpt and hybrid"));
-            }
-            if mbr.is_none_or(|t| t.value == 0) {
-                problems.push(
-                    Problem::error(format!(
-                        "partition '{}' has no partition-type: genimage 16 then writes type \
-                         0x00, which marks an unused MBR slot (fdisk shows it \"Empty\"); \
-                         mkimg does not write it",
-                        part.name.value
-                    ))
-                    .at(loc(mbr.map_or(&part.at, |t| &t.at)))
-                    .with_fix("partition-type = 0x83 (Linux), 0x0c (FAT32), … as it holds"),
-                );
-            }
-            (
-                format!("0x{:02x}", mbr.map_or(0, |t| t.value)),
-                mbr.map(|t| t.at.clone()),
-            )
-        }
-        TableType::Gpt => {
-            if let Some(t) = mbr {
-                problems.push(only(&t.at, "partition-type", "mbr and hybrid"));
-            }
-            (guid.to_string(), gpt.map(|g| g.at.clone()))
-        }
-        TableType::Hybrid => match mbr {
-            None => (guid.to_string(), gpt.map(|g| g.at.clone())),
-            Some(byte) => match shortcut_for(guid, byte.value) {
-                Some(name) => (name.to_string(), Some(byte.at.clone())),
-                None => {
-                    problems.push(
-                        Problem::error(format!(
-                            "partition '{}': GPT type {guid} with MBR type {:#04x} in a hybrid \
-                             table is not supported yet: a board.toml type names both only \
-                             through a shortcut (esp 0xef, linux 0x83, swap 0x82, xbootldr \
-                             0xea, fat32 0x0c)",
-                            part.name.value, byte.value
-                        ))
-                        .at(loc(&byte.at)),
-                    );
-                    (guid.to_string(), Some(byte.at.clone()))
-                }
-            },
-        },
-        TableType::None => {
-            if let Some(t) = mbr {
-                problems.push(only(&t.at, "partition-type", "mbr and hybrid"));
-            }
-            if let Some(g) = gpt {
-                problems.push(only(&g.at, "partition-type-uuid", "gpt and hybrid"));
-            }
-            // Not written anywhere: there is no table.
-            ("linux".to_string(), None)
-        }
-    }
-}
-
-/// The board.toml type shortcut holding both `guid` and `byte`.
-fn shortcut_for(guid: Uuid, byte: u8) -> Option<&'static str> {
-    ["esp", "linux", "swap", "xbootldr", "fat32", "linux-root"]
-        .into_iter()
-        .find(|name| {
-            resolve_part_type(name, ARCH).is_ok_and(|t| t.gpt == Some(guid) && t.mbr == Some(byte))
-        })
-}
 
 /// Map `config.images[index]` (an hdimage) onto a board.toml.
 pub fn map_hdimage(
@@ -248,26 +64,210 @@ pub fn map_hdimage(
             }
         }));
     }
-    let used: Vec<&Image> = contents
-        .iter()
-        .flatten()
-        .filter_map(|c| c.section.map(|i| &config.images[i]))
-        .collect();
-    for refusal in refusals(image, hd, &used) {
-        problems.push(
-            Problem::error(format!(
-                "{} is not supported yet by mkimg (it changes the image, so it is not ignored)",
-                refusal.option
-            ))
-            .at(loc(&refusal.at)),
-        );
-    }
     let mapped = emit(config, index, hd, &contents, dirs, cfg_name, &mut problems);
     if problems.is_empty() {
         Ok(mapped)
     } else {
         Err(problems)
     }
+}
+
+/// The hdimage `align` genimage uses: `align`, else a sector (1 byte
+/// without a table: partitions of a `none` image follow each other
+/// unaligned, measured); with a table a multiple of 512.
+fn hdimage_align(hd: &Hdimage, problems: &mut Vec<Problem>) -> u64 {
+    let table = hd.table;
+    if let Some(a) = hd
+        .align
+        .as_ref()
+        .filter(|a| table != TableType::None && (a.value == 0 || !a.value.is_multiple_of(512)))
+    {
+        problems.push(
+            Problem::error(format!(
+                "align = {}: the partition alignment must be a multiple of 512 bytes \
+                 (genimage refuses it too)",
+                a.value
+            ))
+            .at(loc(&a.at)),
+        );
+    }
+    hd.align
+        .as_ref()
+        .map_or(if table == TableType::None { 1 } else { 512 }, |a| a.value)
+        .max(1)
+}
+
+/// Whether `part` has a table entry, as the placement counts it: every
+/// partition of a table-less image is placed like one.
+fn in_table(table: TableType, part: &Partition) -> bool {
+    table == TableType::None || part.in_partition_table
+}
+
+/// Each partition's placement input: its offset, size and alignment as
+/// genimage derives them before placing it.
+fn partition_inputs(
+    image: &Image,
+    contents: &[Option<Content>],
+    align: u64,
+    problems: &mut Vec<Problem>,
+) -> Vec<PartIn> {
+    let table = match &image.kind {
+        ImageKind::Hdimage(hd) => hd.table,
+        _ => TableType::None,
+    };
+    let mut ins = Vec::new();
+    for (part, content) in image.partitions.iter().zip(contents) {
+        let listed = in_table(table, part);
+        // A partition without a table entry aligns to 1 byte by default
+        // (genimage's README), and its size is its image's, unrounded
+        // (measured: even with an align of its own).
+        let palign = part
+            .align
+            .as_ref()
+            .map_or(if listed { align } else { 1 }, |a| a.value.max(1));
+        if part.image.is_none() && !listed {
+            problems.push(
+                Problem::error(format!(
+                    "partition '{}': a partition without a table entry needs an image \
+                     (genimage 16 refuses it too: \"no input file given\")",
+                    part.name.value
+                ))
+                .at(loc(&part.at)),
+            );
+        }
+        let len = content.as_ref().and_then(|c| c.len);
+        let size = match (&part.size, len) {
+            (Some(s), _) => s.value,
+            (None, Some(len)) if listed => round_up(len, palign),
+            (None, Some(len)) => len,
+            (None, None) => {
+                if let (Some(name), Some(_)) = (&part.image, content) {
+                    problems.push(
+                        Problem::error(format!(
+                            "partition '{}': the size of image '{}' is unknown until it is \
+                             built (give the image a size, or the partition one)",
+                            part.name.value, name.value
+                        ))
+                        .at(loc(&name.at)),
+                    );
+                } else if part.image.is_none() && !part.autoresize && listed {
+                    problems.push(
+                        Problem::error(format!(
+                            "partition '{}': size must not be zero: give it a size or an \
+                             image (genimage refuses it too)",
+                            part.name.value
+                        ))
+                        .at(loc(&part.at)),
+                    );
+                }
+                0
+            }
+        };
+        if let (Some(len), Some(name)) = (len, &part.image) {
+            if len > size && !part.autoresize {
+                problems.push(
+                    Problem::error(format!(
+                        "partition '{}': size {size} is too small for '{}' ({len} bytes)",
+                        part.name.value, name.value
+                    ))
+                    .at(loc(part.size.as_ref().map_or(&name.at, |s| &s.at))),
+                );
+            }
+        }
+        ins.push(PartIn {
+            offset: part.offset.as_ref().map(|o| o.value).filter(|o| *o != 0),
+            size,
+            align: palign,
+            in_table: listed,
+            forced_primary: part.forced_primary,
+            rest: part.autoresize,
+        });
+    }
+    ins
+}
+
+/// `autoresize`: genimage needs the image's size, and the rest must hold
+/// the partition's `size` and its image.
+fn check_autoresize(
+    image: &Image,
+    ins: &[PartIn],
+    placed: &[Placed],
+    contents: &[Option<Content>],
+    problems: &mut Vec<Problem>,
+) {
+    for (((part, p), input), content) in image.partitions.iter().zip(placed).zip(ins).zip(contents)
+    {
+        if !part.autoresize {
+            continue;
+        }
+        if image.size.is_none() {
+            problems.push(
+                Problem::error(format!(
+                    "partition '{}': autoresize needs the image's size (genimage refuses it too)",
+                    part.name.value
+                ))
+                .at(loc(&part.at)),
+            );
+            continue;
+        }
+        let least = input
+            .size
+            .max(content.as_ref().and_then(|c| c.len).unwrap_or(0));
+        if p.size == 0 || p.size < least {
+            problems.push(
+                Problem::error(format!(
+                    "partition '{}': autoresize leaves it {} bytes at {:#x}, less than the {} \
+                     it needs (genimage refuses it too)",
+                    part.name.value,
+                    p.size,
+                    p.offset,
+                    least.max(1)
+                ))
+                .at(loc(&part.at)),
+            );
+        }
+    }
+}
+
+/// How long genimage's file is: up to the last byte it writes (the MBR,
+/// the GPT, each EBR, each partition's image — its own length, not the
+/// partition's), the whole disk with `fill` or a backup GPT (at the very
+/// end). `None` while an image's length is unknown. The board's
+/// `disk.fill = false` gives the same length (`disk::write`); this is what
+/// `plan --genimage` shows before building.
+fn genimage_file_len(
+    image: &Image,
+    hd: &Hdimage,
+    placed: &[Placed],
+    contents: &[Option<Content>],
+    align: u64,
+    exact_end: u64,
+) -> Option<u64> {
+    let has_gpt = matches!(hd.table, TableType::Gpt | TableType::Hybrid);
+    if hd.fill || (has_gpt && !hd.gpt_no_backup) {
+        return Some(exact_end);
+    }
+    let gpt_location = hd.gpt_location.as_ref().map_or(1024, |l| l.value);
+    let mut file_len = Some(match hd.table {
+        TableType::None => 0,
+        TableType::Mbr => 512,
+        TableType::Gpt | TableType::Hybrid => gpt_location.saturating_add(GPT_ARRAY),
+    });
+    for ((part, p), content) in image.partitions.iter().zip(placed).zip(contents) {
+        let mut end = if p.logical {
+            p.offset.saturating_sub(align).saturating_add(512)
+        } else {
+            0
+        };
+        if part.image.is_some() {
+            match content.as_ref().and_then(|c| c.len) {
+                Some(len) => end = end.max(p.offset.saturating_add(len)),
+                None => file_len = None,
+            }
+        }
+        file_len = file_len.map(|l| l.max(end));
+    }
+    file_len
 }
 
 #[allow(clippy::too_many_lines)]
@@ -285,33 +285,28 @@ fn emit(
     let table = hd.table;
     let has_gpt = matches!(table, TableType::Gpt | TableType::Hybrid);
     let has_mbr = matches!(table, TableType::Mbr | TableType::Hybrid);
-    // genimage's default alignment: a sector, 1 byte without a table
-    // (measured: partitions of a `none` image follow each other unaligned).
-    let align = hd
-        .align
-        .as_ref()
-        .map_or(if table == TableType::None { 1 } else { 512 }, |a| a.value);
-    if let Some(a) = hd
-        .align
-        .as_ref()
-        .filter(|a| table != TableType::None && (a.value == 0 || !a.value.is_multiple_of(512)))
-    {
-        problems.push(
-            Problem::error(format!(
-                "align = {}: the partition alignment must be a multiple of 512 bytes \
-                 (genimage refuses it too)",
-                a.value
-            ))
-            .at(loc(&a.at)),
-        );
-    }
-    let align = align.max(1);
+    let align = hdimage_align(hd, problems);
     let gpt_location = hd.gpt_location.as_ref().map_or(1024, |l| l.value);
-    let count = image.partitions.len();
+    let count = image
+        .partitions
+        .iter()
+        .filter(|p| in_table(table, p))
+        .count();
     let extended = match table {
         TableType::Mbr if hd.extended_partition > 0 => usize::from(hd.extended_partition),
         TableType::Mbr if count > 4 => 4,
         _ => 0,
+    };
+    let size_given = match image.size.as_ref().map(|s| s.value) {
+        Some(ImageSize::Bytes(n)) => Some(n),
+        Some(ImageSize::Percent(_)) => {
+            problems.push(
+                Problem::error("an hdimage's size cannot be a percentage")
+                    .at(loc(image.size.as_ref().map_or(at_image, |s| &s.at))),
+            );
+            Some(0)
+        }
+        None => None,
     };
     let frame = Frame {
         first: match table {
@@ -321,78 +316,34 @@ fn emit(
         },
         align,
         extended,
+        // The backup GPT's room stays reserved even with gpt-no-backup.
+        rest_end: size_given
+            .unwrap_or(0)
+            .saturating_sub(if has_gpt { GPT_BACKUP } else { 0 }),
     };
-    let mut ins = Vec::new();
-    for (i, (part, content)) in image.partitions.iter().zip(contents).enumerate() {
-        let palign = part.align.as_ref().map_or(align, |a| a.value.max(1));
-        if extended > 0 && i.saturating_add(1) >= extended && palign != align {
-            problems.push(
-                Problem::error(format!(
-                    "partition '{}': an align of its own on a logical partition is not \
-                     supported yet (genimage puts its EBR one hdimage align before it, \
-                     mkimg one partition align)",
-                    part.name.value
-                ))
-                .at(loc(part.align.as_ref().map_or(&part.at, |a| &a.at))),
-            );
-        }
-        let len = content.as_ref().and_then(|c| c.len);
-        let size = match (&part.size, len) {
-            (Some(s), _) => s.value,
-            (None, Some(len)) => super::place::round_up(len, palign),
-            (None, None) => {
-                if let (Some(name), Some(_)) = (&part.image, content) {
-                    problems.push(
-                        Problem::error(format!(
-                            "partition '{}': the size of image '{}' is unknown until it is \
-                             built (give the image a size, or the partition one)",
-                            part.name.value, name.value
-                        ))
-                        .at(loc(&name.at)),
-                    );
-                }
-                0
-            }
-        };
-        if let (Some(len), Some(name)) = (len, &part.image) {
-            if len > size {
-                problems.push(
-                    Problem::error(format!(
-                        "partition '{}': size {size} is too small for '{}' ({len} bytes)",
-                        part.name.value, name.value
-                    ))
-                    .at(loc(part.size.as_ref().map_or(&name.at, |s| &s.at))),
-                );
-            }
-        }
-        ins.push(PartIn {
-            offset: part.offset.as_ref().map(|o| o.value).filter(|o| *o != 0),
-            size,
-            align: palign,
-        });
-    }
+    let ins = partition_inputs(image, contents, align, problems);
     let placed = place(frame, &ins);
+    check_autoresize(image, &ins, &placed, contents, problems);
 
     // The disk: `size`, else what genimage derives.
-    let exact_end = match image.size.as_ref().map(|s| s.value) {
-        Some(ImageSize::Bytes(n)) => n,
-        Some(ImageSize::Percent(_)) => {
-            problems.push(
-                Problem::error("an hdimage's size cannot be a percentage")
-                    .at(loc(image.size.as_ref().map_or(at_image, |s| &s.at))),
-            );
-            0
-        }
-        None => derived_disk_size(&placed, has_gpt),
-    };
-    let mut disk_size = super::place::round_up(exact_end, 512);
+    let exact_end = size_given.unwrap_or_else(|| derived_disk_size(&placed, has_gpt));
+    let mut disk_size = round_up(exact_end, 512);
     // mkimg's smallest disk is 64 sectors; a derived MBR or table-less
     // disk may be smaller. Without an extended partition (which runs to
-    // the disk's end) the extra room changes nothing, and the file is
-    // still cut at genimage's length.
+    // the disk's end) the extra room changes nothing, and the file still
+    // ends where genimage's does (`fill = false`).
     let small = image.size.is_none() && disk_size < MIN_DISK && extended == 0 && !has_gpt;
     if small {
         disk_size = MIN_DISK;
+    }
+    if hd.fill && (small || !exact_end.is_multiple_of(512)) {
+        problems.push(
+            Problem::error(format!(
+                "fill = true on a disk of {exact_end} bytes: mkimg's raw file is the disk, whole \
+                 512-byte sectors and at least {MIN_DISK} bytes (not supported yet)"
+            ))
+            .at(loc(hd.table_at.as_ref().unwrap_or(at_image))),
+        );
     }
 
     if table == TableType::None {
@@ -410,62 +361,23 @@ fn emit(
             }
         }
     }
+    check_hybrid(image, hd, &placed, problems);
 
-    // Hybrid: which partitions the MBR mirrors, and its 0xEE entry.
-    let mirrored: Vec<(&Partition, u64)> = image
+    // GPT: genimage's first usable LBA is the first table partition's start.
+    let first_usable = image
         .partitions
         .iter()
         .zip(&placed)
-        .filter(|(part, _)| part.partition_type.is_some())
-        .map(|(part, p)| (part, p.offset))
-        .collect();
-    if table == TableType::Hybrid {
-        let table_at = hd.table_at.as_ref().unwrap_or(at_image);
-        if mirrored.is_empty() {
-            problems.push(
-                Problem::error(
-                    "partition-table-type = hybrid but no partition has a partition-type \
-                     (genimage refuses it too)",
-                )
-                .at(loc(table_at)),
-            );
-        } else if let Some((fourth, _)) = mirrored.get(3) {
-            problems.push(
-                Problem::error(format!(
-                    "{} partitions with a partition-type: a hybrid MBR holds at most 3 \
-                     (genimage refuses it too)",
-                    mirrored.len()
-                ))
-                .at(loc(fourth
-                    .partition_type
-                    .as_ref()
-                    .map_or(&fourth.at, |t| &t.at))),
-            );
-        } else {
-            let lowest = mirrored.iter().map(|(_, o)| *o).min().unwrap_or(0);
-            let ee_end = gpt_location.saturating_add(GPT_ARRAY);
-            if lowest != ee_end {
-                problems.push(
-                    Problem::error(format!(
-                        "hybrid: genimage's 0xEE entry covers the GPT (up to byte {ee_end:#x}), \
-                         mkimg's runs up to the first mirrored partition ({lowest:#x}); a \
-                         hybrid whose first partition with a partition-type does not start \
-                         right after the GPT entry array is not supported yet"
-                    ))
-                    .at(loc(table_at)),
-                );
-            }
-        }
-    }
-
-    // GPT: genimage's first usable LBA is the first partition's start.
-    let first_usable = placed.first().filter(|_| has_gpt).map(|p| p.offset);
+        .find(|(part, _)| part.in_partition_table)
+        .map(|(_, p)| p.offset)
+        .filter(|_| has_gpt);
     if let (Some(first), Some((part, _))) = (
         first_usable,
         image
             .partitions
             .iter()
             .zip(&placed)
+            .filter(|(part, _)| part.in_partition_table)
             .skip(1)
             .find(|(_, p)| Some(p.offset) < first_usable),
     ) {
@@ -479,28 +391,9 @@ fn emit(
             .at(loc(&part.at)),
         );
     }
-
-    // The output file's length: genimage writes up to the last byte of
-    // data (tables, EBRs, partition images), the whole disk with `fill`
-    // or a GPT (the backup GPT is at the end).
-    let mut file_len = Some(if table == TableType::None { 0 } else { 512 });
-    for ((part, p), content) in image.partitions.iter().zip(&placed).zip(contents) {
-        let mut end = if p.logical {
-            p.offset.saturating_sub(align).saturating_add(512)
-        } else {
-            0
-        };
-        if part.image.is_some() {
-            match content.as_ref().and_then(|c| c.len) {
-                Some(len) => end = end.max(p.offset.saturating_add(len)),
-                None => file_len = None,
-            }
-        }
-        file_len = file_len.map(|l| l.max(end));
-    }
-    if hd.fill || has_gpt {
-        file_len = Some(exact_end);
-    }
+    let file_len = genimage_file_len(image, hd, &placed, contents, align, exact_end);
+    let first_logical = placed.iter().position(|p| p.logical);
+    let extended_bootable = first_logical.is_some_and(|i| image.partitions[i].bootable);
 
     // The text.
     let name = image.file.value.clone();
@@ -546,16 +439,16 @@ fn emit(
         TableType::Gpt => "gpt",
         TableType::Hybrid => "hybrid",
     };
-    t.key("table", table_text, hd.table_at.as_ref());
+    let table_at = hd.table_at.as_ref();
+    t.key("table", table_text, table_at);
     if image.size.is_none() {
         t.comment("genimage's size: the partitions' end (with a GPT: plus the backup GPT, rounded up to 4K)");
     }
     if small {
         t.comment(&format!(
-            "genimage's disk is {exact_end} bytes; mkimg's smallest is {MIN_DISK} (the file is still cut at genimage's length)"
+            "genimage's disk is {exact_end} bytes; mkimg's smallest is {MIN_DISK} (the file still ends where genimage's does)"
         ));
     }
-
     t.key(
         "size",
         &format_bytes(disk_size),
@@ -604,6 +497,12 @@ fn emit(
                 first / 512
             ));
         }
+        if hd.gpt_no_backup {
+            t.comment("gpt-no-backup: the backup GPT's sectors stay reserved, unwritten");
+            t.line("gpt_backup = false", table_at);
+        }
+    } else if hd.gpt_no_backup {
+        t.comment("gpt-no-backup ignored: no GPT");
     }
     if hd.extended_partition > 0 {
         t.line(
@@ -611,9 +510,22 @@ fn emit(
             None,
         );
     }
-    if hd.fill {
-        t.comment("fill = true: the raw file is the whole disk (as mkimg writes it anyway)");
+    if extended_bootable {
+        t.comment(
+            "the first logical partition is bootable: genimage 16 marks the extended \
+             partition's MBR entry active",
+        );
+        let at = first_logical.map(|i| &image.partitions[i].at);
+        t.line("extended_bootable = true", at);
     }
+    if hd.fill {
+        t.comment("fill = true: the raw file is the whole disk");
+    } else {
+        t.comment(
+            "genimage's default: the raw file ends at the last byte written (no fill = true)",
+        );
+    }
+    t.line(&format!("fill = {}", hd.fill), table_at);
     for (i, ((part, p), content)) in image
         .partitions
         .iter()
@@ -621,86 +533,24 @@ fn emit(
         .zip(contents)
         .enumerate()
     {
-        t.line("", None);
-        if let Some(c) = content {
-            if let Some(section) = c.section {
-                t.comment(&describe_image(&config.images[section]));
-            }
-        }
-        t.line("[[partition]]", Some(&part.at));
-        t.key("name", &part.name.value, Some(&part.name.at));
-        let (type_text, type_at) = partition_type(part, table, problems);
-        t.key("type", &type_text, type_at.as_ref().or(Some(&part.at)));
-        t.key(
-            "offset",
-            &format_bytes(p.offset),
-            part.offset.as_ref().map(|o| &o.at).or(Some(&part.at)),
-        );
-        t.key(
-            "size",
-            &format_bytes(p.size),
-            part.size
-                .as_ref()
-                .map(|s| &s.at)
-                .or(part.image.as_ref().map(|i| &i.at))
-                .or(Some(&part.at)),
-        );
-        if let Some(a) = part.align.as_ref().filter(|a| a.value.is_multiple_of(512)) {
-            t.key("alignment", &format_bytes(a.value), Some(&a.at));
-        }
-        if let (Some(c), Some(img)) = (content, &part.image) {
-            t.key("filesystem", "raw", Some(&img.at));
-            match c.path.to_str() {
-                Some(text) => t.key("source", text, Some(&img.at)),
-                None => problems.push(
-                    Problem::error(format!("{}: the path is not UTF-8", c.path.display()))
-                        .at(loc(&img.at)),
-                ),
-            }
-        }
-        if has_gpt {
-            match &part.partition_uuid {
-                Some(u) => t.key("uuid", &u.value.to_string(), Some(&u.at)),
-                None => t.comment("partition-uuid: derived from the build seed"),
-            }
-        }
-        let mut flags = Vec::new();
-        if part.bootable {
-            let first_logical = p.logical && i.saturating_add(1) == extended;
-            if first_logical {
-                problems.push(
-                    Problem::error(format!(
-                        "partition '{}': bootable on the first logical partition is not \
-                         supported yet (genimage 16 marks the extended partition's MBR entry \
-                         active instead)",
-                        part.name.value
-                    ))
-                    .at(loc(&part.at)),
-                );
-            } else if p.logical {
-                t.comment(
-                    "bootable dropped: genimage 16 sets no active flag on a logical partition",
-                );
-            } else if table == TableType::None {
-                t.comment("bootable ignored: no partition table");
-            } else {
-                flags.push("legacy-bios-bootable");
-            }
-        }
-        for (set, flag) in [
-            (part.read_only, "read-only"),
-            (part.no_automount, "no-automount"),
-        ] {
-            if set && has_gpt {
-                flags.push(flag);
-            } else if set {
-                t.comment(&format!("{flag} ignored: only a GPT has attribute bits"));
-            }
-        }
-        if !flags.is_empty() {
-            let list: Vec<String> = flags.iter().map(|f| quote(f)).collect();
-            t.line(&format!("flags = [{}]", list.join(", ")), Some(&part.at));
-        }
+        let section_holes = content
+            .as_ref()
+            .and_then(|c| c.section)
+            .and_then(|s| match &config.images[s].kind {
+                ImageKind::File(file) => Some(file.holes.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[]);
+        let cx = PartCtx {
+            table,
+            part,
+            placed: *p,
+            content: content.as_ref(),
+            section_holes,
+            in_table: in_table(table, part),
+            first_logical: first_logical == Some(i),
+        };
+        emit_partition(&mut t, &cx, config, problems);
     }
     Mapped {
         name,
@@ -714,5 +564,59 @@ fn emit(
         first_usable,
         file_len,
         disk_size,
+    }
+}
+
+/// Hybrid: the MBR mirrors the table partitions with a `partition-type`
+/// (1 to 3), then a 0xEE entry over LBA 1 to the end of the GPT entry
+/// array, which mkimg writes up to the first mirrored partition.
+fn check_hybrid(image: &Image, hd: &Hdimage, placed: &[Placed], problems: &mut Vec<Problem>) {
+    if hd.table != TableType::Hybrid {
+        return;
+    }
+    let at_image = &image.file.at;
+    let gpt_location = hd.gpt_location.as_ref().map_or(1024, |l| l.value);
+    let mirrored: Vec<(&Partition, u64)> = image
+        .partitions
+        .iter()
+        .zip(placed)
+        .filter(|(part, _)| part.in_partition_table && part.partition_type.is_some())
+        .map(|(part, p)| (part, p.offset))
+        .collect();
+    let table_at = hd.table_at.as_ref().unwrap_or(at_image);
+    if mirrored.is_empty() {
+        problems.push(
+            Problem::error(
+                "partition-table-type = hybrid but no partition has a partition-type \
+                 (genimage refuses it too)",
+            )
+            .at(loc(table_at)),
+        );
+    } else if let Some((fourth, _)) = mirrored.get(3) {
+        problems.push(
+            Problem::error(format!(
+                "{} partitions with a partition-type: a hybrid MBR holds at most 3 \
+                 (genimage refuses it too)",
+                mirrored.len()
+            ))
+            .at(loc(fourth
+                .partition_type
+                .as_ref()
+                .map_or(&fourth.at, |t| &t.at))),
+        );
+    } else {
+        let lowest = mirrored.iter().map(|(_, o)| *o).min().unwrap_or(0);
+        let ee_end = gpt_location.saturating_add(GPT_ARRAY);
+        if lowest != ee_end {
+            problems.push(
+                Problem::error(format!(
+                    "hybrid: genimage's 0xEE entry covers the GPT (up to byte {ee_end:#x}), \
+                     mkimg's runs up to the first mirrored partition ({lowest:#x}); a \
+                     hybrid whose first partition with a partition-type does not start \
+                     right after the GPT entry array is not supported yet"
+                ))
+                .at(loc(table_at)),
+            );
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! A genimage.cfg `hdimage` → a generated board.toml → mkimg's own plan.
 //!
-//! The hdimage is written out as board.toml text ([`emit`]): the text
-//! `mkimg import-genimage` prints, with a `# comment` for every option that
-//! has no board.toml key, and a refusal ([`unsupported`], one place) for
-//! every option that changes the image and that mkimg cannot honour yet.
-//! That text is parsed and planned by [`plan_board`] like any board, so
-//! every layout check (overlaps, past the end, misaligned offsets, a table
-//! under a partition, more than four primaries, …) is the planner's own;
-//! each problem's `board.toml` line is then mapped back to the genimage
+//! The hdimage is written out as board.toml text ([`emit`], one partition
+//! at a time in [`partition`], each line remembering its genimage line in
+//! [`board_text`]): the text `mkimg import-genimage` prints, with a
+//! `# comment` for every option that has no board.toml key because it
+//! changes nothing, and a problem for what mkimg cannot honour. That text
+//! is parsed and planned by [`plan_board`] like any board, so every layout
+//! check (overlaps, past the end, misaligned offsets, a table under a
+//! partition, more than four primaries, …) is the planner's own; each
+//! problem's `board.toml` line is then mapped back to the genimage
 //! `file:line` it came from, and the conflict map is kept.
 //!
 //! What genimage 16 does, measured against genimage 16 (Debian 12) and
@@ -18,37 +19,60 @@
 //! - The first partition starts at the first aligned byte after the MBR
 //!   (byte 512), after the GPT entry array (`gpt-location`, default byte
 //!   1024, plus 16 KiB), or at byte 0 without a table; each next one at the
-//!   first aligned byte after the previous one. `offset = 0` means "not
-//!   given". A logical partition first leaves one hdimage `align` for its
-//!   EBR. A partition's own `align` aligns its start and its size.
+//!   first aligned byte after the furthest end so far (not the previous
+//!   partition's). `offset = 0` means "not given". A logical partition
+//!   first leaves one hdimage `align` for its EBR, which stays one hdimage
+//!   `align` before it even when the partition has an `align` of its own.
+//!   A partition's own `align` aligns its start and its size.
+//! - `in-partition-table = false` (board: `in_partition_table = false`):
+//!   no entry, no number; `align` defaults to 1, the size is its image's,
+//!   unrounded, and without `offset` it sits at byte 0 (a boot loader). It
+//!   needs an image ("no input file given"). Its end counts for the next
+//!   automatic offset. Without a table every partition is placed like a
+//!   table one. `holes` (the partition's, or its `file` section's) become
+//!   the board's `holes`, cut at the end of its bytes (genimage allows them
+//!   past it; they only free its overlap checks there).
 //! - A partition without `size` is its image's size rounded up to its
 //!   alignment (an image section's `size`, or the input file's length).
-//!   An image larger than its partition is an error.
+//!   An image larger than its partition is an error. `autoresize` is
+//!   `size = "rest"`: the image's `size` less the backup GPT's 33 sectors
+//!   (reserved even with `gpt-no-backup`), from the partition's start,
+//!   rounded down to its align, at least its `size` and image.
 //! - The disk: `size`, else the partitions' end; with a GPT, plus the
 //!   backup GPT (16.5 KiB), rounded up to 4 KiB.
 //! - The file genimage writes ends at the last byte it wrote (the MBR,
-//!   EBRs, each partition's image — its own length, not the partition's),
-//!   unless `fill = true` or a GPT (whose backup is at the very end): then
-//!   it is the whole disk. `mkimg build --genimage` cuts its raw file there.
+//!   GPT, EBRs, each partition's image — its own length, not the
+//!   partition's), unless `fill = true` or a backup GPT (at the very end):
+//!   then it is the whole disk. The board says it with `disk.fill`
+//!   (always written), and the disk writer ends the raw file there: one
+//!   mechanism for boards and genimage configs. `gpt-no-backup` is
+//!   `disk.gpt_backup = false`.
 //! - Defaults: MBR partition type 0x00 (not 0x83), GPT type Linux
 //!   filesystem (`L`), disk signature 0; `disk-uuid` and partition UUIDs
 //!   are random in genimage and derived from the seed here (pin them for
-//!   identical bytes). Type 0x00 marks an unused MBR slot (fdisk: "Empty";
-//!   mkimg's MBR writer and `inspect` refuse it), so an MBR partition
-//!   without `partition-type` is refused with the fix, not written.
+//!   identical bytes). Type 0x00 marks an unused MBR slot: fdisk calls it
+//!   "Empty", U-Boot's `part_dos` skips it, and mkimg's MBR reader (and
+//!   `inspect`) takes a trailing one for a free slot and refuses one
+//!   before a used slot, so a board could state it but not read it back.
+//!   An MBR partition without `partition-type` is refused with the fix,
+//!   not written as a partition most readers do not see.
 //! - `bootable`: the MBR active flag, GPT attribute bit 2 (legacy BIOS
 //!   bootable), both in a hybrid; on the first logical partition it makes
-//!   the MBR's extended entry active (refused: board.toml cannot say
-//!   that yet), on the other logical ones it is dropped. `read-only`
-//!   and `no-automount` are GPT attribute bits 60 and 63, `hidden` bit 62.
-//! - The GPT's first usable LBA is the first partition's start (mkimg's
-//!   board plan keeps it right after the entry array; the plan of a
-//!   genimage hdimage takes genimage's, see [`plan_hdimage`]).
+//!   the MBR's extended entry active (`disk.extended_bootable`), on the
+//!   other logical ones it is dropped. `read-only`, `hidden` and
+//!   `no-automount` are GPT attribute bits 60, 62 and 63 (ignored, as by
+//!   genimage, on an MBR). `forced-primary` (genimage 17) is
+//!   `forced_primary = true`.
+//! - The GPT's first usable LBA is the first table partition's start
+//!   (mkimg's board plan keeps it right after the entry array or the boot
+//!   loaders before the first partition; the plan of a genimage hdimage
+//!   takes genimage's, see [`plan_hdimage`]).
 //! - Hybrid: the MBR mirrors the partitions that have a `partition-type`
 //!   (1 to 3, else an error), then a 0xEE entry over LBA 1 to the end of
-//!   the GPT entry array.
-//! - More than four partitions in an MBR: partitions 4, 5, … are logical
-//!   (`extended-partition` picks another first one); the extended
+//!   the GPT entry array (mkimg's runs to the first mirrored partition:
+//!   refused unless that is the same).
+//! - More than four table partitions in an MBR: partitions 4, 5, … are
+//!   logical (`extended-partition` picks another first one); the extended
 //!   partition runs to the end of the disk.
 //! - `partition-type` is refused with a GPT or no table,
 //!   `partition-type-uuid` with an MBR or no table.
@@ -56,16 +80,18 @@
 //! The generated board: name and image are the image's file name (a
 //! [`PlainName`](crate::board::names::PlainName)), the arch is fixed
 //! ([`emit::ARCH`], why it does not matter is said there), `[boot] loader =
-//! "none"`. A partition's `image` is a raw source: an input file resolved
-//! inside `--inputpath` (`genimage::paths`, no symlink out of it), or
-//! another image section's output file (`<outputpath>/<file>`,
+//! "none"`. A partition's `image` is a raw source ([`content`]): an input
+//! file resolved inside `--inputpath` (`genimage::paths`, no symlink out of
+//! it), or another image section's output file (`<outputpath>/<file>`,
 //! `<tmppath>/<file>` when `temporary`, a `file` image's input). The board
 //! may take raw sources only inside those three directories
 //! (`Board::source_roots`). Reads file sizes only.
 
+mod board_text;
+mod content;
 mod emit;
+mod partition;
 mod place;
-mod unsupported;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -85,19 +85,92 @@ fn overlap_cites_the_genimage_line_and_keeps_the_map() {
     assert!(err.contains("disk map:"), "{err}");
 }
 
+fn import_text(text: &str) -> String {
+    let (_dir, dirs) = setup();
+    let mapped = import_hdimage(
+        &config(text),
+        0,
+        &dirs,
+        &BTreeMap::new(),
+        Path::new("g.cfg"),
+    )
+    .map_err(|e| e.to_string())
+    .unwrap();
+    crate::board::parse_board(&mapped.text, Path::new("x.toml")).unwrap();
+    mapped.text
+}
+
 #[test]
-fn unsupported_options_are_refused_where_written() {
+fn layout_options_become_board_keys() {
+    let text = import_text(
+        "image d.img {\n hdimage { gpt-no-backup = true partition-table-type = gpt }\n size = 8M\n \
+         partition boot {\n in-partition-table = false offset = 0 image = \"a.bin\"\n \
+         holes = {\"(440;1K)\", \"(1K;2K)\"} }\n \
+         partition a {\n image = \"a.bin\" hidden = true offset = 1M }\n \
+         partition r {\n image = \"a.bin\"\n autoresize = true }\n}\n",
+    );
+    for line in [
+        "gpt_backup = false",
+        "fill = false",
+        "in_partition_table = false",
+        "  { start = \"440\", end = \"1K\" },",
+        "size = \"3000\"",
+        "flags = [\"hidden\"]",
+        "size = \"rest\"",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
+    let plan = plan_cfg(
+        "image d.img {\n hdimage { gpt-no-backup = true partition-table-type = gpt }\n size = 8M\n \
+         partition boot {\n in-partition-table = false offset = 0 image = \"a.bin\"\n \
+         holes = {\"(440;1K)\", \"(1K;17K)\"} }\n \
+         partition a {\n image = \"a.bin\" hidden = true offset = 1M }\n \
+         partition r {\n image = \"a.bin\"\n autoresize = true }\n}\n",
+    )
+    .unwrap();
+    let parts = &plan.layout.partitions;
+    assert_eq!(parts.len(), 2);
+    // autoresize: to the backup GPT's room, which stays reserved.
+    assert_eq!(parts[1].start, (1 << 20) + 3072);
+    assert_eq!(parts[1].end(), (8 << 20) - 33 * 512);
+    assert!(!plan.layout.fill);
+    assert_eq!(plan.layout.blobs[0].offset, 0);
+}
+
+#[test]
+fn the_first_logical_partitions_bootable_is_the_extended_entrys() {
+    let parts: String = (1..=5)
+        .map(|n| {
+            format!(
+                " partition p{n} {{ image = \"a.bin\" partition-type = 0x83 {} }}\n",
+                if n == 4 {
+                    "bootable = true align = 4K"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    let text = format!("image d.img {{\n hdimage {{ }}\n size = 1M\n{parts}}}\n");
+    let imported = import_text(&text);
+    assert!(
+        imported.contains("\nextended_bootable = true\n"),
+        "{imported}"
+    );
+    assert!(!imported.contains("legacy-bios-bootable"), "{imported}");
+    let plan = plan_cfg(&text).unwrap();
+    assert!(plan.layout.extended.as_ref().unwrap().bootable);
+}
+
+#[test]
+fn autoresize_needs_the_image_size() {
     let err = plan_cfg(
-        "image d.img {\n hdimage { gpt-no-backup = true partition-table-type = gpt }\n \
+        "image d.img {\n hdimage { partition-table-type = gpt }\n \
          partition a {\n image = \"a.bin\"\n autoresize = true }\n}\n",
     )
     .unwrap_err();
     assert!(
-        err.contains("g.cfg:2: gpt-no-backup is not supported yet"),
-        "{err}"
-    );
-    assert!(
-        err.contains("g.cfg:3: autoresize is not supported yet"),
+        err.contains("g.cfg:3: partition 'a': autoresize needs the image's size"),
         "{err}"
     );
 }
