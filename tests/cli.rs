@@ -11,6 +11,8 @@ mod ci_examples;
 mod formats;
 #[path = "cli/genimage.rs"]
 mod genimage;
+#[path = "cli/genimage_build.rs"]
+mod genimage_build;
 #[path = "cli/genimage_fs.rs"]
 mod genimage_fs;
 #[path = "cli/genimage_opts.rs"]

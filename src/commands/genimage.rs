@@ -11,9 +11,11 @@
 //! directory; `${VAR}` expands from the process environment.
 //!
 //! Writing: each image goes to a temporary file beside its destination
-//! (`.NAME.mkimg-PID.tmp`, created new, never through a symlink) and is
-//! renamed into place, so a reader sees the old file or the new one. A
-//! temporary file is removed on every way out (error, SIGINT through
+//! (an hdimage: `.NAME.mkimg-PID.tmp`, created new, never through a
+//! symlink; a filesystem image, which its builder creates: `NAME` inside a
+//! new 0700 directory `.NAME.mkimg-XXXXXX`) and is renamed into place, so
+//! a reader sees the old file or the new one. A temporary file is removed
+//! on every way out (error, SIGINT through
 //! `host::interrupt`, which unwinds through the guard). Nothing else in the
 //! output or tmp path is touched: Buildroot keeps inputs and outputs in one
 //! directory, so this is not the board build's staging-and-replace publish.
@@ -262,6 +264,35 @@ impl Drop for TempFile {
     }
 }
 
+/// A file a filesystem builder creates (its own `create_new`, or
+/// mksquashfs), inside a new private directory beside its destination
+/// (`.NAME.mkimg-XXXXXX`, mode 0700, so nothing can be planted at the
+/// file's path), renamed into place; the directory goes on every way out.
+struct TempInDir {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl TempInDir {
+    fn beside(dest: &Path) -> Result<TempInDir> {
+        let parent = dest.parent().context("an output file has a directory")?;
+        let name = dest.file_name().context("an output file has a name")?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(".{}.mkimg-", name.to_string_lossy()))
+            .tempdir_in(parent)
+            .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
+        let path = dir.path().join(name);
+        Ok(TempInDir { dir, path })
+    }
+
+    fn persist(self, dest: &Path) -> Result<()> {
+        fs::rename(&self.path, dest)
+            .with_context(|| format!("renaming {} to {}", self.path.display(), dest.display()))?;
+        drop(self.dir);
+        Ok(())
+    }
+}
+
 /// Whether every image `index` holds has a size before it is built, so
 /// its layout can be checked before anything is built.
 fn sizes_known(config: &Config, index: usize) -> bool {
@@ -326,7 +357,7 @@ pub fn build(args: &BuildArgs) -> Result<()> {
                 built.insert(name, dest);
             }
             _ => {
-                let tmp = TempFile::beside(&dest)?;
+                let tmp = TempInDir::beside(&dest)?;
                 let env = FsEnv {
                     config: &config,
                     inputpath: &dirs.inputpath,
@@ -388,9 +419,22 @@ fn write_hdimage(
     let tmp = TempFile::beside(dest)?;
     write_disk(plan, &blobs, &images, &[DiskOutput::Raw(&tmp.path)])
         .with_context(|| format!("writing {}", dest.display()))?;
-    let len = fs::metadata(&tmp.path)
+    let mut len = fs::metadata(&tmp.path)
         .with_context(|| format!("reading {}", tmp.path.display()))?
         .len();
+    // An image shorter than its section's `size` (a squashfs) is written
+    // by genimage padded to that size: if it is the last thing written,
+    // genimage's file is longer by zeros. Never cut: `disk.fill` decided.
+    if let Some(want) = planned.mapped.file_len.filter(|&want| want > len) {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&tmp.path)
+            .with_context(|| format!("opening {}", tmp.path.display()))?;
+        file.set_len(want)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("extending {} to {want} bytes", tmp.path.display()))?;
+        len = want;
+    }
     tmp.persist(dest)?;
     Ok(len)
 }

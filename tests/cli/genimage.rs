@@ -9,9 +9,10 @@
 //! `plan --genimage --json`, and the rule that a build touches nothing
 //! else in the output and tmp paths.
 //!
-//! Kept out of the layout corpus: vfat/ext/squashfs sub-images (their
-//! builders land separately); partitions reach their bytes through input
-//! files and `file` images.
+//! Partitions here reach their bytes through input files and `file`
+//! images; whole configs with vfat/ext/squashfs sub-images are in
+//! `genimage_build.rs`, the layout options (`gpt-no-backup`, `holes`,
+//! `autoresize`, …) in `genimage_opts.rs`, both on these helpers.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -75,10 +76,15 @@ impl Setup {
 
     /// `mkimg build --genimage` into `mine/` (tmp `mine-tmp`).
     pub(crate) fn mkimg(&self, env: &[(&str, &str)], extra: &[&str]) -> Output {
+        self.mkimg_root(&self.s("root"), env, extra)
+    }
+
+    /// [`Setup::mkimg`] with `--rootpath root` (a directory or a tarball).
+    pub(crate) fn mkimg_root(&self, root: &str, env: &[(&str, &str)], extra: &[&str]) -> Output {
         let cfg = "g.cfg".to_string();
         let (input, root, out, tmp) = (
             self.s("input"),
-            self.s("root"),
+            root.to_string(),
             self.s("mine"),
             self.s("mine-tmp"),
         );

@@ -3,8 +3,9 @@
 //! tests' `crate::test_tools`), the `mkimg` binary with a clean environment
 //! ([`run`]), small crafted rootfs tarballs ([`tarball`]), a small
 //! board to build them with ([`board`]), and openEuler- and Fedora-layout
-//! rootfs tarballs made from the Debian one ([`layouts`]), and the Debian
-//! rootfs of a stock board itself ([`rootfs`]).
+//! rootfs tarballs made from the Debian one ([`layouts`]), the Debian
+//! rootfs of a stock board itself ([`rootfs`]), and what a filesystem
+//! image holds, read with the reference tools ([`fsimage`]).
 //!
 //! Each test crate declares `mod support;` and uses a part of it; the rest
 //! is dead code in that crate, hence the `allow` below.
@@ -12,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod board;
+pub mod fsimage;
 pub mod layouts;
 pub mod rootfs;
 pub mod run;

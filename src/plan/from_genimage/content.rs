@@ -61,16 +61,17 @@ pub fn find_content(
         return Ok(content);
     }
     let path = image_output_path(section, dirs)?;
-    let len = match built.get(name) {
-        Some(done) => Some(
+    // genimage takes an image section's `size` as its length, also when
+    // the file it built is shorter (a squashfs: measured, the partition
+    // and the disk file are sized from `size`, the gap written as zeros).
+    let len = match (section.size.as_ref().map(|s| s.value), built.get(name)) {
+        (Some(ImageSize::Bytes(n)), _) => Some(n),
+        (_, Some(done)) => Some(
             std::fs::metadata(done)
                 .map_err(|e| format!("image '{name}' (built as {}): {e}", done.display()))?
                 .len(),
         ),
-        None => match section.size.as_ref().map(|s| s.value) {
-            Some(ImageSize::Bytes(n)) => Some(n),
-            Some(ImageSize::Percent(_)) | None => None,
-        },
+        (Some(ImageSize::Percent(_)) | None, None) => None,
     };
     Ok(Content {
         path,
