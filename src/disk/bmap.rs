@@ -20,11 +20,16 @@
 //! Written here rather than taken from a crate: the `bmap-parser` crate
 //! reads the format but does not write it, and its builder needs the whole
 //! image to compute checksums afterwards.
+//!
+//! [`read`] parses a `.bmap` back (from anywhere: hostile input) for
+//! `mkimg flash`.
 
 use sha2::{Digest, Sha256};
 
 use crate::digest::hex;
 use crate::disk::blocks::{BlockError, BlockEvent, Blocks};
+
+pub mod read;
 
 /// bmaptool's default block size, and the one mkimg uses.
 pub const BMAP_BLOCK: u64 = 4096;
@@ -186,6 +191,19 @@ impl Bmap {
         };
         let sum = hex(&Sha256::digest(with(ZERO_SUM).as_bytes()));
         with(&sum)
+    }
+
+    /// The bytes `[start, end)` of `range`: whole blocks, the last one cut
+    /// at the image's end. `None` when the numbers overflow (a parsed map's
+    /// ranges never do: they lie inside the image).
+    pub fn byte_range(&self, range: &BmapRange) -> Option<(u64, u64)> {
+        let start = range.first.checked_mul(self.block_size)?;
+        let end = range
+            .last
+            .checked_add(1)?
+            .saturating_mul(self.block_size)
+            .min(self.image_size);
+        (start < end).then_some((start, end))
     }
 
     /// Bytes the mapped ranges cover (the tail block counts its real size).
