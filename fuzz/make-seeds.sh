@@ -11,13 +11,16 @@
 #   genimage_config   the genimage.cfg files under fuzz/seeds/genimage_config/
 #   grub_image        a grub-mkimage x86_64-efi image, whole and cut down to
 #                     its headers and mods section
+#   bmap_read         mkimg's own .bmap (2.0 and as 1.4), and bmaptool
+#                     create's of a small sparse file
 # Needs: cargo (stable is enough), GNU tar, truncate, python3, grub-mkimage
-# with /usr/lib/grub/x86_64-efi (grub-common, grub-efi-amd64-bin).
+# with /usr/lib/grub/x86_64-efi (grub-common, grub-efi-amd64-bin),
+# bmaptool (bmap-tools).
 set -euo pipefail
 cd "$(dirname "$0")"
 corpus=$PWD/corpus
 rm -rf "$corpus"
-mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,ebr_chain,qcow2_inspect,grub_image,genimage_config}
+mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,ebr_chain,qcow2_inspect,grub_image,genimage_config,bmap_read}
 list=$corpus/SEEDS.txt
 : >"$list"
 
@@ -122,5 +125,14 @@ for i in range(count):
         open(sys.argv[2], "wb").write(bytes(head) + d[ptr:ptr + size])
 PY
 echo "grub_image/x86_64-fat-mods-only.efi: that image's PE headers + mods section only (module info, ELF module, config, prefix)" >>"$list"
+
+# bmaptool's own output: a 64 KiB sparse file with two data extents.
+# bmaptool writes no time or path into the map, so the seed is reproducible
+# (on a file system with 4 KiB blocks).
+truncate -s 64K "$work/sparse.img"
+printf 'head' | dd of="$work/sparse.img" conv=notrunc status=none
+printf 'tail' | dd of="$work/sparse.img" bs=1 seek=40000 conv=notrunc status=none
+bmaptool create "$work/sparse.img" >"$corpus/bmap_read/bmaptool-create.bmap"
+echo "bmap_read/bmaptool-create.bmap: bmaptool create of a 64 KiB sparse file with data in blocks 0 and 9" >>"$list"
 
 echo "wrote $(grep -c . "$list") seeds under $corpus"

@@ -7,6 +7,8 @@ use std::fs;
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
 
+use mkimg::digest::sha256_hex;
+use mkimg::disk::bmap::BmapBuilder;
 use mkimg::disk::gpt::{write_gpt, GptDisk, GptPartition};
 use mkimg::disk::mbr::{write_mbr, MbrEntry, MbrTable};
 use mkimg::disk::qcow2::{Compression, Qcow2Options, Qcow2Writer};
@@ -36,6 +38,7 @@ fn main() {
     tar_seeds(&seeds);
     let images = table_seeds(&seeds);
     qcow2_seeds(&seeds, &images);
+    bmap_seeds(&seeds);
 }
 
 // ---- tarballs (rootfs_pass: first byte 0 = as is, 1 gzip, 2 zstd, 3 xz) ----
@@ -400,5 +403,36 @@ fn qcow2_seeds(s: &Seeds, images: &[Vec<u8>]) {
         "gpt-zstd-4k",
         "qcow2, 4 KiB clusters, zstd-compressed clusters (incompatible bit 3)",
         &qcow2(small, 12, Compression::Zstd),
+    );
+}
+
+// ---- block maps (bmap_read) ----
+
+fn bmap_seeds(s: &Seeds) {
+    let t = "bmap_read";
+    // Data blocks, a forced zero range and a short tail block.
+    let size = 10 * 4096 + 1536;
+    let mut b = BmapBuilder::new(size, &[(6 * 4096, 8 * 4096)]).unwrap();
+    b.write_at(0, &[0xaa; 512]).unwrap();
+    b.write_at(3 * 4096, &[1; 8192]).unwrap();
+    b.write_at(10 * 4096, &[7; 1536]).unwrap();
+    let xml = b.finish().to_xml();
+    s.put(
+        t,
+        "mkimg-2.0.bmap",
+        "mkimg's own bmap 2.0: a single block, ranges, a forced zero range, a short tail",
+        xml.as_bytes(),
+    );
+    // The same as format 1.4 (bmaptool's first name for 2.0), checksum redone.
+    let old = xml.replacen("version=\"2.0\"", "version=\"1.4\"", 1);
+    let zeros = "0".repeat(64);
+    let start = old.find("<BmapFileChecksum> ").unwrap() + "<BmapFileChecksum> ".len();
+    let zeroed = format!("{}{}{}", &old[..start], zeros, &old[start + 64..]);
+    let sum = sha256_hex(zeroed.as_bytes());
+    s.put(
+        t,
+        "mkimg-1.4.bmap",
+        "the same map declared as version 1.4, file checksum recomputed",
+        zeroed.replacen(&zeros, &sum, 1).as_bytes(),
     );
 }
