@@ -4,6 +4,7 @@
 //! processes or calls mount/ioctl.
 
 pub mod binfmt;
+pub mod busy;
 pub mod chroot;
 pub mod cmd;
 pub mod console;
@@ -13,6 +14,7 @@ pub mod loopdev;
 pub mod mount;
 pub mod sandbox;
 pub mod sparse;
+pub mod target;
 pub mod vm;
 pub mod workdir;
 
