@@ -22,6 +22,7 @@ pub mod assemble;
 pub mod blobs;
 pub mod blocks;
 pub mod bmap;
+pub mod flash;
 pub mod gpt;
 pub mod mbr;
 pub mod simg;
