@@ -133,6 +133,23 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Boot(BootArgs),
 
+    /// Write an image to a block device (an SD card, a USB stick) or a file:
+    /// only the blocks its block map (IMAGE.raw.bmap) marks as data, then
+    /// read them back and check them against the map's SHA-256s.
+    ///
+    /// The source is a build output directory (the image is picked in the
+    /// order raw, raw.zst, raw.xz, raw.gz) or an image file (its .bmap is
+    /// looked for as bmaptool does: IMAGE.bmap, then one extension stripped
+    /// at a time; without one, --nobmap writes every block). Refuses, before writing anything: a device that is mounted,
+    /// holds the running system or is swap (or has a partition that is); a
+    /// target smaller than the image; the image itself.
+    ///
+    /// Example:
+    ///   sudo mkimg flash output/rock3a /dev/sdX
+    ///   mkimg flash output/rock3a/rock3a.raw.zst card.img
+    #[command(verbatim_doc_comment)]
+    Flash(FlashArgs),
+
     /// Print a shell completion script for mkimg to standard output.
     ///
     /// Example:
@@ -150,6 +167,47 @@ pub enum Command {
     ///   mkimg manpage build | man -l -
     #[command(verbatim_doc_comment)]
     Manpage(ManpageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FlashArgs {
+    /// A build output directory, or an image: .raw, .raw.zst, .raw.xz, .raw.gz.
+    #[arg(value_name = "OUTPUT_DIR|IMAGE")]
+    pub source: PathBuf,
+
+    /// The block device or file to write (a file is created if missing).
+    #[arg(value_name = "DEVICE")]
+    pub target: PathBuf,
+
+    /// The block map to use instead of the one found beside the image.
+    #[arg(long, value_name = "FILE", conflicts_with = "nobmap")]
+    pub bmap: Option<PathBuf>,
+
+    /// Write the whole image without a block map (slower; the read-back
+    /// then checks against what was read from the image).
+    #[arg(long)]
+    pub nobmap: bool,
+
+    /// Do not read the written blocks back to check them.
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// Tests only: the mount table to check instead of /proc/self/mountinfo.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "FILE",
+        default_value = "/proc/self/mountinfo"
+    )]
+    pub mount_table: PathBuf,
+
+    /// Tests only: the swap table to check instead of /proc/swaps.
+    #[arg(long, hide = true, value_name = "FILE", default_value = "/proc/swaps")]
+    pub swaps: PathBuf,
+
+    /// Tests only: the sysfs to read devices from instead of /sys.
+    #[arg(long, hide = true, value_name = "DIR", default_value = "/sys")]
+    pub sysfs: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,11 @@
 //! qemu-user, cached by recipe) — `rootfs/` consumes a tarball, `bootstrap/`
 //! produces one. `mkimg rootfs` runs only that step.
 //!
+//! After it, `mkimg flash` takes a build's output to a card:
+//! `disk::bmap::read` parses the block map (hostile input), `host::busy`
+//! and `host::target` refuse and open the device, `disk::flash` writes the
+//! mapped ranges and reads them back.
+//!
 //! Beside them, used by several stages: `digest` (SHA-256 as recorded, and
 //! the hashers that digest outputs while they are written), `arch`, `elf`,
 //! `context` (the clock and the seed).

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         (Some(Command::Binfmt(args)), _) => commands::binfmt::run(&args),
         (Some(Command::Rootfs(args)), _) => commands::rootfs::run(&args),
         (Some(Command::Boot(args)), _) => commands::boot::run(&args),
+        (Some(Command::Flash(args)), _) => commands::flash::run(&args),
         (Some(Command::Completions(args)), _) => commands::completions::run(&args),
         (Some(Command::Manpage(args)), _) => commands::manpage::run(&args),
     };

@@ -7,6 +7,8 @@ mod build;
 mod canonical;
 #[path = "cli/ci_examples.rs"]
 mod ci_examples;
+#[path = "cli/flash.rs"]
+mod flash;
 #[path = "cli/formats.rs"]
 mod formats;
 #[path = "cli/genimage.rs"]
@@ -139,7 +141,7 @@ fn unknown_board_says_how_to_list() {
 
 #[test]
 fn every_subcommand_help_has_an_example() {
-    for sub in ["boards", "plan", "inspect"] {
+    for sub in ["boards", "plan", "inspect", "flash"] {
         let out = mkimg(&[sub, "--help"]);
         assert!(out.status.success());
         assert!(

@@ -7,6 +7,7 @@ pub mod boot;
 pub mod build;
 pub mod completions;
 pub mod genimage;
+pub mod flash;
 pub mod inspect;
 pub mod manpage;
 pub mod plan;

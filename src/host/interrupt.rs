@@ -204,6 +204,7 @@ impl Drop for InterruptGuard {
 /// can deliver a signal exactly there. Stages: `rootfs-pass` (after the
 /// first member), `member-data` (the first read of a member's data),
 /// `disk-write` (after the first chunk reached the qcow2/raw sinks),
+/// `flash-write` (`mkimg flash`, after the first chunk reached the target),
 /// `publish` (staging complete, before the swap), and the file name of any
 /// program the runner spawns (`mke2fs`, `e2fsck`, `debugfs`, `chroot`…, see
 /// [`pause_at_child`]); `STAGE#N` pauses at its Nth arrival instead

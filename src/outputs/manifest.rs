@@ -155,6 +155,21 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// in `sha256sum`'s format (manifest.json included).
 pub const SHA256SUMS_FILE: &str = "SHA256SUMS";
 
+/// The digest `SHA256SUMS` text lists for `name` (`sha256sum`'s lines:
+/// 64 hex digits, two spaces or ` *`, the name), lower-cased; `None` when
+/// the name is not listed or its line is not of that form. Lines with an
+/// escaped name (a leading `\\`) never match: mkimg writes none.
+pub fn listed_sha256(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (digest, rest) = line.split_at_checked(64)?;
+        let listed = rest
+            .strip_prefix("  ")
+            .or_else(|| rest.strip_prefix(" *"))?;
+        (listed == name && digest.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| digest.to_ascii_lowercase())
+    })
+}
+
 /// Why a manifest.json found in an output directory is not one mkimg wrote.
 #[derive(Debug, thiserror::Error)]
 pub enum ListedFilesError {

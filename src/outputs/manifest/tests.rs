@@ -2,7 +2,9 @@
 //! back to the same value, and the absence of any time but
 //! SOURCE_DATE_EPOCH.
 
-use super::{manifest_from_plan, render_manifest, Manifest, OutputFile, RootfsInput};
+use super::{
+    listed_sha256, manifest_from_plan, render_manifest, Manifest, OutputFile, RootfsInput,
+};
 use crate::bootloader::golden::{assert_golden, builtin_plan, plan_from_toml, EXTLINUX_BOARD};
 use crate::plan::Plan;
 
@@ -114,4 +116,16 @@ fn listed_files_accepts_plain_names_only() {
         listed_files("{\"board\": 1}"),
         Err(ListedFilesError::Json(_))
     ));
+}
+
+#[test]
+fn listed_sha256_finds_a_name_in_sha256sum_format() {
+    let a = "a".repeat(64);
+    let b = "B".repeat(64);
+    let text = format!("{a}  x.raw\n{b} *x.raw.bmap\nnot a line\n{a}  x.raw.zst\n");
+    assert_eq!(listed_sha256(&text, "x.raw"), Some(a.clone()));
+    assert_eq!(listed_sha256(&text, "x.raw.bmap"), Some("b".repeat(64)));
+    assert_eq!(listed_sha256(&text, "x.raw.zst"), Some(a));
+    assert_eq!(listed_sha256(&text, "x"), None);
+    assert_eq!(listed_sha256(&format!("{}  é", "é".repeat(32)), "é"), None);
 }
