@@ -112,7 +112,7 @@ fn build_in(
 ) -> Result<PathBuf> {
     // rootfs: one pass, split by mount point.
     let wanted = detect::wanted(plan);
-    let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir, wanted)?;
+    let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir, wanted, None)?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));
     let boot = detect::detect(plan, &contents.captures);
     if plan.boot.loader != BootLoader::None {

@@ -36,6 +36,12 @@ pub struct Edits {
     pub remove: Vec<String>,
     /// Host files added on top, owned root:root (see [`scan_overlay`]).
     pub overlay: Vec<OverlayEntry>,
+    /// Test hook of `mkimg build --verify-repro` (its second build only,
+    /// set by the hidden `--repro-perturb`): one byte is appended to the
+    /// data of this regular file of the tarball, everything else about it
+    /// kept, so the two builds differ in one known place. The pass fails
+    /// when the tarball has no regular file there.
+    pub perturb: Option<String>,
 }
 
 impl Edits {
@@ -47,6 +53,7 @@ impl Edits {
             hosts_hostname: None,
             remove: DEFAULT_REMOVALS.iter().map(|s| (*s).to_owned()).collect(),
             overlay: Vec::new(),
+            perturb: None,
         }
     }
 

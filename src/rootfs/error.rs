@@ -104,6 +104,8 @@ pub enum RootfsError {
     InvalidMountPoint { mount_point: String },
     #[error("invalid path {path:?} in the rootfs edits")]
     InvalidEditPath { path: String },
+    #[error("the --verify-repro test perturbation names {path:?}, but the rootfs has no regular file there (or an edit replaces it)")]
+    PerturbMissing { path: String },
     #[error("/etc/hosts in the rootfs is larger than {limit} bytes")]
     HostsTooLarge { limit: u64 },
     #[error("captured file {path:?} is larger than the capture limit of {limit} bytes")]

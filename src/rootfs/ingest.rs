@@ -151,14 +151,18 @@ fn create_work_file(path: &Path) -> Result<File> {
 
 /// Stream `tarball` once into per-partition outputs under `workdir`,
 /// keeping `captures` (what the boot stages read: `bootloader::detect`).
+/// `perturb` is the `--verify-repro` test hook (see [`Edits::perturb`]):
+/// `None` but in that hook's second build.
 pub fn ingest_rootfs(
     plan: &Plan,
     source: &RootfsSource,
     epoch: i64,
     workdir: &Path,
     captures: Captures,
+    perturb: Option<&str>,
 ) -> Result<RootfsContents> {
-    let edits = plan_edits(plan, epoch)?;
+    let mut edits = plan_edits(plan, epoch)?;
+    edits.perturb = perturb.map(str::to_string);
     let mut sinks: BTreeMap<String, (String, Sink, Budget)> = BTreeMap::new();
     for part in &plan.layout.partitions {
         let Some(mount) = &part.mount else { continue };

@@ -64,6 +64,9 @@ pub struct Pass<'s> {
     remove: Vec<String>,
     pub removed: Vec<String>,
     pub captures: CaptureState,
+    /// The test hook [`crate::rootfs::Edits::perturb`], normalised, and
+    /// whether it found its file.
+    perturb: Option<(String, bool)>,
 }
 
 impl<'s> Pass<'s> {
@@ -111,7 +114,15 @@ impl<'s> Pass<'s> {
             })?;
             replacements.insert(path, Replacement::Overlay(o.clone()));
         }
+        let perturb = match &edits.perturb {
+            Some(p) => Some((
+                norm(p).ok_or_else(|| RootfsError::InvalidEditPath { path: p.clone() })?,
+                false,
+            )),
+            None => None,
+        };
         Ok(Self {
+            perturb,
             epoch: edits.source_date_epoch,
             outputs,
             deepest_first,
@@ -238,6 +249,17 @@ impl<'s> Pass<'s> {
         }
         entry.path = rel;
         let mut data = MemberData { walker };
+        if let Some((target, found)) = &mut self.perturb {
+            if let (true, EntryKind::File { size }) = (*target == path, &mut entry.kind) {
+                // The test hook (see `Edits::perturb`): one byte more, streamed.
+                *size = size.checked_add(1).ok_or(RootfsError::PerturbMissing {
+                    path: format!("/{path}"),
+                })?;
+                *found = true;
+                let mut longer = data.chain(&b"#"[..]);
+                return self.emit(out, &path, entry, Some(&mut longer), &ctx);
+            }
+        }
         self.emit(out, &path, entry, Some(&mut data), &ctx)
     }
 
@@ -446,6 +468,11 @@ impl<'s> Pass<'s> {
         members: u64,
         offset: u64,
     ) -> Result<(Vec<OutputStats>, Vec<String>, CaptureState), RootfsError> {
+        if let Some((path, false)) = &self.perturb {
+            return Err(RootfsError::PerturbMissing {
+                path: format!("/{path}"),
+            });
+        }
         let pending: Vec<String> = self
             .replacements
             .keys()

@@ -884,3 +884,36 @@ fn total_capture_limit_counts_every_file() {
         other => panic!("expected CaptureTooLarge, got {other:?}"),
     }
 }
+
+/// The --verify-repro test hook appends one byte to exactly the file it
+/// names and keeps its mode; a path the tarball has no file at fails the
+/// pass instead of perturbing nothing.
+#[test]
+fn perturb_appends_one_byte_to_the_named_file_only() {
+    let plain = every_kind();
+    let before = read_back(&default_run(&plain).root_tar);
+    let mut edits = image_edits();
+    edits.perturb = Some("/usr/bin/sudo".into());
+    let r = run(&plain, &edits, &["/boot/efi"], Captures::default()).unwrap();
+    let after = read_back(&r.root_tar);
+    let (old, new) = (find(&before, "usr/bin/sudo"), find(&after, "usr/bin/sudo"));
+    assert_eq!(new.data, [old.data.as_slice(), b"#"].concat());
+    assert_eq!(
+        (new.mode, new.uid, new.mtime),
+        (old.mode, old.uid, old.mtime)
+    );
+    let others = |out: &[Out]| -> Vec<(String, Vec<u8>)> {
+        out.iter()
+            .filter(|o| o.path != "usr/bin/sudo")
+            .map(|o| (o.path.clone(), o.data.clone()))
+            .collect()
+    };
+    assert_eq!(others(&before), others(&after));
+
+    edits.perturb = Some("/usr/bin/no-such-file".into());
+    let err = run(&plain, &edits, &["/boot/efi"], Captures::default()).unwrap_err();
+    assert!(
+        matches!(&err, RootfsError::PerturbMissing { path } if path == "/usr/bin/no-such-file"),
+        "{err}"
+    );
+}
