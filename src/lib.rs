@@ -21,6 +21,8 @@
 //! templates     the embedded templates (grub.cfg, extlinux.conf, start_vm.sh,
 //!               mke2fs.conf) and their renderer, shared by bootloader/ and outputs/
 //! commands/     one file per subcommand; `build` is the chain of stages
+//! repro/        `build --verify-repro`: two builds' outputs compared, each
+//!               difference traced to a partition and a file or structure
 //! ```
 //!
 //! Before the pipeline, when no `--rootfs` is given: `bootstrap/` makes the
@@ -55,6 +57,7 @@ pub mod genimage;
 pub mod host;
 pub mod outputs;
 pub mod plan;
+pub mod repro;
 pub mod rootfs;
 pub mod templates;
 

@@ -61,7 +61,7 @@ use uuid::Uuid;
 use crate::host::cmd::{Cmd, CmdError};
 
 pub use fit::{check_fits, check_inodes, estimate_needed, measure_tar, TarUsage};
-pub use xattrs::{restore_xattrs, XattrRecord};
+pub use xattrs::{restore_xattrs, shown, XattrRecord};
 
 /// The only block size mkimg makes (also in templates/mke2fs.conf).
 pub const BLOCK_SIZE: u64 = 4096;
