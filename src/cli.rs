@@ -507,7 +507,7 @@ pub struct BuildArgs {
     #[arg(
         long,
         value_name = "FILE.cfg",
-        conflicts_with_all = ["rootfs", "output", "format", "compress", "keep_workdir", "grub", "bootloader", "blobs", "owner"]
+        conflicts_with_all = ["rootfs", "output", "format", "compress", "keep_workdir", "grub", "bootloader", "blobs", "owner", "verify_repro"]
     )]
     pub genimage: Option<PathBuf>,
 
@@ -553,6 +553,45 @@ pub struct BuildArgs {
     /// Keep the temporary work directory (for debugging a failed build).
     #[arg(long)]
     pub keep_workdir: bool,
+
+    /// Check that the build is reproducible: after the build (published as
+    /// usual), build again as a separate process in fresh directories with
+    /// another TMPDIR, umask and TZ, and compare the two outputs file by
+    /// file. Where they differ, say which partition and which file or
+    /// filesystem structure differs; then exit non-zero (the first build
+    /// stays published). Takes about twice as long as one build. The rootfs
+    /// must be readable twice: not `-`, not a FIFO.
+    #[arg(long)]
+    pub verify_repro: bool,
+
+    /// For --verify-repro's second build: the umask (octal) it sets before
+    /// anything else; a child's umask cannot be set from outside without
+    /// code between fork and exec.
+    #[arg(long, hide = true, value_name = "OCTAL", value_parser = parse_umask, conflicts_with = "verify_repro")]
+    pub umask: Option<u32>,
+
+    /// For --verify-repro: also write the raw disk to FILE (outside the
+    /// output directory, not listed anywhere), for the comparison when no
+    /// raw format was asked for.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "FILE",
+        conflicts_with = "verify_repro"
+    )]
+    pub repro_raw: Option<PathBuf>,
+
+    /// Test hook for --verify-repro's second build: append one byte to
+    /// the data of this rootfs file (MKIMG_TEST_HOOKS=1 and
+    /// MKIMG_REPRO_TEST_PERTURB=PATH on the first build set it), so the
+    /// two builds differ in one known place.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "PATH",
+        conflicts_with = "verify_repro"
+    )]
+    pub repro_perturb: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -612,6 +651,14 @@ pub struct RootfsArgs {
     /// Cache directory (default $XDG_CACHE_HOME/mkimg/rootfs or ~/.cache/mkimg/rootfs).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// `--umask`: an octal mode of at most 0777.
+fn parse_umask(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(format!("{text:?} is not an octal umask (0 to 0777)")),
+    }
 }
 
 /// `--sector-size`: the two logical sector sizes disks use.

@@ -48,9 +48,14 @@ fn main() -> ExitCode {
                 .or_else(interrupt::received);
             if let Some(interrupted) = interrupted {
                 // What the stage was doing when it stopped is noise here.
+                let published = if mkimg::outputs::publish::published_any() {
+                    "nothing more published (--verify-repro: the first build stays)"
+                } else {
+                    "nothing published"
+                };
                 eprintln!(
                     "mkimg: {interrupted}: stopped; child processes killed, temporary \
-                     directories removed, nothing published"
+                     directories removed, {published}"
                 );
                 return ExitCode::from(interrupted.exit_code());
             }

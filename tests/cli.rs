@@ -27,6 +27,8 @@ mod install;
 mod mbrext;
 #[path = "cli/plan.rs"]
 mod plan;
+#[path = "cli/repro.rs"]
+mod repro;
 #[path = "cli/rootdir.rs"]
 mod rootdir;
 #[path = "cli/tables.rs"]

@@ -16,6 +16,9 @@
 //! thread checks the interrupt flag, and the first error (in chain order)
 //! is the build's.
 //!
+//! With `--verify-repro` the whole build runs a second time as a child
+//! process, and the two outputs are compared (see [`repro`]).
+//!
 //! Before any of it: SIGINT/SIGTERM/SIGHUP become a flag the stages check
 //! (`host::interrupt`), `-o` is checked to be something mkimg may replace,
 //! and work and staging directories left by builds that died are swept
@@ -57,7 +60,20 @@ use crate::plan::{plan_board, Plan};
 use crate::rootfs::dir_source::OwnerMap;
 use crate::rootfs::ingest::{ingest_rootfs, RootfsContents, RootfsSource};
 
+mod repro;
+
+/// Where a build's files go: the output directory, and (for
+/// `--verify-repro`) a raw copy of the disk outside it.
+struct Destination<'a> {
+    output_dir: &'a Path,
+    compare_raw: Option<&'a Path>,
+}
+
 pub fn run(args: &BuildArgs) -> Result<()> {
+    if let Some(mask) = args.umask {
+        // --verify-repro's second build (see `repro`): before any file is made.
+        rustix::process::umask(rustix::fs::Mode::from_bits_truncate(mask));
+    }
     let started = Instant::now();
     let step = |text: &str| eprintln!("mkimg: [{:6.1}s] {text}", started.elapsed().as_secs_f64());
     interrupt::install().context("catching SIGINT, SIGTERM and SIGHUP")?;
@@ -81,6 +97,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&plan.board.name));
     check_output_dir(&output_dir)?;
+    if args.verify_repro {
+        repro::preflight(args)?;
+    }
     let mut swept = sweep_work_dirs();
     swept.push(sweep_stale_staging(&output_dir));
     report_sweeps(swept);
@@ -89,15 +108,40 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let mounted = plan.layout.partitions.iter().filter(|p| p.mount.is_some());
     let need = ram_work_need(rootfs.is_stream(), mounted.map(|p| p.size));
     let root = work_root(need, uses_mkconfig(&plan));
+    let repro_dir = match args.verify_repro {
+        true => Some(repro::ReproDir::create()?),
+        false => None,
+    };
+    // The comparison reads raw disks: without a raw format, both builds
+    // also write one beside their work (the second through --repro-raw).
+    let first_raw = repro_dir
+        .as_ref()
+        .filter(|_| !args.format.contains(&ImageFormat::Raw))
+        .map(|dir| dir.first_raw());
+    if let Some(path) = &first_raw {
+        step(&format!(
+            "--verify-repro: also writing the raw disk to {} for the comparison",
+            path.display()
+        ));
+    }
+    let destination = Destination {
+        output_dir: &output_dir,
+        compare_raw: first_raw.as_deref().or(args.repro_raw.as_deref()),
+    };
     let work = create_work_dir(&root)
         .with_context(|| format!("creating the work directory in {}", root.display()))?;
-    let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &output_dir, &step);
+    let result = build_in(&plan, &rootfs, &ctx, args, work.path(), &destination, &step);
     if args.keep_workdir {
         let kept = work.keep().context("marking the work directory kept")?;
         eprintln!("mkimg: work directory kept at {}", kept.display());
+    } else {
+        drop(work);
     }
     let published = result?;
     step(&format!("published {}", published.display()));
+    if let Some(dir) = &repro_dir {
+        repro::verify(args, &plan, dir, &published, &step)?;
+    }
     Ok(())
 }
 
@@ -107,12 +151,20 @@ fn build_in(
     ctx: &BuildContext,
     args: &BuildArgs,
     workdir: &Path,
-    output_dir: &Path,
+    destination: &Destination<'_>,
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<PathBuf> {
     // rootfs: one pass, split by mount point.
     let wanted = detect::wanted(plan);
-    let contents = ingest_rootfs(plan, rootfs, ctx.source_date_epoch, workdir, wanted, None)?;
+    let perturb = args.repro_perturb.as_deref();
+    let contents = ingest_rootfs(
+        plan,
+        rootfs,
+        ctx.source_date_epoch,
+        workdir,
+        wanted,
+        perturb,
+    )?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));
     let boot = detect::detect(plan, &contents.captures);
     if plan.boot.loader != BootLoader::None {
@@ -145,7 +197,7 @@ fn build_in(
     // Disk, straight into the staging directory; firmware and start_vm.sh
     // beside it meanwhile.
     interrupt::check()?;
-    let staging = Staging::create(output_dir)?;
+    let staging = Staging::create(destination.output_dir)?;
     let image = &plan.board.image;
     let qcow2_opts = Qcow2Options {
         compression: match args.compress {
@@ -190,6 +242,10 @@ fn build_in(
     if args.format.iter().any(|f| f.is_raw_based()) {
         outputs.push(DiskOutput::Bmap(&bmap_path));
     }
+    // Not an output file: listed nowhere, outside the staging directory.
+    if let Some(path) = destination.compare_raw {
+        outputs.push(DiskOutput::Raw(path));
+    }
     let vm_format = if args.format.contains(&ImageFormat::Qcow2) {
         Some(VmFormat::Qcow2)
     } else if args.format.contains(&ImageFormat::Raw) {
@@ -205,6 +261,9 @@ fn build_in(
     let (assembly, sinks) = disk?;
     let mut files = side?;
     for sink in &sinks {
+        if Some(sink.path.as_path()) == destination.compare_raw {
+            continue;
+        }
         let name = sink.path.file_name().unwrap_or_default().to_string_lossy();
         step(&format!(
             "wrote {name} ({} MiB written, {} MiB data streamed)",

@@ -468,6 +468,11 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on, Ordering::Relaxed);
 }
 
+/// Whether `-v` is on (a child mkimg gets it too).
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
 fn tracing_debug(argv: &str) {
     if VERBOSE.load(Ordering::Relaxed) {
         eprintln!("+ {argv}");

@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use rustix::fs::{renameat_with, RenameFlags, CWD};
@@ -30,6 +31,16 @@ use rustix::fs::{renameat_with, RenameFlags, CWD};
 use crate::host::interrupt;
 use crate::host::lockdir::{lock_if_free, sweep, LockedDir, SweepReport};
 use crate::outputs::manifest::{listed_files, MANIFEST_FILE, SHA256SUMS_FILE};
+
+/// Set once this process published an output directory.
+static PUBLISHED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process published an output directory (with
+/// `--verify-repro` the first build is, before the second one runs): what
+/// `main` says after an interrupt.
+pub fn published_any() -> bool {
+    PUBLISHED.load(Ordering::SeqCst)
+}
 
 /// How many unexpected entries an error names.
 const NAMED_ENTRIES: usize = 8;
@@ -222,6 +233,7 @@ impl Staging {
             })?;
             self.staging.disown();
         }
+        PUBLISHED.store(true, Ordering::SeqCst);
         Ok(self.final_dir.clone())
     }
 }

@@ -353,3 +353,48 @@ fn out_pid(err: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// `--verify-repro`: SIGTERM while the second build (a child mkimg) runs.
+/// The child is stopped first, so it cannot finish on its own: the parent
+/// must kill it, remove the second build's directory (output, TMPDIR, raw
+/// copies) and its own, and leave the first build published.
+#[test]
+fn sigterm_during_the_second_build_of_verify_repro() {
+    if !build_tools_available() {
+        return;
+    }
+    let case = Case::new();
+    let mut cmd = case.command(&case.out());
+    cmd.arg("--verify-repro")
+        .env("MKIMG_TEST_HOOKS", "1")
+        .env("MKIMG_TEST_PAUSE_AT", "mkimg");
+    let paused = crate::lifecycle::Paused::spawn(cmd, "mkimg");
+    let pid = paused.pid();
+    let child = paused.child_pid.expect("the second build's pid");
+    let procs = descendants(pid);
+    assert!(
+        procs.iter().any(|p| p.pid == child && p.state != 'Z'),
+        "the second build is running: {procs:?}"
+    );
+    let made = entries_with_prefix(&case.work_root(), "mkimg-work-");
+    assert!(!made.is_empty(), "the second build's directory exists");
+    signal(child, Signal::STOP);
+    signal(pid, Signal::TERM);
+    let (status, err) = paused.finish();
+    assert_eq!(status.code(), Some(128 + Signal::TERM.as_raw()), "{err}");
+    assert!(
+        err.contains("mkimg: interrupted by SIGTERM: stopped")
+            && err.contains("the first build stays"),
+        "{err}"
+    );
+    assert!(
+        case.out().join("qemu-riscv64.qcow2").is_file(),
+        "first build published"
+    );
+    assert_eq!(
+        entries_with_prefix(&case.work_root(), "mkimg-work-"),
+        Vec::<String>::new(),
+        "{made:?} left behind"
+    );
+    assert_left_nothing(&case, pid, &procs);
+}
