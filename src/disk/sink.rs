@@ -167,24 +167,30 @@ impl DiskSink for Qcow2Sink {
             .finish_with_stats()
             .with_context(|| format!("finishing qcow2 {}", path.display()))?;
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
-        // The hash reads what was just written (page cache) while the
-        // same bytes go to the disk.
-        let (sha256, synced) = std::thread::scope(|scope| {
-            let hashing = scope.spawn(|| hash_file(&path));
-            let synced = file.sync_all();
-            let sha256 = hashing
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the hashing thread panicked")));
-            (sha256, synced)
-        });
-        synced.with_context(|| format!("syncing {}", path.display()))?;
+        let sha256 = hash_while_syncing(&path, &file)?;
         Ok(SinkReport {
-            sha256: sha256?,
+            sha256,
             path,
             bytes_written: stats.file_len,
             file_len: stats.file_len,
         })
     }
+}
+
+/// Hex SHA-256 of the file just written at `path` (read from the page
+/// cache on a thread of its own) while `file` is synced to the disk: for
+/// formats whose headers are patched in place, so no streaming hash.
+fn hash_while_syncing(path: &Path, file: &File) -> Result<String> {
+    let (sha256, synced) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| hash_file(path));
+        let synced = file.sync_all();
+        let sha256 = hashing
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the hashing thread panicked")));
+        (sha256, synced)
+    });
+    synced.with_context(|| format!("syncing {}", path.display()))?;
+    sha256
 }
 
 /// Hex SHA-256 of the file at `path`.
@@ -400,19 +406,10 @@ impl DiskSink for SimgSink {
             .finish()
             .with_context(|| format!("finishing {}", path.display()))?;
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
-        // Chunk headers are patched in place, so the hash reads the file
-        // back (page cache) while it is synced, as for qcow2.
-        let (sha256, synced) = std::thread::scope(|scope| {
-            let hashing = scope.spawn(|| hash_file(&path));
-            let synced = file.sync_all();
-            let sha256 = hashing
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the hashing thread panicked")));
-            (sha256, synced)
-        });
-        synced.with_context(|| format!("syncing {}", path.display()))?;
+        // Chunk headers are patched in place: hashed from the file, as qcow2.
+        let sha256 = hash_while_syncing(&path, &file)?;
         Ok(SinkReport {
-            sha256: sha256?,
+            sha256,
             path,
             bytes_written: stats.file_len,
             file_len: stats.file_len,
