@@ -71,7 +71,7 @@ impl SortedTarSink {
             spool_path,
             out_path,
             entries,
-            mut buf,
+            buf: _,
         } = self;
         let spool = spool.into_file()?;
         let entries = canonical(entries)?;
@@ -104,7 +104,6 @@ impl SortedTarSink {
         out.flush()?;
         drop(spool);
         fs::remove_file(&spool_path)?;
-        buf.clear();
         Ok((out_path, xattrs))
     }
 }
