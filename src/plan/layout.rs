@@ -347,6 +347,19 @@ fn suggest_overlap_fix(a: &Region, b: &Region) -> String {
         (kind, RegionKind::Blob) if table(kind) => Some((second, first)),
         _ => None,
     } {
+        if blob.start <= structure.start && structure.kind == RegionKind::GptEntries {
+            // Allwinner's boot0 sits where the entry array normally goes:
+            // moving the array is the usual fix, a hole the other one.
+            return format!(
+                "move the GPT entry array clear of the blob: disk.gpt_entries_offset = \"{}\" \
+                 (or above {:#x}); or, if the file holds nothing there, declare it a hole \
+                 of the blob: holes = [{{ start = \"{}\", end = \"{}\" }}]; or move the blob",
+                format_bytes(align_up(blob.end, 1 << 20)),
+                blob.end,
+                sub(structure.start, blob.start),
+                sub(structure.end.min(blob.end), blob.start)
+            );
+        }
         if blob.start <= structure.start {
             return format!(
                 "if the file holds nothing there, declare it a hole of the blob: \
@@ -428,7 +441,32 @@ pub fn align_down(value: u64, align: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Region, RegionKind};
+    use super::{suggest_overlap_fix, Region, RegionKind};
+
+    #[test]
+    fn a_blob_over_a_table_is_offered_a_hole_and_over_the_entries_a_move() {
+        let blob = Region::new("boot0", RegionKind::Blob, 0xff000, 0x1fd000);
+        let entries = Region::new("entries", RegionKind::GptEntries, 0x100000, 0x104000);
+        let fix = suggest_overlap_fix(&blob, &entries);
+        assert!(
+            fix.starts_with(
+                "move the GPT entry array clear of the blob: disk.gpt_entries_offset = \"2M\""
+            ),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("holes = [{ start = \"4096\", end = \"20480\" }]"),
+            "{fix}"
+        );
+        let blob = Region::new("spl", RegionKind::Blob, 0, 64 << 10);
+        let mbr = Region::new("MBR", RegionKind::Mbr, 440, 512);
+        let fix = suggest_overlap_fix(&blob, &mbr);
+        assert!(
+            fix.starts_with("if the file holds nothing there, declare it a hole of the blob: holes = [{ start = \"440\", end = \"512\" }]"),
+            "{fix}"
+        );
+        assert!(!fix.contains("gpt_entries_offset"), "{fix}");
+    }
 
     #[test]
     fn holes_of_either_party_clear_the_overlap() {
