@@ -373,20 +373,33 @@ impl<'a> ShellParser<'a> {
                     }
                 }
                 // ${NAME:-word}: word when NAME is unset or empty;
-                // ${NAME-word}: word only when NAME is unset.
-                let (name, default, empty_is_unset) = if let Some((n, w)) = inner.split_once(":-") {
-                    (n, Some(w), true)
-                } else if let Some((n, w)) = inner.split_once('-') {
-                    (n, Some(w), false)
-                } else {
-                    (inner.as_str(), None, false)
+                // ${NAME-word}: word only when NAME is unset;
+                // ${NAME:+word}: word when NAME is set and not empty;
+                // ${NAME+word}: word when NAME is set. The word is taken
+                // as written (no expansion inside it).
+                let name_len = inner
+                    .find(|c: char| c != '_' && !c.is_ascii_alphanumeric())
+                    .unwrap_or(inner.len());
+                let (name, operation) = inner.split_at(name_len);
+                let (colon, operation) = match operation.strip_prefix(':') {
+                    Some(rest) => (true, rest),
+                    None => (false, operation),
                 };
-                let value = self
-                    .vars
-                    .get(name)
-                    .filter(|v| !(empty_is_unset && v.is_empty()));
-                let value = value.map(String::as_str).or(default).unwrap_or("");
-                text.push_str(value);
+                let value = self.vars.get(name).map(String::as_str);
+                // What counts as set: with the colon, an empty value does not.
+                let set = value.filter(|v| !(colon && v.is_empty()));
+                let expanded = if let Some(word) = operation.strip_prefix('-') {
+                    set.unwrap_or(word)
+                } else if let Some(word) = operation.strip_prefix('+') {
+                    if set.is_some() {
+                        word
+                    } else {
+                        ""
+                    }
+                } else {
+                    value.unwrap_or("")
+                };
+                text.push_str(expanded);
                 Ok(())
             }
             Some(c) if c == '_' || c.is_ascii_alphabetic() => {

@@ -83,6 +83,53 @@ d
     );
 }
 
+/// `${A:+word}` and `${A+word}` (mkimg's own block in the image's
+/// /etc/default/grub uses the first), against what `sh` makes of them.
+#[test]
+fn alternative_values_match_sh() {
+    let text = "E= S=x A=${S:+yes} B=${E:+yes} C=${U:+yes} D=${S+set} F=${E+set} G=${U+set} \
+        H=${E:-dflt} I=${E-dflt} J=\"$S${S:+ }more\" K=\"$E${E:+ }more\"\n";
+    let grub = parse_default_grub(text, None).unwrap();
+    let names = ["A", "B", "C", "D", "F", "G", "H", "I", "J", "K"];
+    let ours: Vec<String> = names
+        .iter()
+        .map(|k| {
+            format!(
+                "{k}=[{}]",
+                grub.vars.get(*k).map_or("<unset>", String::as_str)
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grub");
+    std::fs::write(&file, text).unwrap();
+    let script = names
+        .iter()
+        .map(|k| format!("printf '%s=[%s]\\n' {k} \"${{{k}-<unset>}}\""))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(". \"$1\"; {script}"))
+        .arg("sh")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(grub.vars["J"], "x more");
+    assert_eq!(grub.vars["K"], "more");
+}
+
 #[test]
 fn non_assignments_are_skipped_with_a_warning() {
     let text = "if [ -f x ]; then\n  GRUB_TIMEOUT=3\nfi\nGRUB_TIMEOUT=oops\n";
