@@ -348,13 +348,15 @@ fn write_tree(top: &Path, entries: &[TreeEntry]) -> Result<()> {
 /// `ARGV…` in a [`Sandbox`] rooted at `root`, with exactly `PATH` and
 /// `env`: nothing of the host's environment (locale, HOME, TMPDIR,
 /// credentials in variables…) reaches the rootfs's programs. An empty
-/// `argv` runs nothing (the spawn fails).
+/// `argv` runs nothing (the spawn fails). A failure reports the whole
+/// stderr: a distro script (grub-mkconfig) may say why anywhere in it.
 pub fn chroot_cmd(purpose: &str, root: &Path, argv: &[&str], env: &[(&str, &str)]) -> Cmd {
     let (program, args) = argv.split_first().map_or(("", &[][..]), |(p, a)| (*p, a));
     let mut cmd = Cmd::new(purpose, program)
         .args(args)
         .env_clear()
-        .env("PATH", CHROOT_PATH);
+        .env("PATH", CHROOT_PATH)
+        .whole_stderr();
     for (key, value) in env {
         cmd = cmd.env(key, value);
     }

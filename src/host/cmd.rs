@@ -3,6 +3,10 @@
 //! stdin from /dev/null, and on failure reports the exit status and the last
 //! ~1 KiB of stderr, e.g.
 //! `creating root filesystem: "mke2fs" "-t" "ext4" … exited with 1` + tail.
+//! A program whose stderr is the only account of what went wrong (a
+//! distro's grub-mkconfig: a shell script that says what failed anywhere
+//! in its output, or nothing after "Generating grub configuration
+//! file ...") keeps all of it ([`Cmd::whole_stderr`], up to 1 MiB).
 //!
 //! Typed builders for each tool (mke2fs, debugfs, qemu-img, …) produce a
 //! `Cmd`, so their argv can be unit-tested without running anything.
@@ -46,6 +50,28 @@ const POLL: Duration = Duration::from_millis(10);
 /// How much of stderr is kept in an error.
 const STDERR_TAIL: usize = 1024;
 
+/// The most of stderr kept by [`Cmd::whole_stderr`]: a bound on the error
+/// text, not on the program (its stderr is drained either way).
+const STDERR_WHOLE: usize = 1 << 20;
+
+/// How much of a failed command's stderr its error carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StderrKept {
+    /// The last ~1 KiB: enough for a tool that ends on its reason.
+    Tail,
+    /// All of it (up to 1 MiB, then the last 1 MiB).
+    Whole,
+}
+
+impl StderrKept {
+    fn limit(self) -> usize {
+        match self {
+            StderrKept::Tail => STDERR_TAIL,
+            StderrKept::Whole => STDERR_WHOLE,
+        }
+    }
+}
+
 /// A command to run, with what it is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -58,6 +84,8 @@ pub struct Cmd {
     pub clear_env: bool,
     /// Run in this sandbox (see [`crate::host::sandbox`]).
     pub sandbox: Option<Sandbox>,
+    /// How much of stderr a failure reports.
+    pub stderr_kept: StderrKept,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +140,14 @@ impl Cmd {
             cwd: None,
             clear_env: false,
             sandbox: None,
+            stderr_kept: StderrKept::Tail,
         }
+    }
+
+    /// On failure, report all of stderr, not only its end.
+    pub fn whole_stderr(mut self) -> Self {
+        self.stderr_kept = StderrKept::Whole;
+        self
     }
 
     /// Pass nothing of mkimg's environment; only what [`Cmd::env`] adds.
@@ -305,15 +340,21 @@ impl Cmd {
             return Ok(());
         }
         let text = String::from_utf8_lossy(stderr);
-        let start = text.len().saturating_sub(STDERR_TAIL);
+        let start = text.len().saturating_sub(self.stderr_kept.limit());
         let start = (start..text.len())
             .find(|&i| text.is_char_boundary(i))
             .unwrap_or(text.len());
+        let kept = match self.stderr_kept {
+            StderrKept::Whole if start > 0 => {
+                format!("[… {start} bytes before]\n{}", &text[start..])
+            }
+            _ => text[start..].to_string(),
+        };
         Err(CmdError::Failed {
             purpose: self.purpose.clone(),
             argv: self.argv_text(),
             status: describe_status(status),
-            stderr: text[start..].to_string(),
+            stderr: kept,
         })
     }
 
@@ -342,7 +383,7 @@ impl Cmd {
         let mut running = self.start(self.command())?;
         let watcher = Watcher::start(running.pid, signalled_before);
         let stdout_reader = drain(running.stdout.take());
-        let mut tail = LineTail::default();
+        let mut tail = LineTail::new(self.stderr_kept.limit());
         if let Some(stderr) = running.stderr.take() {
             let mut reader = BufReader::new(stderr);
             let mut line = Vec::new();
@@ -420,18 +461,26 @@ impl Cmd {
     }
 }
 
-/// The last lines of a stream, at most about [`STDERR_TAIL`] bytes of them.
-#[derive(Default)]
+/// The last lines of a stream, at most about `limit` bytes of them.
 struct LineTail {
     lines: VecDeque<String>,
     bytes: usize,
+    limit: usize,
 }
 
 impl LineTail {
+    fn new(limit: usize) -> Self {
+        LineTail {
+            lines: VecDeque::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
     fn push(&mut self, line: &str) {
         self.lines.push_back(line.to_string());
         self.bytes += line.len() + 1;
-        while self.bytes > STDERR_TAIL && self.lines.len() > 1 {
+        while self.bytes > self.limit && self.lines.len() > 1 {
             let dropped = self.lines.pop_front().map_or(0, |l| l.len() + 1);
             self.bytes -= dropped;
         }

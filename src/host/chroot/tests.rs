@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::{chroot_cmd, read_tree, write_tree, ChrootSession, DiskLinks, ROOT_NODE};
-use crate::host::cmd::CmdError;
+use crate::host::cmd::{CmdError, StderrKept};
 use crate::host::loopdev::{LoopDevice, LoopOptions};
 use crate::host::mount::in_private_namespace;
 use crate::host::sandbox::Sandbox;
@@ -48,6 +48,8 @@ fn chroot_argv_is_sandboxed_with_only_the_given_environment() {
         ]
     );
     assert_eq!(cmd.sandbox, Some(Sandbox::new(Path::new("/w/root"))));
+    // A distro script's failure is explained anywhere in its stderr.
+    assert_eq!(cmd.stderr_kept, StderrKept::Whole);
     // Every message about it says which sandbox ran it.
     let text = cmd.argv_text();
     assert!(

@@ -29,6 +29,46 @@ fn failure_reports_status_and_stderr_tail() {
     );
 }
 
+/// A distro script's stderr is its only account of a failure, wherever
+/// in it the reason is: `whole_stderr` keeps the first line too.
+#[test]
+fn whole_stderr_keeps_every_line() {
+    let script = "echo 'Generating grub configuration file ...' >&2; \
+        echo 'first: the reason' >&2; \
+        for i in $(seq 1 300); do echo \"noise $i\" >&2; done; exit 1";
+    let err = Cmd::new("running grub-mkconfig", "sh")
+        .args(["-c", script])
+        .whole_stderr()
+        .run()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("exited with 1"), "{text}");
+    assert!(
+        text.contains(
+            "; stderr:\nGenerating grub configuration file ...\nfirst: the reason\nnoise 1\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("noise 300"), "{text}");
+    assert!(!text.contains("bytes before"), "{text}");
+    // Streamed the same way.
+    let err = Cmd::new("streaming", "sh")
+        .args(["-c", script])
+        .whole_stderr()
+        .run_with_stderr_lines(|_| {})
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("first: the reason\nnoise 1\n"),
+        "{err}"
+    );
+    // The default keeps only the end.
+    let err = Cmd::new("tail", "sh")
+        .args(["-c", script])
+        .run()
+        .unwrap_err();
+    assert!(!err.to_string().contains("\nfirst: the reason\n"), "{err}");
+}
+
 #[test]
 fn missing_program_names_setup_script() {
     let err = Cmd::new("probing", "mkimg-no-such-tool").run().unwrap_err();
