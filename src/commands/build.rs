@@ -163,6 +163,7 @@ fn build_in(
         ctx.source_date_epoch,
         workdir,
         wanted,
+        BTreeMap::new(),
         perturb,
     )?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));

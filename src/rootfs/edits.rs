@@ -1,19 +1,27 @@
 //! The image-specific changes applied to the rootfs stream.
 //!
-//! Owns: [`Edits`] (replaced files, the /etc/hosts line, the removal list,
-//! the overlay), rendering /etc/hosts, and scanning an overlay directory.
+//! Owns: [`Edits`] (replaced files, the /etc/hosts line, rewritten files,
+//! the removal list, the overlay), rendering /etc/hosts, and scanning an
+//! overlay directory.
 //! Precedence, highest first: overlay files, `files` (fstab, hostname),
 //! the /etc/hosts edit; the removal list applies to tarball entries only,
-//! so an overlay may supply e.g. its own /etc/resolv.conf.
+//! so an overlay may supply e.g. its own /etc/resolv.conf. A [`Rewrite`]
+//! changes the regular file the image gets at its path — the tarball's or
+//! an overlay file — and nothing else: a path removed or replaced by
+//! `files` or /etc/hosts is not rewritten, and a rewritten path the image
+//! lacks (or holds as a symlink, hard link or other kind) is left as it
+//! is (never followed).
 //! Must not: write to the host. `scan_overlay` is the one place that reads
 //! host metadata (file contents are opened later, during the pass).
 //! In: caller settings. Out: `Edits` for `process_rootfs`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::board::names::Hostname;
 
@@ -32,6 +40,10 @@ pub struct Edits {
     /// When set, /etc/hosts gets `127.0.1.1\t<hostname>` (rewritten or
     /// added, other lines kept; created with localhost lines if absent).
     pub hosts_hostname: Option<Hostname>,
+    /// Rootfs path → how the tarball's own file there is changed as it
+    /// streams (e.g. the board's kernel arguments added to
+    /// /etc/default/grub), its owner, mode and xattrs kept.
+    pub rewrites: BTreeMap<String, Rewrite>,
     /// Rootfs paths dropped from the tarball, with everything below them.
     pub remove: Vec<String>,
     /// Host files added on top, owned root:root (see [`scan_overlay`]).
@@ -51,6 +63,7 @@ impl Edits {
             source_date_epoch,
             files: BTreeMap::new(),
             hosts_hostname: None,
+            rewrites: BTreeMap::new(),
             remove: DEFAULT_REMOVALS.iter().map(|s| (*s).to_owned()).collect(),
             overlay: Vec::new(),
             perturb: None,
@@ -66,6 +79,32 @@ impl Edits {
 
     pub fn replace_file(&mut self, path: &str, content: impl Into<Vec<u8>>) {
         self.files.insert(path.to_owned(), content.into());
+    }
+}
+
+/// The function of a [`Rewrite`]: the file's bytes in, the new bytes out,
+/// or why it cannot be changed (the message names no path: the pass adds
+/// it).
+pub type RewriteFn = dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+
+/// A small regular file of the tarball changed in the stream: the pass
+/// reads it whole (refusing, from its header, one larger than `limit`
+/// before reading any of it), passes the bytes to `edit` and writes what
+/// comes back in its place. The entry keeps its owner, mode and xattrs;
+/// its mtime becomes SOURCE_DATE_EPOCH (the build changed it), so the
+/// result depends only on the input and the epoch. Captures see the new
+/// bytes.
+#[derive(Clone)]
+pub struct Rewrite {
+    pub limit: u64,
+    pub edit: Arc<RewriteFn>,
+}
+
+impl fmt::Debug for Rewrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rewrite")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
     }
 }
 

@@ -108,6 +108,21 @@ pub enum RootfsError {
     PerturbMissing { path: String },
     #[error("/etc/hosts in the rootfs is larger than {limit} bytes")]
     HostsTooLarge { limit: u64 },
+    #[error("rootfs member {index} {name:?} (offset {offset}) is {size} bytes; mkimg changes this file only up to {limit} bytes")]
+    RewriteTooLarge {
+        name: String,
+        size: u64,
+        limit: u64,
+        index: u64,
+        offset: u64,
+    },
+    #[error("rootfs member {index} {name:?} (offset {offset}): {message}")]
+    Rewrite {
+        name: String,
+        message: String,
+        index: u64,
+        offset: u64,
+    },
     #[error("captured file {path:?} is larger than the capture limit of {limit} bytes")]
     CaptureTooLarge { path: String, limit: u64 },
     #[error("reading overlay file {path:?}")]

@@ -2,7 +2,9 @@
 //!
 //! Sets up a sink per partition that has a mount point (ext4: a PAX tar file
 //! in the work directory for `mke2fs -d`; vfat: files in memory), the edits
-//! the plan implies (fstab, hostname, hosts, removals, overlay), and the
+//! the plan implies (fstab, hostname, hosts, removals, overlay) and those
+//! the caller adds (`rewrites`: the board's kernel arguments in
+//! /etc/default/grub, from `bootloader::board_args`), and the
 //! captures later stages ask for (`bootloader::detect::wanted`: the /boot
 //! listing, /etc/default/grub, os-release, grub binaries, BLS entries,
 //! `rootfs:` blobs, ELF headers for the architecture check). Hashes the tarball as it streams, so it is read
@@ -30,8 +32,8 @@ use crate::rootfs::dir_source::{spawn_dir_stream, DirProducer, OwnerMap};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
     detect_compression, process_rootfs, scan_overlay, Budget, CaptureResults, Captures,
-    Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, RootfsError, RootfsJob,
-    RootfsSummary, SinkError, SortedTarSink, SplitTarget, XattrRecord,
+    Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, Rewrite, RootfsError,
+    RootfsJob, RootfsSummary, SinkError, SortedTarSink, SplitTarget, XattrRecord,
 };
 
 /// The rootfs's own extlinux.conf (e.g. from u-boot-menu), replaced by ours.
@@ -151,17 +153,20 @@ fn create_work_file(path: &Path) -> Result<File> {
 
 /// Stream `tarball` once into per-partition outputs under `workdir`,
 /// keeping `captures` (what the boot stages read: `bootloader::detect`).
-/// `perturb` is the `--verify-repro` test hook (see [`Edits::perturb`]):
-/// `None` but in that hook's second build.
+/// `rewrites` change files of the tarball as they stream (see
+/// [`Edits::rewrites`]). `perturb` is the `--verify-repro` test hook (see
+/// [`Edits::perturb`]): `None` but in that hook's second build.
 pub fn ingest_rootfs(
     plan: &Plan,
     source: &RootfsSource,
     epoch: i64,
     workdir: &Path,
     captures: Captures,
+    rewrites: BTreeMap<String, Rewrite>,
     perturb: Option<&str>,
 ) -> Result<RootfsContents> {
     let mut edits = plan_edits(plan, epoch)?;
+    edits.rewrites = rewrites;
     edits.perturb = perturb.map(str::to_string);
     let mut sinks: BTreeMap<String, (String, Sink, Budget)> = BTreeMap::new();
     for part in &plan.layout.partitions {

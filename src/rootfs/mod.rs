@@ -20,8 +20,8 @@
 //! of the rootfs. Reads host files only for the overlay (`scan_overlay`,
 //! and the overlay files' bytes during the pass) and for a directory
 //! rootfs (`dir_source`, on its own thread, never following a symlink).
-//! Memory: file data streams through; only `/etc/hosts` (≤ 1 MiB),
-//! captures, `MemorySink`'s small files (< 1 MiB each) and a path → type
+//! Memory: file data streams through; only `/etc/hosts` (≤ 1 MiB), the
+//! files of [`Edits::rewrites`] (each within its limit), captures, `MemorySink`'s small files (< 1 MiB each) and a path → type
 //! map of the entries are held.
 
 mod budget;
@@ -53,7 +53,10 @@ use crate::host::interrupt;
 
 pub use capture::{CaptureResults, Captured, Captures, DirChild, ElfHead};
 pub use decompress::{detect_compression, Compression};
-pub use edits::{render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, DEFAULT_REMOVALS};
+pub use edits::{
+    render_hosts, scan_overlay, Edits, OverlayEntry, OverlayKind, Rewrite, RewriteFn,
+    DEFAULT_REMOVALS,
+};
 pub use entry::{normalise_path, Entry, EntryKind, NodeType, Xattr};
 pub use error::{RootfsError, SinkError};
 pub use sink::{EntrySink, MemEntry, MemKind, MemPolicy, MemorySink, Spilled, SPILL_MIN};

@@ -1,14 +1,14 @@
 //! The single streaming pass: route, edit, check and emit every entry.
 //!
 //! Owns: the split by mount point (deepest wins; a mount point itself stays
-//! in its parent partition as a directory), replacements and removals,
-//! hard link and parent checks, implicit parent directories, per-output
+//! in its parent partition as a directory), replacements, rewrites and
+//! removals, hard link and parent checks, implicit parent directories, per-output
 //! statistics and budgets (checked before an entry reaches its sink), the
 //! refusal of a path given twice as different kinds and of names no
 //! filesystem holds (a component over 255 bytes, a symlink target over
 //! 4095), and calling the capture hooks.
-//! Must not: buffer file data (only /etc/hosts, captures and sinks that
-//! choose to), follow a symlink, or write anything but the sinks.
+//! Must not: buffer file data (only /etc/hosts, rewritten files, captures
+//! and sinks that choose to), follow a symlink, or write anything but the sinks.
 //! In: members from [`TarWalker`]. Out: sink calls and a [`RootfsSummary`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,7 +18,7 @@ use crate::board::names::Hostname;
 use crate::board::paths::open_resolved;
 use crate::rootfs::budget::{Budget, Overrun, Usage};
 use crate::rootfs::capture::{CaptureState, Tee};
-use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind};
+use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind, Rewrite};
 use crate::rootfs::entry::{join_path, normalise_path, Entry, EntryKind, NodeType};
 use crate::rootfs::error::{RootfsError, SinkError};
 use crate::rootfs::member::entry_from_member;
@@ -60,6 +60,8 @@ pub struct Pass<'s> {
     deepest_first: Vec<usize>,
     seen: HashMap<String, (usize, NodeType)>,
     replacements: BTreeMap<String, Replacement>,
+    /// [`crate::rootfs::Edits::rewrites`], by normalised path.
+    rewrites: BTreeMap<String, Rewrite>,
     done: HashSet<String>,
     remove: Vec<String>,
     pub removed: Vec<String>,
@@ -114,6 +116,11 @@ impl<'s> Pass<'s> {
             })?;
             replacements.insert(path, Replacement::Overlay(o.clone()));
         }
+        let mut rewrites = BTreeMap::new();
+        for (p, rewrite) in &edits.rewrites {
+            let path = norm(p).ok_or_else(|| RootfsError::InvalidEditPath { path: p.clone() })?;
+            rewrites.insert(path, rewrite.clone());
+        }
         let perturb = match &edits.perturb {
             Some(p) => Some((
                 norm(p).ok_or_else(|| RootfsError::InvalidEditPath { path: p.clone() })?,
@@ -128,6 +135,7 @@ impl<'s> Pass<'s> {
             deepest_first,
             seen: HashMap::new(),
             replacements,
+            rewrites,
             done: HashSet::new(),
             remove: edits.remove.iter().filter_map(|p| norm(p)).collect(),
             removed: Vec::new(),
@@ -249,6 +257,16 @@ impl<'s> Pass<'s> {
         }
         entry.path = rel;
         let mut data = MemberData { walker };
+        if let Some(rewrite) = self.rewrites.get(&path) {
+            if let EntryKind::File { size } = entry.kind {
+                let text = rewritten(rewrite, size, &mut data, &ctx)?;
+                entry.kind = EntryKind::File {
+                    size: text.len() as u64,
+                };
+                entry.mtime = self.epoch;
+                return self.emit(out, &path, entry, Some(&mut Cursor::new(text)), &ctx);
+            }
+        }
         if let Some((target, found)) = &mut self.perturb {
             if let (true, EntryKind::File { size }) = (*target == path, &mut entry.kind) {
                 // The test hook (see `Edits::perturb`): one byte more, streamed.
@@ -271,7 +289,7 @@ impl<'s> Pass<'s> {
     ) -> Result<(), RootfsError> {
         let (out, rel) = self.route(path);
         let epoch = self.epoch;
-        let (entry, mut data): (Entry, Box<dyn Read>) = match &self.replacements[path] {
+        let (mut entry, mut data): (Entry, Box<dyn Read>) = match &self.replacements[path] {
             Replacement::Content(bytes) => (
                 Entry::root_owned(
                     &rel,
@@ -330,13 +348,30 @@ impl<'s> Pass<'s> {
             }
         };
         let overlay = matches!(self.replacements[path], Replacement::Overlay(_));
+        let changed = |e| match e {
+            RootfsError::TruncatedMember { .. } if overlay => RootfsError::OverlayChanged {
+                path: format!("/{path}"),
+            },
+            e => e,
+        };
+        // An overlay file is the image's file there: a rewrite applies to
+        // it as to the tarball's (e.g. a board's own /etc/default/grub).
+        let rewrite = match (&entry.kind, overlay) {
+            (EntryKind::File { size }, true) => self.rewrites.get(path).map(|r| (r.clone(), *size)),
+            _ => None,
+        };
+        if let Some((rewrite, size)) = rewrite {
+            let text = rewritten(&rewrite, size, &mut *data, ctx).map_err(changed)?;
+            entry.kind = EntryKind::File {
+                size: text.len() as u64,
+            };
+            entry.mtime = epoch;
+            return self
+                .emit(out, path, entry, Some(&mut Cursor::new(text)), ctx)
+                .map_err(changed);
+        }
         self.emit(out, path, entry, Some(&mut *data), ctx)
-            .map_err(|e| match e {
-                RootfsError::TruncatedMember { .. } if overlay => RootfsError::OverlayChanged {
-                    path: format!("/{path}"),
-                },
-                e => e,
-            })
+            .map_err(changed)
     }
 
     /// Creates missing parents of `rel` in output `out` as 0755 root dirs.
@@ -544,6 +579,45 @@ fn read_hosts<R: Read>(
             expected: m.size,
         })?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The `size` bytes of a member, read whole and handed to `rewrite`. A
+/// member over the limit is refused before any of it is read.
+fn rewritten(
+    rewrite: &Rewrite,
+    size: u64,
+    data: &mut dyn Read,
+    ctx: &Ctx,
+) -> Result<Vec<u8>, RootfsError> {
+    if size > rewrite.limit {
+        return Err(RootfsError::RewriteTooLarge {
+            name: ctx.name.clone(),
+            size,
+            limit: rewrite.limit,
+            index: ctx.index,
+            offset: ctx.offset,
+        });
+    }
+    let mut buf = Vec::new();
+    let truncated = |got: usize| RootfsError::TruncatedMember {
+        name: ctx.name.clone(),
+        index: ctx.index,
+        offset: ctx.offset,
+        got: got as u64,
+        expected: size,
+    };
+    data.take(size)
+        .read_to_end(&mut buf)
+        .map_err(|_| truncated(buf.len()))?;
+    if (buf.len() as u64) < size {
+        return Err(truncated(buf.len()));
+    }
+    (rewrite.edit)(&buf).map_err(|message| RootfsError::Rewrite {
+        name: ctx.name.clone(),
+        message,
+        index: ctx.index,
+        offset: ctx.offset,
+    })
 }
 
 fn kind_name(kind: NodeType) -> &'static str {

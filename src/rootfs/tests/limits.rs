@@ -11,7 +11,7 @@ const EPOCH: u64 = 1_700_000_000;
 /// A member header that declares `size` bytes, with none of them behind
 /// it: the pass must refuse it from the header alone (reading the data
 /// would report a truncated archive instead).
-fn header_only(name: &str, size: u64) -> Vec<u8> {
+pub(super) fn header_only(name: &str, size: u64) -> Vec<u8> {
     let mut h = Header::new_gnu();
     h.set_path(name).unwrap();
     h.set_mode(0o644);

@@ -5,6 +5,7 @@
 mod fixture;
 mod limits;
 mod oracle;
+mod rewrite;
 mod stream;
 
 use std::io::Write;

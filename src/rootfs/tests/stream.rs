@@ -13,22 +13,22 @@ use crate::test_tools::have_tool;
 
 /// One member of an output tar, as the `tar` crate reads it.
 #[derive(Debug, Clone)]
-struct Out {
-    path: String,
-    kind: EntryType,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    uname: String,
-    gname: String,
-    mtime: u64,
-    link: Option<String>,
-    dev: (Option<u32>, Option<u32>),
-    data: Vec<u8>,
-    xattrs: Vec<(String, Vec<u8>)>,
+pub(super) struct Out {
+    pub(super) path: String,
+    pub(super) kind: EntryType,
+    pub(super) mode: u32,
+    pub(super) uid: u64,
+    pub(super) gid: u64,
+    pub(super) uname: String,
+    pub(super) gname: String,
+    pub(super) mtime: u64,
+    pub(super) link: Option<String>,
+    pub(super) dev: (Option<u32>, Option<u32>),
+    pub(super) data: Vec<u8>,
+    pub(super) xattrs: Vec<(String, Vec<u8>)>,
 }
 
-fn read_back(tar: &[u8]) -> Vec<Out> {
+pub(super) fn read_back(tar: &[u8]) -> Vec<Out> {
     let mut archive = Archive::new(tar);
     let mut out = Vec::new();
     for e in archive.entries().unwrap() {
@@ -65,7 +65,7 @@ fn read_back(tar: &[u8]) -> Vec<Out> {
     out
 }
 
-fn find<'a>(out: &'a [Out], path: &str) -> &'a Out {
+pub(super) fn find<'a>(out: &'a [Out], path: &str) -> &'a Out {
     out.iter()
         .rfind(|o| o.path == path)
         .unwrap_or_else(|| panic!("{path} missing from output"))
