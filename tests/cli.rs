@@ -23,6 +23,8 @@ mod genimage_opts;
 mod glayout;
 #[path = "cli/install.rs"]
 mod install;
+#[path = "cli/kept_args.rs"]
+mod kept_args;
 #[path = "cli/mbrext.rs"]
 mod mbrext;
 #[path = "cli/plan.rs"]

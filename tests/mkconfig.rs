@@ -6,7 +6,9 @@
 //!   grub-efi-riscv64 — the board's default recipe — from
 //!   MKIMG_TEST_ROOTFS_RISCV64, else bootstrapped): two builds are
 //!   byte-identical, the ESP's grub.cfg is Debian's own menu and passes the
-//!   lint, the image boots to a root shell with root=UUID=…. Run it with
+//!   lint, the image boots to a root shell with root=UUID=…; the image's
+//!   /etc/default/grub carries the board's console=ttyS0, so the grub.cfg
+//!   the target's own update-grub makes keeps it. Run it with
 //!   `cargo test --release`: a debug mkimg takes ~10 minutes per build;
 //! - slow: SIGINT while grub-mkconfig runs in its sandbox (reached with the
 //!   test hook `MKIMG_TEST_PAUSE_AT=grub-mkconfig`, no sleeps) kills it,
@@ -24,7 +26,7 @@ use mkimg::bootloader::lint::{lint_grub_cfg, LintRules, RootBy};
 use rustix::process::{kill_process, Pid, Signal};
 use support::rootfs::board_rootfs;
 use support::run::text;
-use support::tools::require_root;
+use support::tools::{locate_tool, require_root};
 
 mod support;
 
@@ -192,6 +194,25 @@ fn mkconfig_build_is_reproducible_distro_menu_and_boots() {
         ],
     };
     assert_eq!(lint_grub_cfg(&cfg, &rules), []);
+    // grub-mkconfig saw no overlay: the image's own /etc/default/grub gave
+    // it console=ttyS0, in mkimg's block after Debian's text.
+    let default_grub = image_default_grub(&one.join("qemu-riscv64.raw"), dir.path());
+    assert!(
+        default_grub.starts_with("# If you change this file"),
+        "{default_grub}"
+    );
+    assert!(
+        default_grub.contains(
+            "\n# BEGIN mkimg: the board's kernel arguments ([boot] cmdline, [board] console),\n"
+        ),
+        "{default_grub}"
+    );
+    assert!(
+        default_grub.contains(
+            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX${GRUB_CMDLINE_LINUX:+ }\"'console=ttyS0'\n"
+        ),
+        "{default_grub}"
+    );
 
     let port = 20000 + (std::process::id() % 20000);
     let output = mkimg()
@@ -200,7 +221,13 @@ fn mkconfig_build_is_reproducible_distro_menu_and_boots() {
         // Debian's GRUB_CMDLINE_LINUX_DEFAULT="quiet" hides the kernel and root
         // markers; the login prompt and the command's output prove the boot.
         .args(["--timeout", "900", "--markers", "firmware,grub,login"])
-        .args(["--login", "root:root", "--run", "cat /proc/cmdline"])
+        // The target's own grub-mkconfig (what update-grub runs after a
+        // kernel update) keeps the board's console.
+        .args(["--login", "root:root", "--run"])
+        .arg(
+            "cat /proc/cmdline; grub-mkconfig -o /tmp/update.cfg >/dev/null 2>&1; \
+             echo \"kept=$(grep -c 'linux.*console=ttyS0' /tmp/update.cfg)\"",
+        )
         .env("MKIMG_SSH_PORT", port.to_string())
         .output()
         .unwrap();
@@ -208,6 +235,30 @@ fn mkconfig_build_is_reproducible_distro_menu_and_boots() {
     assert!(output.status.success(), "{err}");
     assert!(out.contains(&format!("root=UUID={ROOT_UUID} ro")), "{out}");
     assert!(out.contains("console=ttyS0"), "{out}");
+    assert!(out.contains("kept=3"), "{out}");
+}
+
+/// /etc/default/grub of the root partition of `raw` (qemu-riscv64's
+/// layout), read with debugfs from a copy cut out into `dir`.
+fn image_default_grub(raw: &Path, dir: &Path) -> String {
+    let part = dir.join("root.img");
+    // qemu-riscv64: ESP at 2M, 1G; the root partition follows, to the end
+    // of the disk less the backup GPT.
+    let status = Command::new("dd")
+        .arg(format!("if={}", raw.display()))
+        .arg(format!("of={}", part.display()))
+        .args(["bs=1M", "skip=1026", "status=none", "conv=sparse"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(locate_tool("debugfs").unwrap())
+        .args(["-R", "cat /etc/default/grub"])
+        .arg(&part)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::remove_file(&part).unwrap();
+    text(&out.stdout)
 }
 
 #[test]

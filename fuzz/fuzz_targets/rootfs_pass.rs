@@ -2,8 +2,10 @@
 //! pass with its edits, split and captures) into in-memory sinks, set up as
 //! `ingest_rootfs` sets them up for a board with `/` (2 GiB), `/boot`
 //! (256 MiB; ext4: a PAX tar for mke2fs, here written to `io::sink()`) and
-//! `/boot/efi` (64 MiB vfat, in memory), each with its budget. Nothing
-//! touches the disk.
+//! `/boot/efi` (64 MiB vfat, in memory), each with its budget, and the
+//! rewrite a grub build makes of /etc/default/grub (the board's kernel
+//! arguments merged in, `bootloader::board_args`). Nothing touches the
+//! disk.
 //!
 //! The first byte picks how the rest reaches the reader: as is (whatever
 //! magic it has, so corrupt compressed streams are fed too), or compressed
@@ -12,11 +14,14 @@
 #![no_main]
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
+use mkimg::bootloader::board_args::{merge_board_args, DEFAULT_GRUB_LIMIT};
 use mkimg::elf::detect_elf;
 use mkimg::rootfs::{
-    process_rootfs, Budget, Captures, Edits, MemPolicy, MemorySink, RootfsJob, SplitTarget, TarSink,
+    process_rootfs, Budget, Captures, Edits, MemPolicy, MemorySink, Rewrite, RootfsJob,
+    SplitTarget, TarSink,
 };
 
 fn compress(how: u8, tar: &[u8]) -> Vec<u8> {
@@ -48,6 +53,16 @@ fuzz_target!(|data: &[u8]| {
         .push("/boot/extlinux/extlinux.conf".to_string());
     edits.replace_file("/etc/fstab", "UUID=x / ext4 defaults 0 1\n");
     edits.set_hostname(&"fuzz".parse().expect("a valid hostname"));
+    edits.rewrites.insert(
+        "/etc/default/grub".to_string(),
+        Rewrite {
+            limit: DEFAULT_GRUB_LIMIT,
+            edit: Arc::new(|bytes: &[u8]| {
+                Ok(merge_board_args(bytes, "console=ttyS0 x'y $(z)")?
+                    .unwrap_or_else(|| bytes.to_vec()))
+            }),
+        },
+    );
 
     let mut root = TarSink::new(io::sink());
     let mut boot = TarSink::new(io::sink());

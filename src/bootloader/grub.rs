@@ -23,7 +23,8 @@ use crate::board::schema::TableKind;
 use crate::bootloader::default_grub::{parse_default_grub_with, parse_os_release};
 use crate::bootloader::detect::{KernelSource, RootfsBoot};
 use crate::bootloader::kernels::{
-    board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message, KernelEntry,
+    args_missing_from, board_cmdline, boot_prefix, find_kernels, join_cmdline, no_kernel_message,
+    KernelEntry,
 };
 use crate::plan::{Plan, PlannedFs};
 use crate::templates::{render_template, sh_quote};
@@ -92,17 +93,16 @@ pub fn render_grub_cfg(config: &GrubConfig) -> Result<String> {
         bail!("grub.cfg: no kernel to boot (the menu would be empty)");
     }
     let os = os_title(&config.distributor);
-    let root = format!("root=UUID={}", config.root_uuid);
     let at_boot = |name: &String| format!("{}/{}", config.boot_prefix, name);
     let entries = config
         .kernels
         .iter()
         .map(|k| {
-            let (title, class, args) = match &k.bls {
+            let args = kernel_args(config, k);
+            let (title, class) = match &k.bls {
                 None => (
                     format!("{os}, with Linux {}", k.version),
                     os_class(&config.distributor),
-                    join_cmdline(&[&root, "ro", &config.cmdline]),
                 ),
                 Some(bls) => (
                     bls.title
@@ -111,7 +111,6 @@ pub fn render_grub_cfg(config: &GrubConfig) -> Result<String> {
                     bls.class
                         .clone()
                         .unwrap_or_else(|| os_class(&config.distributor)),
-                    bls_args(&root, &bls.options, &config.board_cmdline),
                 ),
             };
             Entry {
@@ -143,6 +142,27 @@ pub fn render_grub_cfg(config: &GrubConfig) -> Result<String> {
         entries,
     };
     Ok(render_template("grub.cfg.j2", TEMPLATE, &ctx)?)
+}
+
+/// The kernel command line of `kernel`'s menu entry: `root=UUID=… ro`
+/// and the arguments (a BLS entry's own options, then the board's).
+fn kernel_args(config: &GrubConfig, kernel: &KernelEntry) -> String {
+    let root = format!("root=UUID={}", config.root_uuid);
+    match &kernel.bls {
+        None => join_cmdline(&[&root, "ro", &config.cmdline]),
+        Some(bls) => bls_args(&root, &bls.options, &config.board_cmdline),
+    }
+}
+
+/// The kernel command line of the menu's default (first) entry, as the
+/// template grub.cfg writes it; for the build log.
+pub fn default_kernel_cmdline(plan: &Plan, boot: &RootfsBoot) -> Result<String> {
+    let config = grub_config_for_rootfs(plan, boot)?;
+    let first = config
+        .kernels
+        .first()
+        .context("grub.cfg: no kernel to boot")?;
+    Ok(kernel_args(&config, first))
 }
 
 /// Just the menu entries of [`render_grub_cfg`] (each loads its own
@@ -261,10 +281,13 @@ fn grub_config(
         boot_fs_uuid,
         boot_prefix: boot_prefix(plan),
         insmods,
+        // As grub-mkconfig's 10_linux: GRUB_CMDLINE_LINUX, then
+        // GRUB_CMDLINE_LINUX_DEFAULT; then the board's arguments the former
+        // lacks (none when the image's file carries them: board_args.rs).
         cmdline: join_cmdline(&[
             &defaults.cmdline_linux,
             &defaults.cmdline_linux_default,
-            &board_cmdline(plan),
+            &args_missing_from(&board_cmdline(plan), &defaults.cmdline_linux).join(" "),
         ]),
         board_cmdline: board_cmdline(plan),
         menu_source: menu_source.to_string(),

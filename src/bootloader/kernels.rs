@@ -210,6 +210,19 @@ pub fn board_cmdline(plan: &Plan) -> String {
     args.join(" ")
 }
 
+/// The words of `args` (in order, each once) that `have` lacks: the
+/// board's arguments a distro's GRUB_CMDLINE_LINUX does not give yet.
+pub fn args_missing_from(args: &str, have: &str) -> Vec<String> {
+    let have: Vec<&str> = have.split_whitespace().collect();
+    let mut missing: Vec<String> = Vec::new();
+    for arg in args.split_whitespace() {
+        if !have.contains(&arg) && !missing.iter().any(|m| m == arg) {
+            missing.push(arg.to_string());
+        }
+    }
+    missing
+}
+
 /// `a b c` from parts that may be empty or padded.
 pub fn join_cmdline(parts: &[&str]) -> String {
     parts

@@ -13,9 +13,12 @@
 //! 1. attach the ext4 image to a loop device, read-only ([`LoopDevice`]);
 //! 2. on a thread in a private mount namespace ([`in_private_namespace`]):
 //!    mount it read-only with a private /dev, tmpfs /tmp and a tmpfs at the
-//!    ESP's mount point ([`ChrootSession`]); a tmpfs over /etc/default with
-//!    a copy of it, /etc/default/grub extended by the board's kernel
-//!    arguments ([`render_board_defaults`]);
+//!    ESP's mount point ([`ChrootSession`]). Nothing else is laid over the
+//!    root: its /etc/default/grub already carries the board's kernel
+//!    arguments (the rootfs pass wrote them into the image's own file,
+//!    `bootloader::board_args`), so grub-mkconfig sees exactly what the
+//!    target's own update-grub will; only GRUB_DISABLE_OS_PROBER comes
+//!    from the environment, for this run;
 //! 3. `grub-mkconfig -o /tmp/grub.cfg` in the sandbox (`host::sandbox`:
 //!    the rootfs's programs are not host root — own user, PID, mount, IPC,
 //!    UTS and network namespaces, `pivot_root`, their own /proc, no /sys),
@@ -50,9 +53,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::bootloader::detect::{KernelSource, RootfsBoot, DEFAULT_GRUB, MKCONFIG_CANDIDATES};
+use crate::bootloader::detect::{KernelSource, RootfsBoot, MKCONFIG_CANDIDATES};
 use crate::bootloader::grub::{grub_config_for_rootfs, render_menu_entries};
-use crate::bootloader::kernels::board_cmdline;
 use crate::bootloader::lint::{check_grub_cfg, LintRules, RootBy};
 use crate::host::binfmt::preflight_host;
 use crate::host::chroot::{ChrootSession, DiskLinks, ROOT_NODE};
@@ -67,7 +69,6 @@ pub const OUTPUT: &str = "/tmp/grub.cfg";
 /// The programs looked for when the board does not name one and the
 /// rootfs pass found none, in order.
 const CANDIDATES: [&str; 4] = MKCONFIG_CANDIDATES;
-const DEFAULT_DIR: &str = "/etc/default";
 
 /// The error for a non-root mkimg, said before any work is done.
 pub const NEEDS_ROOT: &str = "--grub mkconfig runs the distro's grub-mkconfig in a chroot of the \
@@ -146,7 +147,6 @@ pub fn grub_cfg_by_mkconfig(
         .filter(|p| matches!(p.filesystem, PlannedFs::Vfat { .. }))
         .filter_map(|p| p.mount.as_ref().map(|m| m.path.clone()))
         .collect::<Vec<_>>();
-    let board_lines = render_board_defaults(&board_cmdline(plan));
 
     let device = LoopDevice::attach(
         root_image,
@@ -177,11 +177,6 @@ pub fn grub_cfg_by_mkconfig(
             &session,
             plan.boot.mkconfig.as_deref().or(boot.mkconfig.as_deref()),
         )?;
-        // Absent when only grub-common is installed (the grub-efi-* postinst
-        // makes it); grub-mkconfig then uses its defaults.
-        let original = session.read(DEFAULT_GRUB).unwrap_or_default();
-        let default_grub = with_board_defaults(&original, &board_lines);
-        session.overlay_dir(DEFAULT_DIR, &[("grub".to_string(), default_grub)])?;
         interrupted()?;
         progress(&format!(
             "mkconfig: running {program} -o {OUTPUT} (under qemu-user this takes a while) in the {}",
@@ -323,39 +318,6 @@ fn find_program(session: &ChrootSession, board: Option<&str>) -> Result<String> 
                 CANDIDATES.join(", ")
             )
         })
-}
-
-/// Lines appended to /etc/default/grub for this run only (the image keeps
-/// the distro's file): the board's kernel arguments and no os-prober.
-/// Sourced after the distro's settings, so they win.
-pub fn render_board_defaults(cmdline: &str) -> String {
-    let mut out = String::from(
-        "\n# Added by mkimg for this grub-mkconfig run (not part of the image):\n\
-         # the board's kernel arguments; no probing of other disks.\n",
-    );
-    if !cmdline.trim().is_empty() {
-        out.push_str(&format!(
-            "GRUB_CMDLINE_LINUX=\"${{GRUB_CMDLINE_LINUX:+$GRUB_CMDLINE_LINUX }}\"{}\n",
-            shell_quote(cmdline.trim())
-        ));
-    }
-    out.push_str("GRUB_DISABLE_OS_PROBER=true\n");
-    out
-}
-
-/// The distro's /etc/default/grub with `board_lines` after it.
-pub fn with_board_defaults(original: &[u8], board_lines: &str) -> Vec<u8> {
-    let mut out = original.to_vec();
-    if !out.is_empty() && !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    out.extend_from_slice(board_lines.as_bytes());
-    out
-}
-
-/// `'text'` for sh, with `'` as `'\''`.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// A fingerprint of an image's content: sha256 over its length and every

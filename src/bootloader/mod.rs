@@ -11,6 +11,9 @@
 //!   binary carries, read from its bytes;
 //! - [`default_grub`]: `/etc/default/grub` and os-release read without
 //!   running them;
+//! - [`board_args`]: the board's kernel arguments written into the
+//!   image's own `/etc/default/grub` (by the rootfs pass), so the target's
+//!   update-grub keeps them;
 //! - [`grub`], [`extlinux`]: the configs, rendered from `templates/`;
 //! - [`mkconfig`]: grub.cfg by the distro's grub-mkconfig in a chroot of
 //!   the finished root filesystem (the one part that runs programs, through
@@ -20,6 +23,7 @@
 //! - [`place`]: the small writer that puts extlinux.conf on its partition.
 
 pub mod bls;
+pub mod board_args;
 pub mod default_grub;
 pub mod detect;
 pub mod esp;

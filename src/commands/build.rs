@@ -36,8 +36,10 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::board::schema::{BootLoader, GrubMode};
+use crate::bootloader::board_args::{default_grub_rewrite, kept_in_image, Kept};
 use crate::bootloader::detect::{self, RootfsBoot};
 use crate::bootloader::esp::{esp_boot, grub_cfg_file};
+use crate::bootloader::grub::default_kernel_cmdline;
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
 use crate::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
@@ -154,8 +156,10 @@ fn build_in(
     destination: &Destination<'_>,
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<PathBuf> {
-    // rootfs: one pass, split by mount point.
+    // rootfs: one pass, split by mount point; the board's kernel arguments
+    // written into the image's /etc/default/grub on the way.
     let wanted = detect::wanted(plan);
+    let rewrites = default_grub_rewrite(plan).into_iter().collect();
     let perturb = args.repro_perturb.as_deref();
     let contents = ingest_rootfs(
         plan,
@@ -163,7 +167,7 @@ fn build_in(
         ctx.source_date_epoch,
         workdir,
         wanted,
-        BTreeMap::new(),
+        rewrites,
         perturb,
     )?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));
@@ -172,6 +176,9 @@ fn build_in(
         for line in detect::describe(&boot) {
             step(&format!("detected {line}"));
         }
+    }
+    if plan.boot.loader == BootLoader::Grub {
+        grub_defaults(plan, &boot, &contents, step)?;
     }
 
     // extlinux.conf first: on an ext4 /boot it is appended to that
@@ -288,6 +295,44 @@ fn build_in(
     files.push(manifest);
     write_sha256sums(staging.path(), &files)?;
     staging.publish()
+}
+
+/// After the rootfs pass, for a grub build: warn when the image's
+/// /etc/default/grub could not take the board's kernel arguments; log the
+/// kernel command line.
+fn grub_defaults(
+    plan: &Plan,
+    boot: &RootfsBoot,
+    contents: &RootfsContents,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    let mkconfig = uses_mkconfig(plan);
+    let kept = kept_in_image(plan, &contents.captures);
+    let why = match &kept {
+        Kept::NotAFile(what) => Some(format!("is {what}")),
+        Kept::Missing(args) => Some(format!("lacks {}", args.join(" "))),
+        Kept::NothingToKeep | Kept::NoFile | Kept::Kept => None,
+    };
+    if let Some(why) = why {
+        eprintln!(
+            "mkimg: warning: the image's /etc/default/grub {why}: the board's kernel arguments \
+             are in this grub.cfg but update-grub on the target will drop them"
+        );
+    }
+    // The line the default menu entry boots with; with --grub mkconfig as
+    // 10_linux assembles it from the image's /etc/default/grub.
+    if let Ok(line) = default_kernel_cmdline(plan, boot) {
+        let source = match (mkconfig, kept) {
+            (true, Kept::Kept) => {
+                " (from the image's /etc/default/grub, board arguments merged in; grub-mkconfig writes the menu)"
+            }
+            (true, _) => " (from the image's /etc/default/grub; grub-mkconfig writes the menu)",
+            (false, Kept::Kept) => " (board arguments also kept in the image's /etc/default/grub)",
+            (false, _) => "",
+        };
+        step(&format!("kernel command line: {line}{source}"));
+    }
+    Ok(())
 }
 
 /// The file name suffix of an image format: `IMAGE.<suffix>`.

@@ -143,6 +143,22 @@ impl Tarball {
         self
     }
 
+    /// A regular file with the given mode and numeric owner.
+    pub fn file_owned(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> &mut Self {
+        let mut h = header(tar::EntryType::Regular, mode, data.len() as u64);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        self.member(|b| b.append_data(&mut h, path, data));
+        self
+    }
+
     pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
         self.member(|b| b.append_link(&mut h, path, target));

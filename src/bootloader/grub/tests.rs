@@ -70,6 +70,25 @@ fn qemu_riscv64_two_kernels() {
     }
 }
 
+/// The image's /etc/default/grub carries the board's arguments already
+/// (board_args.rs): grub.cfg has them once, where grub-mkconfig would put
+/// them; an argument the distro's GRUB_CMDLINE_LINUX gives is not repeated.
+#[test]
+fn board_arguments_in_default_grub_are_not_repeated() {
+    let plan = builtin_plan("qemu-riscv64");
+    let merged =
+        crate::bootloader::board_args::merge_board_args(DEFAULT_GRUB.as_bytes(), "console=ttyS0")
+            .unwrap()
+            .unwrap();
+    let merged = String::from_utf8(merged).unwrap();
+    let config =
+        grub_config_from_plan(&plan, &riscv64_boot(), Some(&merged), Some(OS_RELEASE)).unwrap();
+    assert_eq!(config.cmdline, "console=ttyS0 quiet");
+    let distro = "GRUB_CMDLINE_LINUX=\"console=ttyS0 rootwait\"\n";
+    let config = grub_config_from_plan(&plan, &riscv64_boot(), Some(distro), None).unwrap();
+    assert_eq!(config.cmdline, "console=ttyS0 rootwait");
+}
+
 #[test]
 fn separate_boot_uses_boot_fs_and_no_prefix() {
     let plan = plan_from_toml(SEPARATE_BOOT_BOARD);

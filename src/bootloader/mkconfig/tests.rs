@@ -1,62 +1,11 @@
-//! The pure parts of the mkconfig stage: what is added to
-//! /etc/default/grub (checked by sourcing it with the real `sh`, as
-//! grub-mkconfig does) and the image fingerprint.
+//! The pure parts of the mkconfig stage: the non-root message and the
+//! image fingerprint. (The board's kernel arguments in /etc/default/grub
+//! are `board_args`'s, tested there.)
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
-use std::process::Command;
 
-use super::{hash_image, render_board_defaults, with_board_defaults, NEEDS_ROOT};
-
-/// Source `text` with /bin/sh and print the variables grub-mkconfig reads.
-fn source_with_sh(text: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("grub");
-    fs::write(&file, text).unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#". "$1"; printf '%s|%s|%s' "$GRUB_CMDLINE_LINUX" "$GRUB_CMDLINE_LINUX_DEFAULT" "$GRUB_DISABLE_OS_PROBER""#)
-        .arg("sh")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-const DEBIAN_DEFAULT: &str = "GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n\
-    GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"\"\n#GRUB_DISABLE_OS_PROBER=false";
-
-#[test]
-fn board_arguments_are_appended_to_the_distros() {
-    let lines = render_board_defaults("console=ttyS0");
-    assert!(lines.contains("not part of the image"), "{lines}");
-    let text = with_board_defaults(DEBIAN_DEFAULT.as_bytes(), &lines);
-    assert_eq!(source_with_sh(&text), "console=ttyS0|quiet|true");
-
-    let distro = b"GRUB_CMDLINE_LINUX=\"rootwait\"\n";
-    let text = with_board_defaults(distro, &lines);
-    assert_eq!(source_with_sh(&text), "rootwait console=ttyS0||true");
-}
-
-#[test]
-fn absent_default_grub_and_empty_cmdline() {
-    let text = with_board_defaults(b"", &render_board_defaults("console=ttyS0 earlycon"));
-    assert_eq!(source_with_sh(&text), "console=ttyS0 earlycon||true");
-    let text = with_board_defaults(b"GRUB_CMDLINE_LINUX=\"a\"", &render_board_defaults("  "));
-    assert_eq!(source_with_sh(&text), "a||true");
-}
-
-#[test]
-fn shell_metacharacters_stay_literal() {
-    let cmdline = "x='a b' $(touch /tmp/nope) `id` \"q\"";
-    let text = with_board_defaults(b"", &render_board_defaults(cmdline));
-    assert_eq!(source_with_sh(&text), format!("{cmdline}||true"));
-}
+use super::{hash_image, NEEDS_ROOT};
 
 #[test]
 fn needs_root_names_the_rootless_mode() {
