@@ -2,6 +2,9 @@
 //!
 //! - non-root: fails at once, naming `--grub template` (needs root to run
 //!   the test as `nobody` through `setpriv`);
+//! - root, fast: a rootfs without /etc/default/grub, or without grub's
+//!   modules for the board, is refused right after the rootfs pass (no
+//!   ext4 built), naming the Debian package and `--grub template`;
 //! - slow (MKIMG_SLOW_TESTS=1, root, a Debian riscv64 rootfs with
 //!   grub-efi-riscv64 — the board's default recipe — from
 //!   MKIMG_TEST_ROOTFS_RISCV64, else bootstrapped): two builds are
@@ -24,9 +27,11 @@ use std::time::{Duration, Instant};
 use mkimg::arch::Arch;
 use mkimg::bootloader::lint::{lint_grub_cfg, LintRules, RootBy};
 use rustix::process::{kill_process, Pid, Signal};
+use support::board::small_riscv64;
 use support::rootfs::board_rootfs;
 use support::run::text;
-use support::tools::{locate_tool, require_root};
+use support::tarball::Tarball;
+use support::tools::{locate_tool, require, require_root};
 
 mod support;
 
@@ -129,6 +134,88 @@ fn non_root_fails_at_once_naming_the_rootless_mode() {
     assert!(err.contains("needs root"), "{err}");
     assert!(err.contains("use --grub template"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A small rootfs for `--grub mkconfig` that lacks what its grub-mkconfig
+/// needs: the build stops right after the rootfs pass (before mke2fs)
+/// with the package to add.
+#[test]
+fn mkconfig_refuses_an_incomplete_rootfs_after_the_pass() {
+    let test = "mkconfig_refuses_an_incomplete_rootfs_after_the_pass";
+    if !require_root(test)
+        || !require(
+            Path::new("/proc/sys/fs/binfmt_misc/qemu-riscv64").exists(),
+            "no qemu-riscv64 binfmt entry; run scripts/setup-debian.sh",
+        )
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let board = small_riscv64(dir.path());
+    let debian = |t: &mut Tarball| {
+        t.dir("etc/default")
+            .dir("usr/sbin")
+            .file("etc/os-release", b"NAME=\"Debian GNU/Linux\"\nID=debian\n")
+            .file("usr/sbin/grub-mkconfig", b"#! /bin/sh\nexit 1\n");
+    };
+    let build = |tar: Vec<u8>| {
+        let path = dir.path().join("rootfs.tar");
+        std::fs::write(&path, tar).unwrap();
+        let out = mkimg()
+            .args(["build", "--board"])
+            .arg(&board)
+            .args(["--grub", "mkconfig", "--format", "raw", "--rootfs"])
+            .arg(&path)
+            .arg("-o")
+            .arg(dir.path().join("out"))
+            .env("TMPDIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(!dir.path().join("out").exists(), "published");
+        let err = text(&out.stderr);
+        assert!(
+            !err.contains("ext4,"),
+            "an ext4 image was built first: {err}"
+        );
+        err
+    };
+    // grub-common without grub-efi-riscv64: no /etc/default/grub.
+    let mut t = Tarball::minimal_riscv64();
+    debian(&mut t);
+    let err = build(t.finish());
+    assert!(err.contains("(debian) has no /etc/default/grub"), "{err}");
+    assert!(err.contains("(Debian/Ubuntu: grub-efi-riscv64)"), "{err}");
+    assert!(err.contains("or use --grub template"), "{err}");
+
+    // /etc/default/grub, but no /usr/lib/grub/riscv64-efi (the grub binary
+    // where an RPM distro keeps it).
+    let mut t = Tarball::new();
+    for d in [
+        "etc",
+        "usr",
+        "usr/bin",
+        "boot",
+        "boot/efi",
+        "boot/efi/EFI",
+        "boot/efi/EFI/debian",
+    ] {
+        t.dir(d);
+    }
+    t.file(
+        "usr/bin/dash",
+        &support::tarball::elf_fixture("dash-riscv64.elfhdr"),
+    )
+    .file("boot/vmlinux-6.12.1-riscv64", b"kernel")
+    .file(
+        "boot/efi/EFI/debian/grubriscv64.efi",
+        &support::tarball::grub_efi_fixture(0x5064, "/EFI/debian"),
+    );
+    debian(&mut t);
+    t.file("etc/default/grub", b"GRUB_CMDLINE_LINUX=\"\"\n");
+    let err = build(t.finish());
+    assert!(err.contains("has no /usr/lib/grub/riscv64-efi/"), "{err}");
+    assert!(err.contains("(Debian/Ubuntu: grub-efi-riscv64)"), "{err}");
 }
 
 #[test]

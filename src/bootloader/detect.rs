@@ -55,7 +55,8 @@ const ESP_EFI: &str = "/boot/efi/EFI";
 
 /// What the rootfs pass must capture for [`detect`] and the boot stages:
 /// the texts, the candidate grub binaries, BLS entries and the `/boot`
-/// listing, the board's `[[efi_file]]` sources and `rootfs:` blobs.
+/// listing, grub's module directory (whether it exists), the board's
+/// `[[efi_file]]` sources and `rootfs:` blobs.
 pub fn wanted(plan: &Plan) -> Captures {
     let arch = plan.board.arch;
     let mut files: Vec<String> = [DEFAULT_GRUB, SYSTEM_RELEASE]
@@ -67,6 +68,7 @@ pub fn wanted(plan: &Plan) -> Captures {
         .map(str::to_string)
         .collect();
     files.extend(monolithic_path(arch));
+    files.extend(modules_dir(arch));
     files.extend(plan.boot.efi_files.iter().map(|(from, _)| from.clone()));
     files.extend(plan.layout.blobs.iter().filter_map(|b| match &b.source {
         BlobSource::Rootfs(path) => Some(path.clone()),
@@ -95,6 +97,12 @@ pub fn monolithic_path(arch: Arch) -> Option<String> {
     let target = arch.grub_efi_target()?;
     let sfx = arch.efi_suffix()?;
     Some(format!("/usr/lib/grub/{target}/monolithic/grub{sfx}.efi"))
+}
+
+/// The rootfs path of grub's modules for `arch`'s EFI platform
+/// (`/usr/lib/grub/riscv64-efi`), which grub-mkconfig needs.
+pub fn modules_dir(arch: Arch) -> Option<String> {
+    arch.grub_efi_target().map(|t| format!("/usr/lib/grub/{t}"))
 }
 
 /// The distro, from os-release (os-release(5)).

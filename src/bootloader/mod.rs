@@ -14,6 +14,8 @@
 //! - [`board_args`]: the board's kernel arguments written into the
 //!   image's own `/etc/default/grub` (by the rootfs pass), so the target's
 //!   update-grub keeps them;
+//! - [`grub_packages`]: what `--grub mkconfig` needs of the rootfs,
+//!   checked right after the rootfs pass, naming the missing package;
 //! - [`grub`], [`extlinux`]: the configs, rendered from `templates/`;
 //! - [`mkconfig`]: grub.cfg by the distro's grub-mkconfig in a chroot of
 //!   the finished root filesystem (the one part that runs programs, through
@@ -30,6 +32,7 @@ pub mod esp;
 pub mod extlinux;
 pub mod grub;
 pub mod grub_image;
+pub mod grub_packages;
 pub mod kernels;
 pub mod lint;
 pub mod mkconfig;

@@ -40,6 +40,7 @@ use crate::bootloader::board_args::{default_grub_rewrite, kept_in_image, Kept};
 use crate::bootloader::detect::{self, RootfsBoot};
 use crate::bootloader::esp::{esp_boot, grub_cfg_file};
 use crate::bootloader::grub::default_kernel_cmdline;
+use crate::bootloader::grub_packages::check_for_mkconfig;
 use crate::bootloader::mkconfig;
 use crate::bootloader::place::place_extlinux;
 use crate::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
@@ -297,9 +298,10 @@ fn build_in(
     staging.publish()
 }
 
-/// After the rootfs pass, for a grub build: warn when the image's
-/// /etc/default/grub could not take the board's kernel arguments; log the
-/// kernel command line.
+/// After the rootfs pass, for a grub build: with `--grub mkconfig`, refuse
+/// a rootfs its grub-mkconfig cannot serve (before mke2fs and the
+/// chroot); warn when the image's /etc/default/grub could not take the
+/// board's kernel arguments; log the kernel command line.
 fn grub_defaults(
     plan: &Plan,
     boot: &RootfsBoot,
@@ -307,6 +309,9 @@ fn grub_defaults(
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<()> {
     let mkconfig = uses_mkconfig(plan);
+    if mkconfig {
+        check_for_mkconfig(plan, boot, &contents.captures)?;
+    }
     let kept = kept_in_image(plan, &contents.captures);
     let why = match &kept {
         Kept::NotAFile(what) => Some(format!("is {what}")),

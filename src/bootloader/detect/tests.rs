@@ -397,6 +397,8 @@ fn wanted_names_the_candidates() {
     let c = wanted(&x86_gpt());
     assert!(c.files.iter().any(|f| f == MONOLITHIC), "{:?}", c.files);
     assert!(c.files.iter().any(|f| f == "/etc/os-release"));
+    // Whether grub's modules are there (--grub mkconfig needs them).
+    assert!(c.files.iter().any(|f| f == "/usr/lib/grub/x86_64-efi"));
     for p in [
         "/boot/loader/entries/*.conf",
         "/boot/efi/EFI/*/grubx64.efi",
