@@ -606,9 +606,17 @@ fn rewritten(
         got: got as u64,
         expected: size,
     };
-    data.take(size)
-        .read_to_end(&mut buf)
-        .map_err(|_| truncated(buf.len()))?;
+    // As the tee of the other members: an early end is a truncated member;
+    // any other error (a corrupt stream, an interruption) keeps its source.
+    if let Err(source) = data.take(size).read_to_end(&mut buf) {
+        return Err(match source.kind() {
+            io::ErrorKind::UnexpectedEof => truncated(buf.len()),
+            _ => RootfsError::Input {
+                offset: ctx.offset,
+                source,
+            },
+        });
+    }
     if (buf.len() as u64) < size {
         return Err(truncated(buf.len()));
     }

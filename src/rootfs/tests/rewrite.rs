@@ -99,6 +99,11 @@ fn a_file_over_the_limit_is_refused_from_its_header() {
     let text = err.to_string();
     assert!(text.contains("\"etc/default/grub\""), "{text}");
     assert!(text.contains("65 bytes"), "{text}");
+    // Within the limit but cut short: the truncated member, by name.
+    let input = header_only("etc/default/grub", 10);
+    let err = run(&input, &edits_with("/etc/default/grub"), &[], captures()).unwrap_err();
+    assert!(err.is_format_error(), "{err:?}");
+    assert!(err.to_string().contains("truncated"), "{err}");
     // At the limit: fine.
     let input = tarball(Member {
         data: &[b'#'; 64],
@@ -192,4 +197,58 @@ fn an_overlay_file_there_is_rewritten_too() {
     .unwrap();
     let out = read_back(&r.root_tar);
     assert_eq!(find(&out, "etc/default/grub").data, b"board's own\n+x\n");
+}
+
+/// Yields `data` up to `fail_at`, then a read error (a disk gone bad).
+struct FailingReader {
+    data: Vec<u8>,
+    at: usize,
+    fail_at: usize,
+}
+
+impl std::io::Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.fail_at {
+            return Err(std::io::Error::other("disk gone"));
+        }
+        let n = buf.len().min(self.fail_at - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A read error inside the rewritten member is the input's error, with
+/// its source: not a "truncated" archive.
+#[test]
+fn a_read_error_inside_the_file_keeps_its_source() {
+    let big = vec![b'#'; 600 << 10];
+    let input = tarball(Member {
+        data: &big,
+        ..Member::new("etc/default/grub", EntryType::Regular)
+    });
+    let mut edits = image_edits();
+    let mut rewrite = append_x();
+    rewrite.limit = 1 << 20;
+    edits
+        .rewrites
+        .insert("/etc/default/grub".to_string(), rewrite);
+    let mut root = crate::rootfs::TarSink::new(Vec::new());
+    let job = crate::rootfs::RootfsJob {
+        edits: &edits,
+        root: &mut root,
+        root_budget: None,
+        split: Vec::new(),
+        captures: captures(),
+    };
+    let reader = FailingReader {
+        data: input,
+        at: 0,
+        fail_at: 300 << 10,
+    };
+    let err = crate::rootfs::process_rootfs(reader, job).unwrap_err();
+    match &err {
+        RootfsError::Input { source, .. } => assert_eq!(source.to_string(), "disk gone"),
+        other => panic!("{other:?}"),
+    }
 }
