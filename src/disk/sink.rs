@@ -203,11 +203,17 @@ fn hash_file(path: &Path) -> Result<String> {
 }
 
 /// Compression of a raw image stream (`--format raw.zst|raw.xz|raw.gz`).
+///
+/// Memory is bounded, not proportional to the core count: all formats of
+/// one build stay within the 256 MiB peak RSS goal (docs/performance.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawCompression {
-    /// zstd level 3 on every core.
+    /// zstd level 3 on every core, in [`ZSTD_JOB_SIZE`] jobs (zstd's
+    /// default for level 3 is 8 MiB: twice the buffers for +0.5% size).
     Zstd,
-    /// xz preset 6 (multithreaded: independent blocks, as `xz -T0`).
+    /// xz preset 6 with a [`XZ_DICT_SIZE`] dictionary in independent
+    /// [`XZ_BLOCK_SIZE`] blocks, on as many threads as fit in
+    /// [`XZ_MEMORY_BUDGET`] (see [`xz_encoder`]).
     Xz,
     /// gzip level 6.
     Gzip,
@@ -267,6 +273,47 @@ fn compress_threads() -> u32 {
         .unwrap_or(1)
 }
 
+/// zstd's job size: each worker holds about two of these.
+const ZSTD_JOB_SIZE: u32 = 4 << 20;
+/// xz's dictionary: half of preset 6's 8 MiB. The encoder's match finder
+/// takes ~11× the dictionary per thread; on rootfs data the output is
+/// 0.5% larger (docs/performance.md), and decompression needs 5 MiB.
+pub const XZ_DICT_SIZE: u32 = 4 << 20;
+/// xz's block: each thread buffers one in and one out.
+pub const XZ_BLOCK_SIZE: u64 = 8 << 20;
+/// What the xz encoder may take, all threads together.
+pub const XZ_MEMORY_BUDGET: u64 = 160 << 20;
+
+/// The xz encoder of [`xz_settings`].
+pub fn xz_encoder(max_threads: u32) -> Result<liblzma::stream::Stream> {
+    Ok(xz_settings(max_threads)?.0.encoder()?)
+}
+
+/// xz preset 6 with [`XZ_DICT_SIZE`] and [`XZ_BLOCK_SIZE`], CRC64, on up
+/// to `max_threads` threads — fewer when their memory would pass
+/// [`XZ_MEMORY_BUDGET`] (liblzma's own estimate), never fewer than one.
+/// Returns the settings and the thread count chosen.
+pub fn xz_settings(max_threads: u32) -> Result<(liblzma::stream::MtStreamBuilder, u32)> {
+    let builder = |threads: u32| -> Result<liblzma::stream::MtStreamBuilder> {
+        let mut options = liblzma::stream::LzmaOptions::new_preset(6)?;
+        options.dict_size(XZ_DICT_SIZE);
+        let mut filters = liblzma::stream::Filters::new();
+        filters.lzma2(&options);
+        let mut builder = liblzma::stream::MtStreamBuilder::new();
+        builder
+            .threads(threads)
+            .block_size(XZ_BLOCK_SIZE)
+            .filters(filters)
+            .check(liblzma::stream::Check::Crc64);
+        Ok(builder)
+    };
+    let mut threads = max_threads.max(1);
+    while threads > 1 && builder(threads)?.memusage() > XZ_MEMORY_BUDGET {
+        threads = threads.saturating_sub(1);
+    }
+    Ok((builder(threads)?, threads))
+}
+
 impl CompressedRawSink {
     pub fn create(path: &Path, disk_size: u64, kind: RawCompression) -> Result<Self> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -277,16 +324,13 @@ impl CompressedRawSink {
                     .context("starting the zstd encoder")?;
                 e.multithread(compress_threads())
                     .context("zstd worker threads")?;
+                e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))
+                    .context("zstd job size")?;
                 e.include_checksum(true).context("zstd content checksum")?;
                 Encoder::Zstd(e)
             }
             RawCompression::Xz => {
-                let stream = liblzma::stream::MtStreamBuilder::new()
-                    .threads(compress_threads())
-                    .preset(6)
-                    .check(liblzma::stream::Check::Crc64)
-                    .encoder()
-                    .context("starting the xz encoder")?;
+                let stream = xz_encoder(compress_threads()).context("starting the xz encoder")?;
                 Encoder::Xz(liblzma::write::XzEncoder::new_stream(hashed, stream))
             }
             RawCompression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(

@@ -141,3 +141,26 @@ fn bmap_and_simg_beside_raw() {
         assert!(fs::read(&back).unwrap() == raw_image());
     }
 }
+
+#[test]
+fn xz_threads_fit_the_memory_budget() {
+    // Whatever the core count, the encoder's memory stays in the budget.
+    for cores in [1, 2, 4, 64, 1024] {
+        let (settings, threads) = xz_settings(cores).unwrap();
+        let used = settings.memusage();
+        assert!(
+            used <= XZ_MEMORY_BUDGET,
+            "{cores} cores: {} MiB",
+            used >> 20
+        );
+        assert!(
+            (1..=cores).contains(&threads),
+            "{cores} cores: {threads} threads"
+        );
+    }
+    // The budget holds two threads: on two or more cores xz is parallel.
+    assert_eq!(xz_settings(2).unwrap().1, 2);
+    assert_eq!(xz_settings(64).unwrap().1, 2);
+    assert_eq!(xz_settings(1).unwrap().1, 1);
+    xz_encoder(2).unwrap();
+}
