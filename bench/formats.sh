@@ -7,11 +7,13 @@
 #
 #   sudo bench/formats.sh ROOTFS.tar [N]
 #
-# Bytes written: the block device of the output directory
-# (/sys/class/block/DEV/stat, field 7), compared with the sum of the output
-# files' sizes (allocated blocks for the sparse raw: `du`), the goal being
-# <= 1.2x; the work directory is mkimg's own choice (tmpfs when the machine
-# has the RAM, as on these 24 GiB machines). Peak RSS: GNU time's maximum
+# Bytes written: what mkimg and its children dirtied on block devices
+# (GNU time's %O, the kernel's per-task write_bytes in 512-byte units:
+# other processes of the machine do not count, and tmpfs is not a block
+# device), compared with the sum of the output files' sizes (allocated
+# blocks for the sparse raw: `du`), the goal being <= 1.2x; the work
+# directory is mkimg's own choice (tmpfs when the machine has the RAM, as
+# on these 24 GiB machines). Peak RSS: GNU time's maximum
 # resident set size of mkimg (its children, mke2fs, counted separately by
 # time(1) as the largest single process). Needs root (drop_caches).
 set -euo pipefail
@@ -23,26 +25,20 @@ mkimg=${MKIMG:-$here/target/release/mkimg}
 work=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" bench-formats.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-src=$(findmnt -no SOURCE --target "$work")
-dev=$(basename "$(readlink -f "$src")")
-sys=/sys/class/block/$dev
-[ -f "$sys/stat" ] || { echo "no block stats for $src" >&2; exit 1; }
-written() { awk '{printf "%.0f\n", $7 * 512}' "$sys/stat"; }
-
 run() { # name, formats
     local name=$1 formats=$2
     rm -rf "$work/out"
     sync; echo 3 > /proc/sys/vm/drop_caches
-    local b0 t0 t1 b1 rss outputs
-    b0=$(written); t0=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$work/rss" \
+    local t0 t1 rss written outputs
+    t0=$(date +%s.%N)
+    /usr/bin/time -f '%M %O' -o "$work/rss" \
         "$mkimg" build --board qemu-riscv64 --rootfs "$rootfs" --format "$formats" \
         -o "$work/out" > /dev/null 2>&1
     sync
-    t1=$(date +%s.%N); b1=$(written)
-    rss=$(tail -1 "$work/rss")
+    t1=$(date +%s.%N)
+    read -r rss written < <(tail -1 "$work/rss")
     outputs=$(du -B1 -s "$work/out" | cut -f1)
-    echo "$name $(echo "$t1 - $t0" | bc) $((b1 - b0)) $rss $outputs" >> "$work/results"
+    echo "$name $(echo "$t1 - $t0" | bc) $((written * 512)) $rss $outputs" >> "$work/results"
 }
 
 declare -A formats=(
