@@ -1,5 +1,6 @@
 //! Reads just enough of an ELF file to say which architecture and ABI it was
-//! built for, and whether it needs a program interpreter (`PT_INTERP`).
+//! built for, and whether it needs a program interpreter (`PT_INTERP`);
+//! [`dynamic`] reads which interpreter and which libraries (`DT_NEEDED`).
 //!
 //! Owns: the ELF file header layout (ELF32/ELF64, both byte orders), the
 //! RISC-V float-ABI and ARM hard-float `e_flags` bits, the program header
@@ -16,6 +17,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use serde::Serialize;
 
 use crate::arch::Arch;
+
+pub mod dynamic;
 
 /// The ELF64 file header is 64 bytes; ELF32 needs 52. `detect_elf` needs no more.
 pub const ELF_HEADER_LEN: usize = 64;
@@ -101,6 +104,8 @@ pub enum ElfError {
     },
     #[error("reading the ELF header")]
     ReadHeader(#[source] io::Error),
+    #[error("{0} lies outside the file or is malformed")]
+    BadDynamic(&'static str),
 }
 
 /// The rootfs does not match the board's architecture or ABI.

@@ -247,3 +247,82 @@ fn truncated_program_header_table_is_an_error() {
         Err(ElfError::ReadProgramHeaders { offset: 64, .. })
     ));
 }
+
+/// `readelf -lWd`'s program interpreter and NEEDED sonames of `path`.
+fn readelf_dynamic(path: &str) -> (Option<String>, Vec<String>) {
+    let out = Command::new("readelf")
+        .args(["-lWd", path])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "readelf -lWd {path} failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let interp = text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("[Requesting program interpreter: ")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .map(str::to_owned)
+    });
+    // " 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]"
+    let needed = text
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.strip_suffix(']').map(str::to_owned))
+        .collect();
+    (interp, needed)
+}
+
+#[test]
+fn dynamic_section_agrees_with_readelf_on_host_binaries() {
+    if Command::new("readelf").arg("--version").output().is_err() {
+        skip_or_fail("readelf (binutils) is not installed");
+        return;
+    }
+    let candidates = [
+        "/bin/true",
+        "/usr/bin/sed",
+        "/usr/bin/grep",
+        "/usr/bin/dash",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/x86_64-linux-gnu/libselinux.so.1",
+        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        "/bin/busybox",
+        "/usr/libexec/qemu-binfmt/riscv64-binfmt-P",
+    ];
+    let mut with_needed = 0;
+    for path in candidates.iter().filter(|p| Path::new(p).exists()) {
+        let real = std::fs::canonicalize(path).unwrap();
+        let real = real.to_str().unwrap();
+        let found = super::dynamic::read_dynamic(&std::fs::read(real).unwrap()).unwrap();
+        let (interp, needed) = readelf_dynamic(real);
+        assert_eq!(found.interpreter, interp, "{real}");
+        assert_eq!(found.needed, needed, "{real}");
+        with_needed += usize::from(!needed.is_empty());
+    }
+    assert!(
+        with_needed >= 2,
+        "expected /bin/true and one more dynamic ELF file"
+    );
+}
+
+#[test]
+fn dynamic_section_of_a_damaged_file_is_an_error_not_a_panic() {
+    let bytes = std::fs::read("/bin/true").unwrap();
+    let whole = super::dynamic::read_dynamic(&bytes).unwrap();
+    assert!(
+        whole.needed.iter().any(|n| n.starts_with("libc.so")),
+        "{whole:?}"
+    );
+    // Cut anywhere: the tables, the interpreter or the strings go missing.
+    let mut errors = 0;
+    for len in (0..bytes.len()).step_by(97) {
+        if super::dynamic::read_dynamic(&bytes[..len]).is_err() {
+            errors += 1;
+        }
+    }
+    assert!(errors > 0);
+    // A header alone: its program header table lies past the end.
+    assert!(matches!(
+        super::dynamic::read_dynamic(&fixture("dash-arm64.elfhdr")),
+        Err(ElfError::BadDynamic(_))
+    ));
+}
