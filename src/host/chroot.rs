@@ -18,6 +18,15 @@
 //! host's `/proc` or `/sys` into it, or run a program of the root any way
 //! but sandboxed.
 //!
+//! Native tools ([`ChrootSession::open_with`] and [`Programs`]): for a
+//! foreign root, the generic tools of `host::native_tools` may run as the
+//! host's own programs, bound read-only over the root's; the mount points
+//! the host's loader needs are made in a tmpfs that a read-only overlay
+//! lays over the root (mounted from the same [`ROOT_NODE`], so grub-probe
+//! still finds the root's device in mountinfo). A refusal or a failure
+//! there leaves the root as it was, every program emulated, and says why
+//! ([`ChrootSession::native_tools`]).
+//!
 //! Ownership inside: the sandbox's root is host uid [`SANDBOX_ID`], so
 //! what it must write (`/tmp`, the tmpfs mounts) and the root device node
 //! grub-probe reads are that uid's; everything else stays the host root's,
@@ -41,9 +50,11 @@ use anyhow::{bail, Context, Result};
 use rustix::fs::{chown, makedev, mknodat, FileType, Gid, Mode, Uid, CWD};
 use rustix::mount::MountFlags;
 
+use crate::arch::Arch;
 use crate::host::cmd::{Cmd, Output};
 use crate::host::loopdev::LoopDevice;
 use crate::host::mount::Mount;
+use crate::host::native_tools::{self, NativeTools, Outcome};
 use crate::host::sandbox::{Sandbox, SANDBOX_ID};
 
 /// Character devices in the private /dev: (name, major, minor).
@@ -76,10 +87,22 @@ pub struct DiskLinks {
     pub part_uuid: Option<String>,
 }
 
+/// Whose programs a session runs: the root's own, or, for the generic
+/// tools of `host::native_tools`, the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Programs {
+    /// Every one (emulated when the root is foreign).
+    Rootfs,
+    /// The generic tools of `host::native_tools` as the host's own, where
+    /// its plan allows, for a root of this architecture.
+    NativeTools(Arch),
+}
+
 /// The root and its mounts; taken down in reverse order.
 pub struct ChrootSession {
     root: PathBuf,
     mounts: Vec<Mount>,
+    native: Outcome,
 }
 
 impl ChrootSession {
@@ -97,6 +120,19 @@ impl ChrootSession {
         fstype: &str,
         root: &Path,
         links: &DiskLinks,
+    ) -> Result<ChrootSession> {
+        ChrootSession::open_with(device, fstype, root, links, Programs::Rootfs)
+    }
+
+    /// [`ChrootSession::open`], with `programs` saying whether generic
+    /// tools run as the host's (laid in right after the root is mounted,
+    /// before /dev and /tmp, so those land on the overlay).
+    pub fn open_with(
+        device: &LoopDevice,
+        fstype: &str,
+        root: &Path,
+        links: &DiskLinks,
+        programs: Programs,
     ) -> Result<ChrootSession> {
         let host_dev = Path::new("/dev");
         // Not `nodev`: the nodes must open.
@@ -125,7 +161,11 @@ impl ChrootSession {
         let mut session = ChrootSession {
             root: root.to_owned(),
             mounts: vec![root_mount],
+            native: Outcome::Off,
         };
+        if let Programs::NativeTools(arch) = programs {
+            session.native = session.lay_native_tools(arch);
+        }
         let dev_dir = session.inside("/dev")?;
         dev.move_to(&dev_dir)?;
         session.mounts.push(dev);
@@ -134,6 +174,42 @@ impl ChrootSession {
             .context("the sandbox mounts its own /proc there")?;
         session.mount_tmpfs("/tmp", "mode=1777,size=64m")?;
         Ok(session)
+    }
+
+    /// Plan native tools for this root and mount them: the overlay with
+    /// their mount points (the scratch tmpfs at /proc, which the overlay
+    /// covers), then the binds. Never an error: a refusal or a failed
+    /// mount (its mounts undone) is the outcome.
+    fn lay_native_tools(&mut self, arch: Arch) -> Outcome {
+        let plan = match NativeTools::plan(&self.root, arch, CHROOT_PATH) {
+            Ok(plan) => plan,
+            Err(refusal) => return Outcome::Refused(refusal.to_string()),
+        };
+        let source = Path::new("/dev").join(ROOT_NODE);
+        let laid = plan
+            .overlay(&self.root, "/proc", &source)
+            .and_then(|mut mounts| match plan.mount(&self.root) {
+                Ok(binds) => {
+                    mounts.extend(binds);
+                    Ok(mounts)
+                }
+                Err(err) => {
+                    native_tools::undo(mounts);
+                    Err(err)
+                }
+            });
+        match laid {
+            Ok(mounts) => {
+                self.mounts.extend(mounts);
+                Outcome::Used(plan.summary())
+            }
+            Err(err) => Outcome::Refused(format!("mounting them failed (undone): {err:#}")),
+        }
+    }
+
+    /// What became of native tools in this session.
+    pub fn native_tools(&self) -> &Outcome {
+        &self.native
     }
 
     /// A tmpfs at `path` inside the root (an existing directory there),

@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod lockdir;
 pub mod loopdev;
 pub mod mount;
+pub mod native_tools;
 pub mod sandbox;
 pub mod sparse;
 pub mod target;

@@ -67,6 +67,7 @@ fn paths_inside_the_root_do_not_follow_symlinks_or_dotdot() {
     let session = ChrootSession {
         root: root.to_owned(),
         mounts: Vec::new(),
+        native: crate::host::native_tools::Outcome::Off,
     };
     assert_eq!(session.inside("/boot/efi").unwrap(), root.join("boot/efi"));
     let err = session.inside("/escape/default").unwrap_err().to_string();
