@@ -13,6 +13,7 @@
 #                     its headers and mods section
 #   bmap_read         mkimg's own .bmap (2.0 and as 1.4), and bmaptool
 #                     create's of a small sparse file
+#   ld_so_cache       glibc's cache layouts, written by python3 below
 # Needs: cargo (stable is enough), GNU tar, truncate, python3, grub-mkimage
 # with /usr/lib/grub/x86_64-efi (grub-common, grub-efi-amd64-bin),
 # bmaptool (bmap-tools).
@@ -20,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 corpus=$PWD/corpus
 rm -rf "$corpus"
-mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,ebr_chain,qcow2_inspect,grub_image,genimage_config,bmap_read}
+mkdir -p "$corpus"/{board_plan,rootfs_pass,partition_tables,ebr_chain,qcow2_inspect,grub_image,genimage_config,bmap_read,ld_so_cache}
 list=$corpus/SEEDS.txt
 : >"$list"
 
@@ -134,5 +135,27 @@ printf 'head' | dd of="$work/sparse.img" conv=notrunc status=none
 printf 'tail' | dd of="$work/sparse.img" bs=1 seek=40000 conv=notrunc status=none
 bmaptool create "$work/sparse.img" >"$corpus/bmap_read/bmaptool-create.bmap"
 echo "bmap_read/bmaptool-create.bmap: bmaptool create of a 64 KiB sparse file with data in blocks 0 and 9" >>"$list"
+
+# ld.so.cache in glibc's two layouts (dl-cache.h), entries of three
+# architectures (flags: riscv64 lp64d 0x1003, aarch64 0x0a03, x86-64 0x0303).
+python3 - "$corpus/ld_so_cache" <<'PY'
+import struct, sys
+def new(entries):
+    strings, keys = b"", []
+    base = 48 + 24 * len(entries)
+    for _, name in entries:
+        keys.append(base + len(strings))
+        strings += name + b"\0"
+    head = b"glibc-ld.so.cache1.1" + struct.pack("<II", len(entries), len(strings)) + bytes(20)
+    body = b"".join(struct.pack("<iIIIQ", f, k, k, 0, 0) for (f, _), k in zip(entries, keys))
+    return head + body + strings
+three = new([(0x1003, b"libc.so.6"), (0x0a03, b"libc.so.6"), (0x0303, b"libc.so.6")])
+open(sys.argv[1] + "/new-three-arches", "wb").write(three)
+old = b"ld.so-1.7.0\0" + struct.pack("<I", 1) + struct.pack("<iII", 0x1003, 0, 0)
+compat = old + bytes(4) + new([(0x1003, b"libm.so.6"), (0x0303, b"libz.so.1")])
+open(sys.argv[1] + "/compat-old-then-new", "wb").write(compat)
+PY
+echo "ld_so_cache/new-three-arches: glibc-ld.so.cache1.1 with libc.so.6 for riscv64, aarch64 and x86-64" >>"$list"
+echo "ld_so_cache/compat-old-then-new: ld.so-1.7.0 with one riscv64 entry, then the new layout (riscv64, x86-64)" >>"$list"
 
 echo "wrote $(grep -c . "$list") seeds under $corpus"

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-25}
-targets=(board_plan rootfs_pass partition_tables ebr_chain qcow2_inspect grub_image genimage_config bmap_read)
+targets=(board_plan rootfs_pass partition_tables ebr_chain qcow2_inspect grub_image genimage_config bmap_read ld_so_cache)
 
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "fuzz/smoke.sh: no nightly toolchain (rustup toolchain list); cargo-fuzz needs it" >&2
