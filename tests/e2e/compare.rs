@@ -24,6 +24,11 @@ const EDITED: &[&str] = &[
     "etc/resolv.conf",
 ];
 
+/// Paths mkimg appends to on purpose: the distro's bytes stay first, then
+/// a block that mentions mkimg and console= (the board's kernel arguments kept in
+/// /etc/default/grub); everything else about them is compared.
+const APPENDED: &[&str] = &["etc/default/grub"];
+
 #[derive(Debug, Default)]
 pub struct Report {
     pub compared: usize,
@@ -125,6 +130,23 @@ fn compare_tree(tarball: &Path, root: &Path) -> Report {
             }
         }
         match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous
+                if APPENDED.contains(&path.as_str()) =>
+            {
+                let mut want = Vec::new();
+                entry.read_to_end(&mut want).unwrap();
+                let got = std::fs::read(&on_disk).unwrap();
+                match got.strip_prefix(want.as_slice()) {
+                    Some(added)
+                        if String::from_utf8_lossy(added).contains("mkimg")
+                            && String::from_utf8_lossy(added).contains("console=") => {}
+                    Some(added) => problems.push(format!(
+                        "appended {:?} without an mkimg block",
+                        String::from_utf8_lossy(added)
+                    )),
+                    None => problems.push("the distro's bytes are not kept first".to_string()),
+                }
+            }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if meta.len() != entry.size() {
                     problems.push(format!("size {} vs {}", entry.size(), meta.len()));
