@@ -1,6 +1,7 @@
 //! Everything that touches the host: the one command runner, loop devices,
 //! mounts and the private mount namespace, the chroot session, binfmt,
-//! signals, locked work and staging directories. No other module spawns
+//! signals, locked work and staging directories, the tree directories that
+//! hold rootfs files (`treedir`). No other module spawns
 //! processes or calls mount/ioctl.
 
 pub mod binfmt;
@@ -16,6 +17,7 @@ pub mod native_tools;
 pub mod sandbox;
 pub mod sparse;
 pub mod target;
+pub mod treedir;
 pub mod vm;
 pub mod workdir;
 
