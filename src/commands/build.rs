@@ -169,6 +169,7 @@ fn build_in(
         workdir,
         wanted,
         rewrites,
+        None,
         perturb,
     )?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));

@@ -229,7 +229,7 @@ impl CaptureState {
 
 /// Whether the normalised `path` matches `pattern` (components; one `*`
 /// per component matches any run of characters).
-fn matches_pattern(pattern: &[String], path: &str) -> bool {
+pub(super) fn matches_pattern(pattern: &[String], path: &str) -> bool {
     let mut parts = path.split('/');
     let all = pattern.iter().all(|want| {
         let Some(part) = parts.next() else {

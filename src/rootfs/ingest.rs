@@ -31,9 +31,10 @@ use crate::plan::{Plan, PlannedFs};
 use crate::rootfs::dir_source::{spawn_dir_stream, DirProducer, OwnerMap};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
-    detect_compression, process_rootfs, scan_overlay, Budget, CaptureResults, Captures,
-    Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, Rewrite, RootfsError,
-    RootfsJob, RootfsSummary, SinkError, SortedTarSink, SplitTarget, XattrRecord,
+    detect_compression, process_rootfs, scan_overlay, Budget, CaptureResults, CapturedTree,
+    Captures, Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, Rewrite,
+    RootfsError, RootfsJob, RootfsSummary, SinkError, SortedTarSink, SplitTarget, TreeSpec,
+    TreeTee, XattrRecord,
 };
 
 /// The rootfs's own extlinux.conf (e.g. from u-boot-menu), replaced by ours.
@@ -50,6 +51,9 @@ pub struct RootfsContents {
     pub summary: RootfsSummary,
     /// sha256 of the tarball as read (compressed bytes).
     pub sha256: String,
+    /// The subtree of the root filesystem written beside it, when asked
+    /// for (`--grub mkconfig`: see `rootfs::tree`).
+    pub tree: Option<CapturedTree>,
 }
 
 /// Where the tarball comes from.
@@ -152,9 +156,10 @@ fn create_work_file(path: &Path) -> Result<File> {
 }
 
 /// Stream `tarball` once into per-partition outputs under `workdir`,
-/// keeping `captures` (what the boot stages read: `bootloader::detect`).
-/// `rewrites` change files of the tarball as they stream (see
-/// [`Edits::rewrites`]). `perturb` is the `--verify-repro` test hook (see
+/// keeping `captures` (what the boot stages read: `bootloader::detect`)
+/// and, with `tree`, that subtree of the root filesystem in a directory
+/// (see `rootfs::tree`). `rewrites` change files of the tarball as they
+/// stream (see [`Edits::rewrites`]). `perturb` is the `--verify-repro` test hook (see
 /// [`Edits::perturb`]): `None` but in that hook's second build.
 pub fn ingest_rootfs(
     plan: &Plan,
@@ -163,6 +168,7 @@ pub fn ingest_rootfs(
     workdir: &Path,
     captures: Captures,
     rewrites: BTreeMap<String, Rewrite>,
+    tree: Option<&TreeSpec>,
     perturb: Option<&str>,
 ) -> Result<RootfsContents> {
     let mut edits = plan_edits(plan, epoch)?;
@@ -211,7 +217,17 @@ pub fn ingest_rootfs(
         .map(|(mount, sink, _)| (mount.clone(), sink.path().to_path_buf()))
         .collect();
     work_files.insert("/".to_string(), root_sink.path().to_path_buf());
+    let captured_tree;
     let summary = {
+        let mut tee = None;
+        let root: &mut dyn EntrySink = match tree {
+            Some(spec) => {
+                tee.insert(TreeTee::new(root_sink.as_dyn(), spec).with_context(|| {
+                    format!("creating the mkconfig tree {}", spec.dir.display())
+                })?)
+            }
+            None => root_sink.as_dyn(),
+        };
         let split = sinks
             .iter_mut()
             .map(|(_, (mount, sink, budget))| SplitTarget {
@@ -222,12 +238,14 @@ pub fn ingest_rootfs(
             .collect();
         let job = RootfsJob {
             edits: &edits,
-            root: root_sink.as_dyn(),
+            root,
             root_budget: Some(root_budget),
             split,
             captures,
         };
-        match process_rootfs(&mut hashing, job) {
+        let result = process_rootfs(&mut hashing, job);
+        captured_tree = tee.map(TreeTee::into_captured);
+        match result {
             Ok(summary) => summary,
             Err(err) => {
                 let err = explain(err, source, &hashing.head, &work_files);
@@ -260,6 +278,7 @@ pub fn ingest_rootfs(
         captures: summary.captures.clone(),
         summary,
         sha256,
+        tree: captured_tree,
     };
     let finished = sinks
         .into_iter()

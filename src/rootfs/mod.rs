@@ -10,6 +10,10 @@
 //!                                                        large ones in a sparse spill file
 //! ```
 //!
+//! With `--grub mkconfig`, a [`TreeTee`] stands in front of the root sink
+//! and also writes the subtree grub-mkconfig reads into a directory of the
+//! work dir (`tree.rs`).
+//!
 //! Every output may carry a [`Budget`] (its partition's bytes and inodes);
 //! an entry that would overrun it is refused from its header, before any
 //! sink sees it.
@@ -41,6 +45,7 @@ mod sorted_tar;
 mod sparse_file;
 mod stats;
 mod tar_sink;
+mod tree;
 
 #[cfg(test)]
 mod tests;
@@ -64,6 +69,7 @@ pub use sorted_tar::SortedTarSink;
 pub use sparse_file::SparseFile;
 pub use stats::OutputStats;
 pub use tar_sink::{append_files, AddedFile, TarSink, XattrRecord};
+pub use tree::{CapturedTree, TreeSpec, TreeStats, TreeTee};
 
 /// One partition other than the root, and where its entries go.
 pub struct SplitTarget<'s> {

@@ -7,6 +7,7 @@ mod limits;
 mod oracle;
 mod rewrite;
 mod stream;
+mod tree;
 
 use std::io::Write;
 
