@@ -243,13 +243,18 @@ impl Cmd {
     }
 
     /// Start `command` (made by [`Cmd::command`]) with stdout and stderr
-    /// piped. A sandboxed command is started from a thread of its own in a
-    /// new PID namespace, which waits for it (it is the parent whose death
-    /// kills the sandbox) and can start no thread itself; the pipes come
-    /// back here.
+    /// piped. A command sandboxed over a prepared root is started from a
+    /// thread of its own in a new PID namespace, which waits for it (it is
+    /// the parent whose death kills the sandbox) and can start no thread
+    /// itself; the pipes come back here. A tree sandbox makes its PID
+    /// namespace in the child: it starts from here.
     fn start(&self, mut command: Command) -> Result<Running, CmdError> {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        if self.sandbox.is_none() {
+        let thread = self
+            .sandbox
+            .as_ref()
+            .is_some_and(Sandbox::needs_pid_namespace_thread);
+        if !thread {
             let mut child = self.spawn(command)?;
             let mut running = Running::new(&mut child, Waiter::Gone);
             running.waiter = Waiter::Child(child);
@@ -422,14 +427,44 @@ impl Cmd {
         self.collect(running, interrupted, signalled_before)
     }
 
+    /// [`Cmd::output_interruptible`] that returns the exit status and the
+    /// output whatever the status (a failure the caller explains from the
+    /// output, e.g. a sandbox's handed-back files); [`Cmd::check_status`]
+    /// makes the usual error of it.
+    pub fn output_unchecked_interruptible(
+        &self,
+        interrupted: &AtomicBool,
+    ) -> Result<(ExitStatus, Output), CmdError> {
+        tracing_debug(&self.argv_text());
+        let signalled_before = interrupt::received().is_some();
+        let running = self.start(self.command())?;
+        self.wait_collecting(running, interrupted, signalled_before)
+    }
+
+    /// The error [`Cmd::output`] gives for `status` and `stderr`.
+    pub fn check_status(&self, status: ExitStatus, stderr: &[u8]) -> Result<(), CmdError> {
+        self.check(status, stderr)
+    }
+
     /// Drain `running`'s output and wait for it; kill its process group
     /// once `interrupted` is set or a signal arrives after the start.
     fn collect(
         &self,
-        mut running: Running,
+        running: Running,
         interrupted: &AtomicBool,
         signalled_before: bool,
     ) -> Result<Output, CmdError> {
+        let (status, output) = self.wait_collecting(running, interrupted, signalled_before)?;
+        self.check(status, &output.stderr)?;
+        Ok(output)
+    }
+
+    fn wait_collecting(
+        &self,
+        mut running: Running,
+        interrupted: &AtomicBool,
+        signalled_before: bool,
+    ) -> Result<(ExitStatus, Output), CmdError> {
         let stdout = drain(running.stdout.take());
         let stderr = drain(running.stderr.take());
         let stop = || {
@@ -449,8 +484,7 @@ impl Cmd {
             }
         };
         let (stdout, stderr) = (joined(stdout), joined(stderr));
-        self.check(status, &stderr)?;
-        Ok(Output { stdout, stderr })
+        Ok((status, Output { stdout, stderr }))
     }
 
     fn interrupted(&self) -> CmdError {

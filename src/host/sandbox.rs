@@ -1,18 +1,26 @@
 //! The sandbox every program of a root filesystem runs in (grub-mkconfig
 //! and the `/etc/grub.d` scripts it runs): what makes the rootfs's code
-//! unable to touch the host even though mkimg runs as root.
+//! unable to touch the host, whether mkimg runs as root or not.
 //!
 //! Owns: [`Sandbox`], the description of one sandboxed command that
-//! [`crate::host::cmd::Cmd::sandboxed`] attaches to a command; the steps the
-//! child takes between fork and exec ([`Entry::enter`]); and the new PID
-//! namespace of the thread the command is started from
-//! ([`enter_new_pid_namespace`]).
+//! [`crate::host::cmd::Cmd::sandboxed`] attaches to a command, in one of
+//! two modes, and the steps the child takes between fork and exec:
 //!
-//! What the program gets, in the order the child sets it up:
+//! - [`Sandbox::Tree`] (`tree.rs`, the rootless sandbox): the root is a
+//!   directory tree the sandbox mounts itself, in namespaces owned by a
+//!   user namespace it makes first — any user, and root mapped to
+//!   [`SANDBOX_ID`]. The `--grub mkconfig` default; see [`tree`].
+//! - [`Sandbox::Prepared`] (this file): the root is a directory the
+//!   caller prepared as host root in its private mount namespace (the
+//!   `--grub mkconfig` mount fallback: an ext4 image on a loop device, see
+//!   `host::chroot`). The rest of this doc is that mode's.
+//!
+//! What a prepared root's program gets, in the order the child sets it up:
 //!
 //! 1. PID 1 of a new **PID namespace** (the spawning thread called
-//!    `unshare(CLONE_NEWPID)`; the child checks it is PID 1 and refuses to
-//!    run otherwise), with `PR_SET_PDEATHSIG = SIGKILL`: when mkimg dies,
+//!    `unshare(CLONE_NEWPID)`, [`enter_new_pid_namespace`]; the child
+//!    checks it is PID 1 and refuses to run otherwise), with
+//!    `PR_SET_PDEATHSIG = SIGKILL`: when mkimg dies,
 //!    even by SIGKILL, its PID 1 dies and the kernel kills every process of
 //!    the namespace with it. It can see and signal no host process.
 //! 2. New **mount, IPC, UTS and network** namespaces (every mount private,
@@ -36,10 +44,10 @@
 //! 5. `PR_SET_NO_NEW_PRIVS`: no set-uid program or file capability raises
 //!    it again.
 //!
-//! Must not: allocate between fork and exec (the parent is multi-threaded;
-//! everything [`Entry::enter`] uses is prepared by [`Sandbox::prepare`]),
-//! or start a sandboxed command from a thread that is not in a fresh PID
-//! namespace (the PID-1 check makes that an error, not a weaker sandbox).
+//! Must not: allocate between fork and exec (everything the child uses is
+//! prepared by [`Sandbox::prepare`]), or start a command over a prepared
+//! root from a thread that is not in a fresh PID namespace (the PID-1
+//! check makes that an error, not a weaker sandbox).
 //!
 //! Why in-process (`pre_exec`) and not `unshare(1)`: util-linux `unshare`
 //! can chroot but not `pivot_root`, and maps the caller's uid (root) to
@@ -73,54 +81,99 @@ pub const SANDBOX_ID: u32 = 0x6d6b_696d;
 /// The sandbox's hostname (its own UTS namespace).
 pub const HOSTNAME: &str = "mkimg-sandbox";
 
-/// One sandboxed command: the directory that becomes its root. The caller
-/// has mounted everything the program needs below it (read-only root,
-/// private /dev, tmpfs /tmp); it must hold an empty `proc` directory.
+pub mod tree;
+
+use tree::TreeEntry;
+pub use tree::{parse_handed_back, Tmpfs, TreeSandbox};
+
+/// One sandboxed command: where its root comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sandbox {
-    root: PathBuf,
+pub enum Sandbox {
+    /// A directory the caller made the root of: it has mounted everything
+    /// the program needs below it (read-only root, private /dev, tmpfs
+    /// /tmp) in its private mount namespace, and it must hold an empty
+    /// `proc` directory. Needs root (the `--grub mkconfig` mount path).
+    Prepared(PathBuf),
+    /// A directory tree the sandbox makes its root itself, for any user:
+    /// see [`tree`].
+    Tree(TreeSandbox),
 }
 
 impl Sandbox {
+    /// A sandbox over a root the caller prepared ([`Sandbox::Prepared`]).
     pub fn new(root: &Path) -> Sandbox {
-        Sandbox {
-            root: root.to_owned(),
-        }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
+        Sandbox::Prepared(root.to_owned())
     }
 
     /// One line for logs and errors: which sandbox ran.
     pub fn describe(&self) -> String {
-        format!(
-            "sandbox: pivot_root to {}, new user namespace (uid/gid 0 = host {SANDBOX_ID}), \
-             new pid/mount/ipc/uts/net namespaces, own /proc, no /sys, no_new_privs",
-            self.root.display()
-        )
+        match self {
+            Sandbox::Prepared(root) => format!(
+                "sandbox: pivot_root to {}, new user namespace (uid/gid 0 = host {SANDBOX_ID}), \
+                 new pid/mount/ipc/uts/net namespaces, own /proc, no /sys, no_new_privs",
+                root.display()
+            ),
+            Sandbox::Tree(tree) => tree.describe(),
+        }
+    }
+
+    /// Whether the command must be started from a thread that entered a
+    /// new PID namespace (a prepared root: its child is PID 1 itself); a
+    /// tree sandbox makes its own PID namespace.
+    pub(crate) fn needs_pid_namespace_thread(&self) -> bool {
+        matches!(self, Sandbox::Prepared(_))
     }
 
     /// Everything the child needs, allocated now (not after fork), and the
     /// pipe through which a failing step names itself.
     pub(crate) fn prepare(&self) -> io::Result<(Entry, StepReport)> {
-        let cstring = |path: &Path| {
-            CString::new(path.as_os_str().as_bytes())
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL"))
-        };
-        let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
-        let map = format!("0 {SANDBOX_ID} 1\n").into_bytes();
-        Ok((
-            Entry {
-                root: cstring(&self.root)?,
-                proc_dir: cstring(&self.root.join("proc"))?,
-                uid_map: map.clone(),
-                gid_map: map,
-                report: write,
-            },
-            StepReport(read),
-        ))
+        match self {
+            Sandbox::Prepared(root) => {
+                let (entry, report) = prepare_prepared(root)?;
+                Ok((Entry::Prepared(entry), report))
+            }
+            Sandbox::Tree(tree) => {
+                let (entry, report) = tree.prepare()?;
+                Ok((Entry::Tree(entry), report))
+            }
+        }
     }
+}
+
+/// What a child holds between fork and exec.
+pub(crate) enum Entry {
+    Prepared(PreparedEntry),
+    Tree(TreeEntry),
+}
+
+impl Entry {
+    /// Run in the forked child, before exec.
+    pub(crate) fn enter(&self) -> io::Result<()> {
+        match self {
+            Entry::Prepared(entry) => entry.enter(),
+            Entry::Tree(entry) => entry.enter(),
+        }
+    }
+}
+
+/// [`Sandbox::prepare`] for a prepared root.
+fn prepare_prepared(root: &Path) -> io::Result<(PreparedEntry, StepReport)> {
+    let cstring = |path: &Path| {
+        CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL"))
+    };
+    let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let map = format!("0 {SANDBOX_ID} 1\n").into_bytes();
+    Ok((
+        PreparedEntry {
+            root: cstring(root)?,
+            proc_dir: cstring(&root.join("proc"))?,
+            uid_map: map.clone(),
+            gid_map: map,
+            report: write,
+        },
+        StepReport(read),
+    ))
 }
 
 /// The steps of [`Entry::enter`], named in the error when one fails.
@@ -141,10 +194,19 @@ pub(crate) enum Step {
     UserNamespace,
     IdMaps,
     NoNewPrivs,
+    Chdir,
+    UnshareTree,
+    BindTree,
+    DevNodes,
+    BuildRoot,
+    ReadOnlyRoot,
+    Fork,
+    NestedUserNamespace,
+    NestedIdMaps,
 }
 
 impl Step {
-    const ALL: [Step; 14] = [
+    const ALL: [Step; 23] = [
         Step::Pid1,
         Step::DeathSignal,
         Step::Unshare,
@@ -159,6 +221,15 @@ impl Step {
         Step::UserNamespace,
         Step::IdMaps,
         Step::NoNewPrivs,
+        Step::Chdir,
+        Step::UnshareTree,
+        Step::BindTree,
+        Step::DevNodes,
+        Step::BuildRoot,
+        Step::ReadOnlyRoot,
+        Step::Fork,
+        Step::NestedUserNamespace,
+        Step::NestedIdMaps,
     ];
 
     pub(crate) fn text(self) -> &'static str {
@@ -167,7 +238,11 @@ impl Step {
             Step::DeathSignal => "setting PR_SET_PDEATHSIG",
             Step::Unshare => "unshare(CLONE_NEWNS|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNET)",
             Step::MakePrivate => "making the new mount namespace private",
-            Step::MountProc => "mounting a /proc of the new PID namespace",
+            Step::MountProc => {
+                "mounting a /proc of the new PID namespace (in a user namespace the kernel \
+                 allows it only when the host's /proc is fully visible: not in a container \
+                 that masks parts of it)"
+            }
             Step::PivotRoot => "pivot_root into the sandbox root",
             Step::DetachHost => "detaching the host's mount tree",
             Step::CloseOnExec => "marking inherited descriptors close-on-exec",
@@ -180,12 +255,29 @@ impl Step {
             }
             Step::IdMaps => "writing the user namespace's uid_map/gid_map",
             Step::NoNewPrivs => "PR_SET_NO_NEW_PRIVS",
+            Step::Chdir => "entering the directory that holds the sandbox's tree",
+            Step::UnshareTree => {
+                "unshare(CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNET) in the \
+                 new user namespace"
+            }
+            Step::BindTree => {
+                "bind-mounting the tree as the sandbox's root (is the work directory's \
+                 filesystem reachable by the sandbox's uid?)"
+            }
+            Step::DevNodes => "binding the host's /dev/null, zero, full, random, urandom, tty",
+            Step::BuildRoot => "mounting the sandbox's tmpfs /dev, /tmp and other mount points",
+            Step::ReadOnlyRoot => "making the sandbox's root and /dev read-only",
+            Step::Fork => "starting PID 1 of the new PID namespace (clone3)",
+            Step::NestedUserNamespace => {
+                "entering the nested user namespace (unshare(CLONE_NEWUSER))"
+            }
+            Step::NestedIdMaps => "writing the nested user namespace's uid_map/gid_map",
         }
     }
 }
 
-/// What the child holds between fork and exec.
-pub(crate) struct Entry {
+/// What the child of a prepared root holds between fork and exec.
+pub(crate) struct PreparedEntry {
     root: CString,
     proc_dir: CString,
     uid_map: Vec<u8>,
@@ -193,7 +285,7 @@ pub(crate) struct Entry {
     report: OwnedFd,
 }
 
-impl Entry {
+impl PreparedEntry {
     /// Run in the forked child, before exec: the steps of the module doc.
     /// Only system calls on memory prepared before the fork.
     pub(crate) fn enter(&self) -> io::Result<()> {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::host::chroot::DiskLinks;
 use crate::host::cmd::Cmd;
 use crate::host::loopdev::{LoopDevice, LoopOptions};
+use crate::test_tools::skip_or_fail;
 
 pub(crate) const TEST_UUID: &str = "6d6b696d-672d-7465-7374-2d726f6f7421";
 
@@ -141,4 +142,18 @@ pub(crate) fn host_programs(programs: &[&str]) -> Vec<(String, Vec<u8>)> {
         }
     }
     files
+}
+
+/// Debian's busybox-static, or None (skip) / panic (MKIMG_REQUIRE_TOOLS=1).
+pub(crate) fn static_busybox() -> Option<Vec<u8>> {
+    let data = fs::read("/bin/busybox").ok();
+    let dynamic = Cmd::new("checking busybox", "ldd")
+        .arg("/bin/busybox")
+        .run()
+        .is_ok();
+    if data.is_some() && !dynamic {
+        return data;
+    }
+    skip_or_fail("needs a static /bin/busybox (apt-get install busybox-static)");
+    None
 }

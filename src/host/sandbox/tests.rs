@@ -23,7 +23,7 @@ use crate::host::chroot::{chroot_cmd, ChrootSession, DiskLinks};
 use crate::host::cmd::{Cmd, CmdError};
 use crate::host::mount::in_private_namespace;
 use crate::host::test_support::{
-    attach_read_only, ext4_image_with_links, host_mounts, loops_of, test_root_links,
+    attach_read_only, ext4_image_with_links, host_mounts, loops_of, static_busybox, test_root_links,
 };
 use crate::test_tools::{require_root, skip_or_fail};
 
@@ -78,10 +78,11 @@ fn failing_step_is_named_in_the_error() {
 /// Nothing in it may harm the host should the sandbox ever regress (no
 /// `kill -1`, no hostname or sysctl writes): it touches only the test's
 /// own decoy file, victim process, socket and loop device.
-const HOSTILE: &str = r#"
+pub(super) const HOSTILE: &str = r#"
 exec 2>&1
 echo "id=$(id -u):$(id -g) hostname=$(hostname) pid=$$"
 echo "procs=$(cd /proc && echo [0-9]*)"
+[ -e "$DECOY" ] && echo "ESCAPE: saw $DECOY"
 for p in /proc/[0-9]* /proc/1 /proc/self; do
     [ -e "$p/root$DECOY" ] && echo "ESCAPE: saw $p/root$DECOY"
     echo pwned 2>/dev/null > "$p/root$DECOY" && echo "ESCAPE: wrote $p/root$DECOY"
@@ -224,7 +225,7 @@ fn hostile_rootfs_script_cannot_reach_the_host() {
     assert_eq!(host_mounts(), mounts_before);
     assert!(loops_of(&image).is_empty());
     // The setsid'd sleep died with the sandbox's PID 1.
-    assert_eq!(sandboxed_processes(&tag), Vec::<u32>::new());
+    assert_eq!(sandboxed_processes(&tag, SANDBOX_ID), Vec::<u32>::new());
     victim.kill().unwrap();
     victim.wait().unwrap();
 }
@@ -309,7 +310,7 @@ fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
         .any(|l| l.contains("SANDBOX-READY"));
     assert!(ready, "the holder ended before its sandbox ran");
     assert_eq!(loops_of(&image).len(), 1);
-    let sandboxed = sandboxed_processes(&tag);
+    let sandboxed = sandboxed_processes(&tag, SANDBOX_ID);
     assert!(!sandboxed.is_empty());
     let pidfds: Vec<_> = sandboxed
         .iter()
@@ -333,14 +334,14 @@ fn killed_mkimg_leaves_no_sandbox_mount_or_loop_device() {
         let ready = rustix::event::poll(&mut polled, Some(&limit)).unwrap();
         assert_eq!(ready, 1, "a sandboxed process outlived mkimg");
     }
-    assert_eq!(sandboxed_processes(&tag), Vec::<u32>::new());
+    assert_eq!(sandboxed_processes(&tag, SANDBOX_ID), Vec::<u32>::new());
     assert!(loops_of(&image).is_empty(), "{:?}", loops_of(&image));
     assert_eq!(host_mounts(), mounts_before);
 }
 
 /// A minimal static riscv64 executable: `exit(code)` (addi a0,x0,code;
 /// addi a7,x0,93; ecall) in one PT_LOAD segment at 0x10000.
-fn riscv64_exit(code: u8) -> Vec<u8> {
+pub(super) fn riscv64_exit(code: u8) -> Vec<u8> {
     const BASE: u64 = 0x10000;
     let text: Vec<u8> = [
         (u32::from(code) << 20) | (10 << 7) | 0x13, // addi a0, x0, code
@@ -418,22 +419,8 @@ fn foreign_program_runs_in_the_sandbox_through_binfmt() {
     assert_eq!(out, "status=42\n");
 }
 
-/// Debian's busybox-static, or None (skip) / panic (MKIMG_REQUIRE_TOOLS=1).
-fn static_busybox() -> Option<Vec<u8>> {
-    let data = fs::read("/bin/busybox").ok();
-    let dynamic = Cmd::new("checking busybox", "ldd")
-        .arg("/bin/busybox")
-        .run()
-        .is_ok();
-    if data.is_some() && !dynamic {
-        return data;
-    }
-    skip_or_fail("needs a static /bin/busybox (apt-get install busybox-static)");
-    None
-}
-
 /// The text after `key` on its line.
-fn field<'a>(out: &'a str, key: &str) -> &'a str {
+pub(super) fn field<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
         .find_map(|l| l.strip_prefix(key))
         .unwrap_or_else(|| panic!("no {key} in {out}"))
@@ -442,16 +429,16 @@ fn field<'a>(out: &'a str, key: &str) -> &'a str {
 /// The environment variable that marks a test's sandboxed processes, so
 /// that tests running in parallel (each with sandboxes of the same uid)
 /// look only at their own.
-const TAG: &str = "MKIMG_TEST_TAG";
+pub(super) const TAG: &str = "MKIMG_TEST_TAG";
 
 /// A value for [`TAG`] unique to this test process and `test`.
-fn tag_for(test: &str) -> String {
+pub(super) fn tag_for(test: &str) -> String {
     format!("{}-{test}", std::process::id())
 }
 
-/// Host pids running as the sandbox's uid with `TAG=tag` in their
-/// environment.
-fn sandboxed_processes(tag: &str) -> Vec<u32> {
+/// Host pids running as `uid` (the sandbox's on the host) with `TAG=tag`
+/// in their environment.
+pub(super) fn sandboxed_processes(tag: &str, uid: u32) -> Vec<u32> {
     let marker = format!("{TAG}={tag}");
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
@@ -468,7 +455,7 @@ fn sandboxed_processes(tag: &str) -> Vec<u32> {
             .and_then(|u| u.parse::<u32>().ok());
         let tagged = fs::read(entry.path().join("environ"))
             .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()));
-        if real == Some(SANDBOX_ID) && tagged {
+        if real == Some(uid) && tagged {
             pids.push(pid);
         }
     }
