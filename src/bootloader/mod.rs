@@ -22,7 +22,9 @@
 //!   `host`), checked by [`lint`];
 //! - the templates and their minijinja set-up are `crate::templates`,
 //!   shared with `outputs` (start_vm.sh);
-//! - [`place`]: the small writer that puts extlinux.conf on its partition.
+//! - [`place`]: the small writer that puts extlinux.conf on its partition;
+//! - [`probe`]: grub-probe's questions answered from the plan, for
+//!   grub-mkconfig run where there is no device to probe.
 
 pub mod bls;
 pub mod board_args;
@@ -37,6 +39,7 @@ pub mod kernels;
 pub mod lint;
 pub mod mkconfig;
 pub mod place;
+pub mod probe;
 
 #[cfg(test)]
 pub(crate) mod golden;
