@@ -53,7 +53,7 @@ use rustix::mount::MountFlags;
 use crate::arch::Arch;
 use crate::host::cmd::{Cmd, Output};
 use crate::host::loopdev::LoopDevice;
-use crate::host::mount::Mount;
+use crate::host::mount::{DetachedMount, Mount};
 use crate::host::native_tools::{self, NativeTools, Outcome};
 use crate::host::sandbox::{Sandbox, SANDBOX_ID};
 
@@ -111,10 +111,13 @@ impl ChrootSession {
     /// `/proc`, where the sandbox mounts its own.
     ///
     /// The root is mounted from `/dev/mkimg-root` (see [`ROOT_NODE`]), a
-    /// path that names the same node outside and inside the chroot: the
-    /// private /dev is made first as a tmpfs over this thread's /dev, the
-    /// root is mounted from the node in it, then the tmpfs is moved onto
-    /// `<root>/dev` (`MS_MOVE`), uncovering the host's /dev again.
+    /// path that names the same node outside and inside the chroot: for the
+    /// moment the filesystem is made (`fsconfig`, where the kernel looks
+    /// its source up), a tmpfs over this thread's /dev holds that node;
+    /// then it is unmounted and the filesystem attached at `root`
+    /// (`move_mount`), so the host's /dev — and a work directory under
+    /// /dev/shm — is never hidden while `root` is reached. The private /dev
+    /// is a tmpfs of its own on `<root>/dev`.
     pub fn open(
         device: &LoopDevice,
         fstype: &str,
@@ -135,40 +138,56 @@ impl ChrootSession {
         programs: Programs,
     ) -> Result<ChrootSession> {
         let host_dev = Path::new("/dev");
-        // Not `nodev`: the nodes must open.
-        let mut dev = Mount::tmpfs(
-            host_dev,
-            MountFlags::NOSUID | MountFlags::NOEXEC,
-            "mode=0755,size=1m",
-        )
-        .context("covering /dev with the chroot's private /dev (mount namespace only)")?;
-        populate_dev(host_dev, device, links)?;
-        let ro = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
-        // `noload`: never replay an ext4 journal (a fresh image has none to replay).
-        let data = if fstype.starts_with("ext") {
-            "noload"
+        let options: &[&str] = if fstype.starts_with("ext") {
+            // Never replay an ext4 journal (a fresh image has none to replay).
+            &["noload"]
         } else {
-            ""
+            &[]
         };
-        let root_mount = Mount::filesystem(&host_dev.join(ROOT_NODE), root, fstype, ro, data)
-            .with_context(|| {
-                format!(
-                    "mounting the root filesystem {} ({}) read-only",
-                    device.file().display(),
-                    device.path().display()
-                )
-            })?;
+        let detached = {
+            // Not `nodev`: the node must open.
+            let cover = Mount::tmpfs(
+                host_dev,
+                MountFlags::NOSUID | MountFlags::NOEXEC,
+                "mode=0700,size=64k",
+            )
+            .context("covering /dev for the root's device node (mount namespace only)")?;
+            make_node(
+                &host_dev.join(ROOT_NODE),
+                FileType::BlockDevice,
+                device.rdev(),
+                0o600,
+            )?;
+            let detached = DetachedMount::read_only(&host_dev.join(ROOT_NODE), fstype, options)
+                .with_context(|| {
+                    format!(
+                        "mounting the root filesystem {} ({})",
+                        device.file().display(),
+                        device.path().display()
+                    )
+                })?;
+            cover.close()?;
+            detached
+        };
         let mut session = ChrootSession {
             root: root.to_owned(),
-            mounts: vec![root_mount],
+            mounts: vec![detached.attach(root)?],
             native: Outcome::Off,
         };
         if let Programs::NativeTools(arch) = programs {
             session.native = session.lay_native_tools(arch);
         }
         let dev_dir = session.inside("/dev")?;
-        dev.move_to(&dev_dir)?;
-        session.mounts.push(dev);
+        // Not `nodev`: the nodes must open.
+        session.mounts.push(
+            Mount::tmpfs(
+                &dev_dir,
+                MountFlags::NOSUID | MountFlags::NOEXEC,
+                "mode=0755,size=1m",
+            )
+            .context("mounting the chroot's private /dev")?,
+        );
+        populate_dev(&dev_dir, device, links)?;
         session
             .inside("/proc")
             .context("the sandbox mounts its own /proc there")?;
@@ -317,26 +336,32 @@ impl Drop for ChrootSession {
     }
 }
 
+/// A device node at `path` with exactly `mode`.
+fn make_node(path: &Path, kind: FileType, rdev: u64, mode: u32) -> Result<()> {
+    mknodat(CWD, path, kind, Mode::from_raw_mode(mode), rdev)
+        .with_context(|| format!("creating device node {}", path.display()))?;
+    // The umask took bits off; the sandbox's root is not the owner.
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))
+}
+
 /// Fill the private /dev at `dev`: the character devices, the root device
 /// as [`ROOT_NODE`], the by-uuid/by-partuuid links and the /proc/self/fd links.
 fn populate_dev(dev: &Path, device: &LoopDevice, links: &DiskLinks) -> Result<()> {
-    let node = |name: &str, kind: FileType, rdev: u64, mode: u32| {
-        let path = dev.join(name);
-        mknodat(CWD, &path, kind, Mode::from_raw_mode(mode), rdev)
-            .with_context(|| format!("creating device node {}", path.display()))?;
-        // The umask took bits off; the sandbox's root is not the owner.
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting the mode of {}", path.display()))
-    };
     for (name, major, minor) in CHAR_NODES {
-        node(
-            name,
+        make_node(
+            &dev.join(name),
             FileType::CharacterDevice,
             makedev(major, minor),
             0o666,
         )?;
     }
-    node(ROOT_NODE, FileType::BlockDevice, device.rdev(), 0o600)?;
+    make_node(
+        &dev.join(ROOT_NODE),
+        FileType::BlockDevice,
+        device.rdev(),
+        0o600,
+    )?;
     // grub-probe reads the filesystem through it, as the sandbox's root.
     let root_node = dev.join(ROOT_NODE);
     chown(

@@ -27,10 +27,13 @@
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
+use std::os::fd::OwnedFd;
+
 use anyhow::{anyhow, Context, Result};
 use rustix::mount::{
-    mount, mount_bind, mount_change, mount_move, mount_remount, unmount, MountFlags,
-    MountPropagationFlags, UnmountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount, mount_bind,
+    mount_change, mount_move, mount_remount, move_mount, unmount, FsMountFlags, FsOpenFlags,
+    MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags, UnmountFlags,
 };
 
 /// One mount; unmounted on `close` or drop.
@@ -138,6 +141,55 @@ impl Drop for Mount {
                 );
             }
         }
+    }
+}
+
+/// A filesystem made but not attached anywhere yet (`fsopen`, `fsconfig`,
+/// `fsmount`): its source is looked up when it is made, and only then, so
+/// a caller can make the source's path exist for that moment alone (see
+/// `host::chroot`). Dropped unattached, the kernel frees it.
+#[derive(Debug)]
+pub struct DetachedMount {
+    fd: OwnedFd,
+    what: String,
+}
+
+impl DetachedMount {
+    /// `fstype` on `source`, read-only, with the boolean `options` (e.g.
+    /// `noload`), `nosuid` and `nodev`.
+    pub fn read_only(source: &Path, fstype: &str, options: &[&str]) -> Result<DetachedMount> {
+        let what = format!("{fstype} {}", source.display());
+        let made = (|| {
+            let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+            fsconfig_set_string(&fs, "source", source)?;
+            fsconfig_set_flag(&fs, "ro")?;
+            for option in options {
+                fsconfig_set_flag(&fs, *option)?;
+            }
+            fsconfig_create(&fs)?;
+            fsmount(
+                &fs,
+                FsMountFlags::FSMOUNT_CLOEXEC,
+                MountAttrFlags::MOUNT_ATTR_RDONLY
+                    | MountAttrFlags::MOUNT_ATTR_NOSUID
+                    | MountAttrFlags::MOUNT_ATTR_NODEV,
+            )
+        })();
+        let fd = made.with_context(|| format!("mounting {what} read-only ({options:?})"))?;
+        Ok(DetachedMount { fd, what })
+    }
+
+    /// Attach it at `target` (`move_mount`); the guard unmounts it there.
+    pub fn attach(self, target: &Path) -> Result<Mount> {
+        move_mount(
+            &self.fd,
+            "",
+            rustix::fs::CWD,
+            target,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .with_context(|| format!("attaching {} at {}", self.what, target.display()))?;
+        Ok(Mount::mounted(target, self.what))
     }
 }
 

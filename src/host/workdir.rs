@@ -5,9 +5,9 @@
 //! (see `host::lockdir`) under the root [`work_root`] picks:
 //! `$MKIMG_WORKDIR`; else /dev/shm when it is a tmpfs with room for the
 //! worst case (the root tar and the ext4 image then never reach the disk:
-//! mke2fs fsyncs its image, and on tmpfs that is free); else the system temp
-//! directory. Not /dev/shm for `--grub mkconfig`: its chroot stage mounts a
-//! private tmpfs over /dev, which would hide a work directory there.
+//! mke2fs fsyncs its image, and on tmpfs that is free) and, when the build
+//! runs programs from its work directory (the `--grub mkconfig` tree), is
+//! not mounted `noexec`; else the system temp directory.
 //!
 //! Knows nothing of plans or tarballs: the caller says how much room the
 //! build may need ([`ram_work_need`]).
@@ -39,13 +39,11 @@ pub fn ram_work_need(stream: bool, mounted_sizes: impl IntoIterator<Item = u64>)
 }
 
 /// The directory the work directory goes in (see the module doc); `need`
-/// from [`ram_work_need`].
-pub fn work_root(need: Option<u64>, mkconfig: bool) -> PathBuf {
+/// from [`ram_work_need`]; `runs_programs`: the build executes files of its
+/// work directory.
+pub fn work_root(need: Option<u64>, runs_programs: bool) -> PathBuf {
     if let Some(dir) = std::env::var_os("MKIMG_WORKDIR") {
         return PathBuf::from(dir);
-    }
-    if mkconfig {
-        return std::env::temp_dir();
     }
     let Some(need) = need else {
         return std::env::temp_dir();
@@ -54,7 +52,11 @@ pub fn work_root(need: Option<u64>, mkconfig: bool) -> PathBuf {
     if let Ok(stat) = rustix::fs::statvfs(shm) {
         let free = stat.f_bavail.saturating_mul(stat.f_frsize);
         let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == 0x0102_1994);
-        if is_tmpfs && free >= need && rustix::fs::access(shm, rustix::fs::Access::WRITE_OK).is_ok()
+        let noexec = stat.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC);
+        if is_tmpfs
+            && free >= need
+            && !(runs_programs && noexec)
+            && rustix::fs::access(shm, rustix::fs::Access::WRITE_OK).is_ok()
         {
             return shm.to_path_buf();
         }

@@ -437,3 +437,54 @@ fn host_grub_mkconfig_runs_in_the_sandbox() {
     assert!(!cfg.contains("# wrote through"), "{cfg}");
     assert_eq!(fs::read(&decoy).unwrap(), b"untouched\n");
 }
+
+/// A work directory under /dev/shm (where a build puts it when RAM
+/// allows): the session never hides the host's /dev while it reaches the
+/// root (it used to cover /dev with its tmpfs and fail with ENOENT), and
+/// the root is still mounted from `/dev/mkimg-root`.
+#[test]
+fn session_opens_with_its_root_under_dev_shm() {
+    if !require_root("session_opens_with_its_root_under_dev_shm") {
+        return;
+    }
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        skip_or_fail("needs /dev/shm");
+        return;
+    }
+    let dir = tempfile::tempdir_in(shm).unwrap();
+    let files = host_programs(&["sh", "cat"]);
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    let image = ext4_image(dir.path(), &borrowed);
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let before = host_mounts();
+    let device = attach_read_only(&image);
+    let never = AtomicBool::new(false);
+    let out = in_private_namespace(|| {
+        let session = ChrootSession::open(&device, "ext4", &root, &test_root_links())?;
+        let out = session.run(
+            "reading the mount table",
+            &["cat", "/proc/self/mountinfo"],
+            &[],
+            &never,
+        )?;
+        session.close()?;
+        Ok(String::from_utf8(out.stdout)?)
+    })
+    .unwrap();
+    device.close().unwrap();
+    let root_line = out
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap();
+    assert!(
+        root_line.contains(&format!(" - ext4 /dev/{ROOT_NODE} ro")),
+        "{root_line}"
+    );
+    assert_eq!(host_mounts(), before);
+    assert!(loops_of(&image).is_empty());
+}
