@@ -382,9 +382,11 @@ fn hold_a_tree_sandbox_until_killed() {
     };
     let busybox = fs::read("/bin/busybox").unwrap();
     let sandbox = busybox_sandbox(Path::new(&dir), &busybox, &[]);
+    // READY once a second process, in a session of its own, runs beside
+    // PID 1 (both carry the tag from the first instruction on).
     sh(
         "holding",
-        "echo READY >&2; setsid sleep 1000 & exec sleep 1000",
+        "setsid sh -c 'echo READY >&2; exec sleep 1000' & exec sleep 1000",
         &sandbox,
     )
     .env(TAG, &tag)
@@ -426,7 +428,6 @@ fn killed_parent_takes_the_sandbox_with_it() {
     assert!(ready, "the holder ended before its sandbox ran");
     let (uid, _) = TreeSandbox::host_ids();
     let sandboxed = sandboxed_processes(&tag, uid);
-    assert!(sandboxed.len() >= 2, "{sandboxed:?}");
     let pidfds: Vec<_> = sandboxed
         .iter()
         .filter_map(|&pid| {
@@ -436,6 +437,7 @@ fn killed_parent_takes_the_sandbox_with_it() {
         .collect();
     holder.kill().unwrap();
     holder.wait().unwrap();
+    assert!(sandboxed.len() >= 2, "{sandboxed:?}");
     for pidfd in &pidfds {
         let mut polled = [rustix::event::PollFd::new(
             pidfd,
