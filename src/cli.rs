@@ -507,7 +507,7 @@ pub struct BuildArgs {
     #[arg(
         long,
         value_name = "FILE.cfg",
-        conflicts_with_all = ["rootfs", "output", "format", "compress", "keep_workdir", "grub", "bootloader", "blobs", "owner", "verify_repro"]
+        conflicts_with_all = ["rootfs", "output", "format", "compress", "keep_workdir", "grub", "bootloader", "blobs", "owner", "verify_repro", "mkconfig_via"]
     )]
     pub genimage: Option<PathBuf>,
 
@@ -545,6 +545,15 @@ pub struct BuildArgs {
 
     #[command(flatten)]
     pub overrides: BoardOverrides,
+
+    /// With --grub mkconfig, what grub-mkconfig runs over: `tree`, the part
+    /// of the rootfs it reads, captured during the rootfs pass, in a
+    /// rootless sandbox with grub-probe answered from the layout (no root
+    /// needed); or `mount`, the finished root filesystem mounted read-only
+    /// from a loop device with the distro's own grub-probe (root only).
+    /// Both give the same grub.cfg; manifest.json records which ran.
+    #[arg(long, value_enum, default_value = "tree", value_name = "PATH")]
+    pub mkconfig_via: crate::bootloader::mkconfig::MkconfigVia,
 
     /// Seed for identities the board does not fix.
     #[arg(long, default_value = crate::plan::identity::DEFAULT_SEED)]

@@ -1,14 +1,27 @@
 //! `--grub mkconfig`: grub.cfg made by the distro's own grub-mkconfig
-//! (Debian) or grub2-mkconfig (Fedora, openEuler), run in a chroot of the
-//! freshly built root filesystem through binfmt-registered qemu-user.
+//! (Debian) or grub2-mkconfig (Fedora, openEuler), run through
+//! binfmt-registered qemu-user in a sandbox whose only view is the rootfs.
+//! Two paths, the same grub.cfg byte for byte (a slow test compares them on
+//! Debian and on the openEuler layout); the build log and manifest.json say
+//! which one ran ([`MkconfigVia`]):
 //!
-//! Flows in: the plan and the finished ext4 image of the root partition
-//! (built before the ESP, which receives the result). Flows out: the
-//! grub.cfg text, linted ([`crate::bootloader::lint`]). The caller puts it
-//! at `plan.boot.grub_cfg` in the ESP.
+//! - **tree** (the default, for root and non-root users alike; [`tree`]):
+//!   over the subtree of the root filesystem grub-mkconfig reads, written
+//!   during the one rootfs pass; the rootless sandbox; grub-probe's
+//!   questions answered from the plan (`bootloader::probe`). Needs no
+//!   root, no loop device and no finished ext4 image;
+//! - **mount** (`--mkconfig-via mount`, root only; this file): over the
+//!   finished ext4 image on a loop device, mounted read-only, with the
+//!   distro's real grub-probe — the fallback when the tree path cannot
+//!   answer a question.
 //!
-//! The steps, each held by a guard and undone in reverse on success, error,
-//! panic and SIGINT/SIGTERM ([`InterruptGuard`]):
+//! Flows in (mount path): the plan and the finished ext4 image of the root
+//! partition (built before the ESP, which receives the result). Flows out:
+//! the grub.cfg text, linted ([`crate::bootloader::lint`]). The caller puts
+//! it at `plan.boot.grub_cfg` in the ESP.
+//!
+//! The mount path's steps, each held by a guard and undone in reverse on
+//! success, error, panic and SIGINT/SIGTERM ([`InterruptGuard`]):
 //!
 //! 1. attach the ext4 image to a loop device, read-only ([`LoopDevice`]);
 //! 2. on a thread in a private mount namespace ([`in_private_namespace`]):
@@ -48,6 +61,7 @@
 //! 2.06 of Debian 12, run in the sandbox on a host-architecture root, gives
 //! the same device, fs and fs_uuid without /sys). The node is the
 //! sandbox root's (host uid `SANDBOX_ID`) and the loop device read-only.
+//! The tree path's answers are these, from the plan.
 //!
 //! Must not: write to the root filesystem, leave a mount or loop device
 //! behind, or let the build host leak into the result (the lint checks).
@@ -72,16 +86,42 @@ use crate::host::native_tools;
 use crate::host::sandbox::Sandbox;
 use crate::plan::{Plan, PlannedFs};
 
+pub mod tree;
+
+pub use tree::{grub_cfg_from_tree, tree_spec};
+
 /// Where grub-mkconfig writes inside the chroot (a tmpfs).
 pub const OUTPUT: &str = "/tmp/grub.cfg";
 /// The programs looked for when the board does not name one and the
 /// rootfs pass found none, in order.
 const CANDIDATES: [&str; 4] = MKCONFIG_CANDIDATES;
 
-/// The error for a non-root mkimg, said before any work is done.
-pub const NEEDS_ROOT: &str = "--grub mkconfig runs the distro's grub-mkconfig in a chroot of the \
-     root filesystem, which needs root (a loop device and mounts in a private mount namespace); \
-     run mkimg as root, or use --grub template, which needs neither root nor emulation";
+/// The error for `--mkconfig-via mount` without root, said before any
+/// work is done.
+pub const NEEDS_ROOT: &str = "--mkconfig-via mount runs the distro's grub-mkconfig over the root \
+     filesystem mounted from a loop device, which needs root; run mkimg as root, or leave \
+     --mkconfig-via at tree (the default: no root), or use --grub template, which needs neither \
+     root nor emulation";
+
+/// Which path made grub.cfg (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MkconfigVia {
+    /// Over the tree captured during the rootfs pass, rootless (default).
+    #[default]
+    Tree,
+    /// Over the finished root filesystem on a loop device (root only).
+    Mount,
+}
+
+impl MkconfigVia {
+    pub fn name(self) -> &'static str {
+        match self {
+            MkconfigVia::Tree => "tree",
+            MkconfigVia::Mount => "mount",
+        }
+    }
+}
 
 /// What the stage did, for the build's progress lines.
 #[derive(Debug, Clone)]
@@ -91,14 +131,18 @@ pub struct MkconfigReport {
     /// grub-mkconfig's own messages ("Found linux image: …").
     pub messages: Vec<String>,
     pub elapsed: Duration,
+    pub via: MkconfigVia,
 }
 
-/// Checks made before the build starts: root, then binfmt for a foreign
-/// architecture. Cheap; says the fix.
-pub fn preflight(plan: &Plan) -> Result<()> {
-    if !rustix::process::geteuid().is_root() {
+/// Checks made before the build starts: root for the mount path, user
+/// namespaces for the sandbox, then binfmt for a foreign architecture.
+/// Cheap; says the fix.
+pub fn preflight(plan: &Plan, via: MkconfigVia) -> Result<()> {
+    if via == MkconfigVia::Mount && !rustix::process::geteuid().is_root() {
         bail!(NEEDS_ROOT);
     }
+    crate::host::sandbox::tree::preflight()
+        .context("--grub mkconfig runs the rootfs's grub-mkconfig in a user namespace")?;
     preflight_host(plan.board.arch)
         .context("--grub mkconfig runs the rootfs's programs under qemu-user")?;
     root_partition(plan).map(|_| ())
@@ -256,6 +300,7 @@ pub fn grub_cfg_by_mkconfig(
         program,
         messages,
         elapsed: started.elapsed(),
+        via: MkconfigVia::Mount,
     })
 }
 

@@ -17,14 +17,15 @@
 //! - [`grub_packages`]: what `--grub mkconfig` needs of the rootfs,
 //!   checked right after the rootfs pass, naming the missing package;
 //! - [`grub`], [`extlinux`]: the configs, rendered from `templates/`;
-//! - [`mkconfig`]: grub.cfg by the distro's grub-mkconfig in a chroot of
-//!   the finished root filesystem (the one part that runs programs, through
-//!   `host`), checked by [`lint`];
+//! - [`mkconfig`]: grub.cfg by the distro's grub-mkconfig in a sandbox
+//!   over the part of the root filesystem it reads (rootless; or, as a
+//!   fallback for root, over the finished filesystem mounted from a loop
+//!   device) — the one part that runs programs, through `host` — checked
+//!   by [`lint`]; [`probe`]: grub-probe's questions answered from the plan
+//!   there;
 //! - the templates and their minijinja set-up are `crate::templates`,
 //!   shared with `outputs` (start_vm.sh);
-//! - [`place`]: the small writer that puts extlinux.conf on its partition;
-//! - [`probe`]: grub-probe's questions answered from the plan, for
-//!   grub-mkconfig run where there is no device to probe.
+//! - [`place`]: the small writer that puts extlinux.conf on its partition.
 
 pub mod bls;
 pub mod board_args;

@@ -1,20 +1,21 @@
 //! `mkimg build`: the chain of stages, one call each.
 //!
-//! board → plan → rootfs (one pass over the tarball) → filesystems but vfat
-//! → boot files (grub.cfg: template, or grub-mkconfig over the finished root
-//! filesystem) → vfat → disk (tables + blobs + images,
-//! streamed once into qcow2/raw) → outputs (firmware, start_vm.sh,
-//! manifest.json) → atomic publish. Nothing outside the staging and work
-//! directories is written; a failure publishes nothing.
+//! board → plan → rootfs (one pass over the tarball; with `--grub mkconfig`
+//! it also writes the subtree grub-mkconfig reads) → boot files (grub.cfg:
+//! template, or grub-mkconfig over that tree) → filesystems → disk (tables,
+//! blobs and images, streamed once into qcow2/raw) → outputs (firmware,
+//! start_vm.sh, manifest.json) → atomic publish. With `--mkconfig-via
+//! mount` (root only) grub-mkconfig runs over the finished root filesystem
+//! instead: ext4 first, then boot files, then vfat. Nothing outside the
+//! staging and work directories is written; a failure publishes nothing.
 //!
 //! Where stages do not depend on each other they run side by side
-//! (`std::thread::scope`): with a template grub.cfg (or none) the ESP does
-//! not depend on the root filesystem, so vfat and ext4 are built together
-//! (`--grub mkconfig` reads the finished root filesystem: ext4 first there);
-//! firmware and start_vm.sh are written while the disk is. The outputs do
-//! not depend on the order, so they are the same bytes either way; every
-//! thread checks the interrupt flag, and the first error (in chain order)
-//! is the build's.
+//! (`std::thread::scope`): unless grub.cfg needs the finished root
+//! filesystem (`--mkconfig-via mount`), the ESP does not depend on it, so
+//! vfat and ext4 are built together; firmware and start_vm.sh are written
+//! while the disk is. The outputs do not depend on the order, so they are
+//! the same bytes either way; every thread checks the interrupt flag, and
+//! the first error (in chain order) is the build's.
 //!
 //! With `--verify-repro` the whole build runs a second time as a child
 //! process, and the two outputs are compared (see [`repro`]).
@@ -41,7 +42,7 @@ use crate::bootloader::detect::{self, RootfsBoot};
 use crate::bootloader::esp::{esp_boot, grub_cfg_file};
 use crate::bootloader::grub::default_kernel_cmdline;
 use crate::bootloader::grub_packages::check_for_mkconfig;
-use crate::bootloader::mkconfig;
+use crate::bootloader::mkconfig::{self, MkconfigReport, MkconfigVia};
 use crate::bootloader::place::place_extlinux;
 use crate::bootstrap::{bootstrap, default_cache_dir, BootstrapOptions, ProgressStyle};
 use crate::cli::{BuildArgs, Compress, ImageFormat, OwnerArg};
@@ -55,13 +56,14 @@ use crate::filesystems::vfat::VfatEntry;
 use crate::host::interrupt;
 use crate::host::lockdir::SweepReport;
 use crate::host::workdir::{create_work_dir, ram_work_need, sweep_work_dirs, work_root};
-use crate::outputs::manifest::{OutputFile, RootfsInput};
+use crate::outputs::manifest::{ManifestMkconfig, OutputFile, RootfsInput};
 use crate::outputs::publish::{check_output_dir, sweep_stale_staging, Staging};
 use crate::outputs::start_vm::ImageFormat as VmFormat;
 use crate::outputs::write::{write_manifest, write_sha256sums, write_side_files};
 use crate::plan::{plan_board, Plan};
 use crate::rootfs::dir_source::OwnerMap;
 use crate::rootfs::ingest::{ingest_rootfs, RootfsContents, RootfsSource};
+use crate::rootfs::CapturedTree;
 
 mod repro;
 
@@ -92,8 +94,8 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         eprintln!("mkimg: warning: {warning}");
     }
     check_blob_files(&plan)?;
-    if plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig {
-        mkconfig::preflight(&plan)?;
+    if uses_mkconfig(&plan) {
+        mkconfig::preflight(&plan, args.mkconfig_via)?;
     }
     let output_dir = args
         .output
@@ -110,7 +112,16 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 
     let mounted = plan.layout.partitions.iter().filter(|p| p.mount.is_some());
     let need = ram_work_need(rootfs.is_stream(), mounted.map(|p| p.size));
-    let root = work_root(need, uses_mkconfig(&plan));
+    // The mkconfig tree runs the rootfs's programs from the work directory.
+    let tree = uses_mkconfig(&plan) && args.mkconfig_via == MkconfigVia::Tree;
+    let need = need.map(|n| {
+        n + if tree {
+            mkconfig::tree::MAX_TREE_BYTES
+        } else {
+            0
+        }
+    });
+    let root = work_root(need, tree);
     let repro_dir = match args.verify_repro {
         true => Some(repro::ReproDir::create()?),
         false => None,
@@ -157,11 +168,17 @@ fn build_in(
     destination: &Destination<'_>,
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<PathBuf> {
-    // rootfs: one pass, split by mount point; the board's kernel arguments
-    // written into the image's /etc/default/grub on the way.
+    // rootfs: one pass, split by mount point (and the mkconfig tree); the
+    // board's kernel arguments written into the image's /etc/default/grub
+    // on the way.
     let wanted = detect::wanted(plan);
     let rewrites = default_grub_rewrite(plan).into_iter().collect();
     let perturb = args.repro_perturb.as_deref();
+    let via = uses_mkconfig(plan).then_some(args.mkconfig_via);
+    let tree = match via {
+        Some(MkconfigVia::Tree) => Some(mkconfig::tree_spec(workdir)?),
+        _ => None,
+    };
     let contents = ingest_rootfs(
         plan,
         rootfs,
@@ -169,10 +186,13 @@ fn build_in(
         workdir,
         wanted,
         rewrites,
-        None,
+        tree.as_ref(),
         perturb,
     )?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));
+    if let Some(tree) = &contents.tree {
+        step(&format!("mkconfig tree: {}", tree.stats));
+    }
     let boot = detect::detect(plan, &contents.captures);
     if plan.boot.loader != BootLoader::None {
         for line in detect::describe(&boot) {
@@ -193,10 +213,11 @@ fn build_in(
 
     // Filesystems: ext4 and raw, vfat with the boot files.
     interrupt::check()?;
-    let images = build_filesystems(
+    let (images, mkconfig_ran) = build_filesystems(
         plan,
         &contents,
         &boot,
+        via,
         extra,
         ctx.source_date_epoch,
         workdir,
@@ -293,7 +314,14 @@ fn build_in(
         sha256: contents.sha256.clone(),
     };
     let epoch = u64::try_from(ctx.source_date_epoch).unwrap_or(0);
-    let manifest = write_manifest(plan, staging.path(), epoch, files.clone(), rootfs_input)?;
+    let manifest = write_manifest(
+        plan,
+        staging.path(),
+        epoch,
+        files.clone(),
+        rootfs_input,
+        mkconfig_ran,
+    )?;
     files.push(manifest);
     write_sha256sums(staging.path(), &files)?;
     staging.publish()
@@ -353,45 +381,46 @@ fn format_suffix(format: ImageFormat) -> &'static str {
     }
 }
 
-/// Whether grub.cfg is made by the distro's grub-mkconfig, which needs the
-/// finished root filesystem.
+/// Whether grub.cfg is made by the distro's grub-mkconfig.
 fn uses_mkconfig(plan: &Plan) -> bool {
     plan.boot.loader == BootLoader::Grub && plan.boot.grub == GrubMode::Mkconfig
 }
 
 /// Every partition's image, in layout order: ext4 and raw, and vfat with
-/// the boot files for the ESP (EFI binaries, grub.cfg) added to `extra`.
-/// The two groups are built side by side unless grub.cfg comes from
-/// grub-mkconfig over the finished root filesystem.
+/// the boot files for the ESP (EFI binaries, grub.cfg) added to `extra`;
+/// and which grub-mkconfig made grub.cfg, if one did (`via`). The two
+/// groups are built side by side unless grub.cfg comes from grub-mkconfig
+/// over the finished root filesystem (`--mkconfig-via mount`).
+#[allow(clippy::too_many_arguments)]
 fn build_filesystems(
     plan: &Plan,
     contents: &RootfsContents,
     boot: &RootfsBoot,
+    via: Option<MkconfigVia>,
     mut extra: BTreeMap<String, Vec<VfatEntry>>,
     epoch: i64,
     workdir: &Path,
     step: &(dyn Fn(&str) + Sync),
-) -> Result<Vec<PartitionImage>> {
+) -> Result<(Vec<PartitionImage>, Option<ManifestMkconfig>)> {
     let no_extra = BTreeMap::new();
     let build_group = |group: ImageGroup, extra: &BTreeMap<String, Vec<VfatEntry>>| {
         interrupt::check()?;
         let mut progress = |text: &str| step(text);
         build_image_group(plan, contents, extra, epoch, workdir, group, &mut progress)
     };
-    let mut images = if uses_mkconfig(plan) {
+    let (mut images, ran) = if via == Some(MkconfigVia::Mount) {
         let mut images = build_group(ImageGroup::NotVfat, &no_extra)?;
-        add_boot_files(
-            plan,
-            contents,
-            boot,
-            Some((&images, workdir)),
-            &mut extra,
-            step,
-        )?;
+        let from = GrubCfgFrom::Mount(&images, workdir);
+        let ran = add_boot_files(plan, contents, boot, from, &mut extra, step)?;
         images.extend(build_group(ImageGroup::Vfat, &extra)?);
-        images
+        (images, ran)
     } else {
-        add_boot_files(plan, contents, boot, None, &mut extra, step)?;
+        let from = match (via, &contents.tree) {
+            (None, _) => GrubCfgFrom::Template,
+            (Some(_), Some(tree)) => GrubCfgFrom::Tree(tree),
+            (Some(_), None) => bail!("the rootfs pass wrote no mkconfig tree"),
+        };
+        let ran = add_boot_files(plan, contents, boot, from, &mut extra, step)?;
         let (images, esp) = thread::scope(|scope| {
             let esp = scope.spawn(|| build_group(ImageGroup::Vfat, &extra));
             let images = build_group(ImageGroup::NotVfat, &no_extra);
@@ -399,37 +428,71 @@ fn build_filesystems(
         });
         let mut images = images?;
         images.extend(esp?);
-        images
+        (images, ran)
     };
     sort_by_layout(plan, &mut images);
-    Ok(images)
+    Ok((images, ran))
+}
+
+/// Where grub.cfg comes from.
+enum GrubCfgFrom<'a> {
+    /// mkimg's template.
+    Template,
+    /// grub-mkconfig over the tree the rootfs pass wrote.
+    Tree(&'a CapturedTree),
+    /// grub-mkconfig over these finished images' root filesystem, mounted
+    /// (its mount point in this work directory).
+    Mount(&'a [PartitionImage], &'a Path),
 }
 
 /// The boot files for the ESP, added to its entry of `extra`: the EFI
-/// binaries and, for GRUB, grub.cfg (from the template, or by grub-mkconfig
-/// over `mkconfig`'s finished root image).
+/// binaries and, for GRUB, grub.cfg (`from`). Which grub-mkconfig ran, if
+/// one did.
 fn add_boot_files(
     plan: &Plan,
     contents: &RootfsContents,
     boot: &RootfsBoot,
-    mkconfig: Option<(&[PartitionImage], &Path)>,
+    from: GrubCfgFrom<'_>,
     extra: &mut BTreeMap<String, Vec<VfatEntry>>,
     step: &(dyn Fn(&str) + Sync),
-) -> Result<()> {
+) -> Result<Option<ManifestMkconfig>> {
     let Some(esp) = plan.esp_partition() else {
-        return Ok(());
+        return Ok(None);
     };
     let esp_files = esp_boot(plan, boot, &contents.captures)?;
     step(&format!("ESP: {}", esp_files.summary));
     let mut files = esp_files.files;
+    let mut ran = None;
     if let Some(path) = &esp_files.grub_cfg {
-        files.push(match mkconfig {
+        let report = match from {
+            GrubCfgFrom::Template => None,
+            GrubCfgFrom::Tree(tree) => Some(
+                mkconfig::grub_cfg_from_tree(plan, boot, tree, step).context(
+                    "making grub.cfg with the distro's grub-mkconfig over the mkconfig tree \
+                     (--grub mkconfig)",
+                )?,
+            ),
+            GrubCfgFrom::Mount(images, workdir) => {
+                Some(mkconfig_over_mount(plan, boot, images, workdir, step)?)
+            }
+        };
+        files.push(match report {
             None => grub_cfg_file(plan, boot, path)?,
-            Some((images, workdir)) => mkconfig_grub_cfg(plan, boot, path, images, workdir, step)?,
+            Some(report) => {
+                log_mkconfig(&report, step);
+                ran = Some(ManifestMkconfig {
+                    program: report.program.clone(),
+                    via: report.via.name().to_string(),
+                });
+                VfatEntry::File {
+                    path: path.to_string(),
+                    data: report.grub_cfg.into_bytes(),
+                }
+            }
         });
     }
     extra.entry(esp.name.clone()).or_default().extend(files);
-    Ok(())
+    Ok(ran)
 }
 
 /// The result of a scoped thread; a panic becomes an error.
@@ -454,15 +517,15 @@ fn report_sweeps(reports: Vec<SweepReport>) {
     }
 }
 
-/// grub.cfg by the distro's grub-mkconfig over the finished root filesystem.
-fn mkconfig_grub_cfg(
+/// grub.cfg by the distro's grub-mkconfig over the finished root
+/// filesystem, mounted from a loop device (`--mkconfig-via mount`).
+fn mkconfig_over_mount(
     plan: &Plan,
     boot: &RootfsBoot,
-    path: &str,
     images: &[PartitionImage],
     workdir: &Path,
     step: &(dyn Fn(&str) + Sync),
-) -> Result<VfatEntry> {
+) -> Result<MkconfigReport> {
     let root = plan
         .root_partition()
         .context("--grub mkconfig needs a partition mounted at /")?;
@@ -470,21 +533,28 @@ fn mkconfig_grub_cfg(
         .iter()
         .find(|i| i.partition == root.name)
         .with_context(|| format!("no image was built for the root partition '{}'", root.name))?;
-    let report = mkconfig::grub_cfg_by_mkconfig(plan, boot, &image.path, workdir, step)
-        .context("making grub.cfg with the distro's grub-mkconfig (--grub mkconfig)")?;
+    mkconfig::grub_cfg_by_mkconfig(plan, boot, &image.path, workdir, step).context(
+        "making grub.cfg with the distro's grub-mkconfig over the mounted root filesystem \
+         (--grub mkconfig --mkconfig-via mount)",
+    )
+}
+
+/// grub-mkconfig's messages and which path ran, for the build log.
+fn log_mkconfig(report: &MkconfigReport, step: &(dyn Fn(&str) + Sync)) {
     for line in &report.messages {
         step(&format!("mkconfig: {line}"));
     }
+    let over = match report.via {
+        MkconfigVia::Tree => "over the mkconfig tree (rootless)",
+        MkconfigVia::Mount => "over the mounted root filesystem",
+    };
     step(&format!(
-        "mkconfig: {} made grub.cfg ({} lines, lint passed) in {:.1}s",
+        "mkconfig: {} made grub.cfg {over}, --mkconfig-via {} ({} lines, lint passed) in {:.1}s",
         report.program,
+        report.via.name(),
         report.grub_cfg.lines().count(),
         report.elapsed.as_secs_f64()
     ));
-    Ok(VfatEntry::File {
-        path: path.to_string(),
-        data: report.grub_cfg.into_bytes(),
-    })
 }
 
 /// `--rootfs`, or the board's recipe bootstrapped (and cached).

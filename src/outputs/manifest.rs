@@ -27,6 +27,19 @@ pub struct Manifest {
     pub layout: ManifestLayout,
     pub outputs: Vec<OutputFile>,
     pub rootfs: RootfsInput,
+    /// How grub.cfg was made by the distro's grub-mkconfig (`--grub
+    /// mkconfig`); null for every other boot configuration.
+    pub grub_mkconfig: Option<ManifestMkconfig>,
+}
+
+/// Which grub-mkconfig ran, and over what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestMkconfig {
+    /// The program in the rootfs, e.g. `/usr/sbin/grub-mkconfig`.
+    pub program: String,
+    /// `tree` (over the subtree captured during the rootfs pass, rootless)
+    /// or `mount` (over the root filesystem on a loop device).
+    pub via: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +101,8 @@ pub struct RootfsInput {
     pub sha256: String,
 }
 
-/// The manifest for `plan`. `outputs` are listed in the order given.
+/// The manifest for `plan`. `outputs` are listed in the order given;
+/// `grub_mkconfig` is null (the build sets it when grub-mkconfig ran).
 pub fn manifest_from_plan(
     plan: &Plan,
     source_date_epoch: u64,
@@ -137,6 +151,7 @@ pub fn manifest_from_plan(
         },
         outputs,
         rootfs,
+        grub_mkconfig: None,
     }
 }
 

@@ -19,7 +19,8 @@ use anyhow::{Context, Result};
 use crate::digest::sha256_hex;
 use crate::outputs::firmware::copy_firmware;
 use crate::outputs::manifest::{
-    manifest_from_plan, render_manifest, OutputFile, RootfsInput, MANIFEST_FILE, SHA256SUMS_FILE,
+    manifest_from_plan, render_manifest, ManifestMkconfig, OutputFile, RootfsInput, MANIFEST_FILE,
+    SHA256SUMS_FILE,
 };
 use crate::outputs::start_vm::{render_start_vm, start_vm_from_plan, ImageFormat};
 use crate::plan::Plan;
@@ -56,16 +57,19 @@ pub fn write_side_files(
 }
 
 /// `manifest.json` in `staging`, listing `files` (every other file of the
-/// output directory) by name; its own entry for `SHA256SUMS`.
+/// output directory) by name, and which grub-mkconfig ran if one did; its
+/// own entry for `SHA256SUMS`.
 pub fn write_manifest(
     plan: &Plan,
     staging: &Path,
     source_date_epoch: u64,
     mut files: Vec<OutputFile>,
     rootfs: RootfsInput,
+    grub_mkconfig: Option<ManifestMkconfig>,
 ) -> Result<OutputFile> {
     files.sort_by(|a, b| a.file.cmp(&b.file));
-    let manifest = manifest_from_plan(plan, source_date_epoch, files, rootfs);
+    let mut manifest = manifest_from_plan(plan, source_date_epoch, files, rootfs);
+    manifest.grub_mkconfig = grub_mkconfig;
     let path = staging.join(MANIFEST_FILE);
     let text = render_manifest(&manifest);
     fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;

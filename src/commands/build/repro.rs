@@ -222,6 +222,7 @@ fn second_build_argv(args: &BuildArgs, out: &Path, verbose: bool) -> Vec<OsStrin
         format,
         compress,
         overrides,
+        mkconfig_via,
         seed,
         keep_workdir: _,
         verify_repro: _,
@@ -269,6 +270,7 @@ fn second_build_argv(args: &BuildArgs, out: &Path, verbose: bool) -> Vec<OsStrin
         arg.push(&blob.path);
         argv.push(arg);
     }
+    argv.push(format!("--mkconfig-via={}", value_name(mkconfig_via)).into());
     argv.push(format!("--seed={seed}").into());
     argv
 }
@@ -360,6 +362,8 @@ mod tests {
             "mkconfig",
             "--bootloader",
             "grub",
+            "--mkconfig-via",
+            "mount",
             "--blob",
             "spl=a=b.bin",
             "--blob",

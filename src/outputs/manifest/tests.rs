@@ -3,7 +3,8 @@
 //! SOURCE_DATE_EPOCH.
 
 use super::{
-    listed_sha256, manifest_from_plan, render_manifest, Manifest, OutputFile, RootfsInput,
+    listed_sha256, manifest_from_plan, render_manifest, Manifest, ManifestMkconfig, OutputFile,
+    RootfsInput,
 };
 use crate::bootloader::golden::{assert_golden, builtin_plan, plan_from_toml, EXTLINUX_BOARD};
 use crate::plan::Plan;
@@ -37,7 +38,12 @@ fn manifest(plan: &Plan) -> Manifest {
 
 #[test]
 fn qemu_riscv64_manifest() {
-    let m = manifest(&builtin_plan("qemu-riscv64"));
+    let mut m = manifest(&builtin_plan("qemu-riscv64"));
+    // As a `--grub mkconfig` build over the tree records it.
+    m.grub_mkconfig = Some(ManifestMkconfig {
+        program: "/usr/sbin/grub-mkconfig".into(),
+        via: "tree".into(),
+    });
     let text = render_manifest(&m);
     assert_golden("manifest.qemu-riscv64.json", &text);
     assert!(text.ends_with("}\n"));
@@ -58,7 +64,8 @@ fn qemu_riscv64_manifest() {
             "source_date_epoch",
             "layout",
             "outputs",
-            "rootfs"
+            "rootfs",
+            "grub_mkconfig"
         ]
     );
 }
@@ -72,6 +79,7 @@ fn mbr_board_manifest() {
     assert!(text.contains("\"mbr_signature\": \"0x6d6b696d\""));
     assert!(text.contains("\"mbr_type\": \"0x83\""));
     assert!(text.contains("\"disk_guid\": null"));
+    assert!(text.contains("\"grub_mkconfig\": null"));
 }
 
 #[test]
