@@ -109,9 +109,16 @@ for arch in riscv64 aarch64; do
     grep -v '^#' "$conf" | grep . >/proc/sys/fs/binfmt_misc/register
     grep -q '^flags:.*F' "$entry" || { echo "qemu-$arch registered without F flag" >&2; exit 1; }
 done
+# An unprivileged user for the tests that build as someone who is not root
+# (tests/mkconfig.rs: `--grub mkconfig` builds and boots without root). No
+# home, no login, no groups of its own beyond its primary one.
+if ! id mkimg-ci >/dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "mkimg test suite, unprivileged" mkimg-ci
+fi
 # cargo-fuzz for fuzz/smoke.sh (libFuzzer itself is built by libfuzzer-sys with
 # g++; the nightly toolchain it needs comes preinstalled on these machines).
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
-echo "setup-debian: all packages present; binfmt riscv64+aarch64 registered (F)"
+echo "setup-debian: all packages present; binfmt riscv64+aarch64 registered (F); user mkimg-ci"

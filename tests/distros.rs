@@ -3,7 +3,8 @@
 //! (tests/support/layouts.rs), since no RPM repository is reachable here.
 //!
 //! Slow suite: runs only with MKIMG_SLOW_TESTS=1 (CI sets it); the
-//! `--grub mkconfig` cases need root. The Debian rootfs comes from
+//! `--grub mkconfig` cases run the rootless tree path, and the comparisons
+//! with the mount path (same grub.cfg byte for byte, same disk) need root. The Debian rootfs comes from
 //! $MKIMG_TEST_ROOTFS_RISCV64 / $MKIMG_TEST_ROOTFS_AARCH64
 //! (scripts/prefetch-rootfs.sh), else `mkimg rootfs --board qemu-<arch>`.
 //! Run it with `cargo test --release --test distros`.
@@ -57,7 +58,10 @@ fn mkimg() -> Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Grub {
     Template,
+    /// `--grub mkconfig`, the default rootless tree path.
     Mkconfig,
+    /// `--grub mkconfig --mkconfig-via mount` (root).
+    MkconfigMount,
 }
 
 struct Built {
@@ -103,8 +107,14 @@ fn build(board: &str, arch: &str, layout: Layout, grub: Grub) -> Built {
         .arg(&layout_tar)
         .arg("-o")
         .arg(&out);
-    if grub == Grub::Mkconfig {
-        command.args(["--grub", "mkconfig"]);
+    match grub {
+        Grub::Template => {}
+        Grub::Mkconfig => {
+            command.args(["--grub", "mkconfig"]);
+        }
+        Grub::MkconfigMount => {
+            command.args(["--grub", "mkconfig", "--mkconfig-via", "mount"]);
+        }
     }
     let started = Instant::now();
     let result = command.output().unwrap();
@@ -209,7 +219,7 @@ fn boot_and_check(built: &Built, layout: Layout) {
 }
 
 fn grub_case(test: &str, arch: &str, layout: Layout, grub: Grub) {
-    if !slow(test) || (grub == Grub::Mkconfig && !require_root(test)) {
+    if !slow(test) || (grub == Grub::MkconfigMount && !require_root(test)) {
         return;
     }
     let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
@@ -321,6 +331,62 @@ fn aarch64_fedora_mkconfig() {
         Layout::Fedora,
         Grub::Mkconfig,
     );
+}
+
+/// The layout's grub.cfg from the rootless tree path and from the mount
+/// path (the real grub-probe over the loop-mounted root) is the same, byte
+/// for byte, and so is the disk.
+fn tree_equals_mount(test: &str, layout: Layout) {
+    if !slow(test) || !require_root(test) {
+        return;
+    }
+    let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
+    let tree = build("qemu-riscv64", "riscv64", layout, Grub::Mkconfig);
+    let mount = build("qemu-riscv64", "riscv64", layout, Grub::MkconfigMount);
+    let cfg = |built: &Built| {
+        let copy = built.dir.path().join("grub.cfg");
+        let from = format!("::EFI/{}/grub.cfg", layout.vendor());
+        run_tool(
+            "mcopy",
+            &["-n", "-i", &built.esp(), &from, copy.to_str().unwrap()],
+        );
+        std::fs::read(copy).unwrap()
+    };
+    let tree_cfg = cfg(&tree);
+    assert!(
+        tree_cfg == cfg(&mount),
+        "{layout:?}: the grub.cfg of the tree and mount paths differ"
+    );
+    assert!(text(&tree_cfg).contains(&format!("root=UUID={}", tree.root_uuid())));
+    let manifest = |built: &Built| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(built.out.join("manifest.json")).unwrap()).unwrap()
+    };
+    let (tree, mount) = (manifest(&tree), manifest(&mount));
+    assert_eq!(
+        tree["outputs"], mount["outputs"],
+        "{layout:?}: the images differ"
+    );
+    assert_eq!(
+        (
+            &tree["grub_mkconfig"]["via"],
+            &mount["grub_mkconfig"]["via"]
+        ),
+        (&"tree".into(), &"mount".into())
+    );
+    assert_eq!(tree["grub_mkconfig"]["program"], "/usr/sbin/grub2-mkconfig");
+}
+
+#[test]
+fn riscv64_openeuler_mkconfig_tree_equals_mount() {
+    tree_equals_mount(
+        "riscv64_openeuler_mkconfig_tree_equals_mount",
+        Layout::OpenEuler,
+    );
+}
+
+#[test]
+fn riscv64_fedora_mkconfig_tree_equals_mount() {
+    tree_equals_mount("riscv64_fedora_mkconfig_tree_equals_mount", Layout::Fedora);
 }
 
 #[test]

@@ -18,6 +18,8 @@ mod kit;
 mod lifecycle;
 #[path = "hostile/messages.rs"]
 mod messages;
+#[path = "hostile/mkconfig.rs"]
+mod mkconfig;
 #[path = "hostile/output_dir.rs"]
 mod output_dir;
 #[path = "hostile/signals.rs"]

@@ -1,22 +1,31 @@
 //! `mkimg build --grub mkconfig` as a user runs it (privileged suite).
 //!
-//! - non-root: fails at once, naming `--grub template` (needs root to run
-//!   the test as `nobody` through `setpriv`);
-//! - root, fast: a rootfs without /etc/default/grub, or without grub's
-//!   modules for the board, is refused right after the rootfs pass (no
-//!   ext4 built), naming the Debian package and `--grub template`;
+//! - `--mkconfig-via mount` without root: fails at once, naming the
+//!   rootless default (needs root to run the test as `nobody` through
+//!   `setpriv`);
 //! - slow (MKIMG_SLOW_TESTS=1, root, a Debian riscv64 rootfs with
 //!   grub-efi-riscv64 — the board's default recipe — from
-//!   MKIMG_TEST_ROOTFS_RISCV64, else bootstrapped): two builds are
-//!   byte-identical, the ESP's grub.cfg is Debian's own menu and passes the
-//!   lint, the image boots to a root shell with root=UUID=…; the image's
-//!   /etc/default/grub carries the board's console=ttyS0, so the grub.cfg
-//!   the target's own update-grub makes keeps it. Run it with
-//!   `cargo test --release`: a debug mkimg takes ~10 minutes per build;
+//!   MKIMG_TEST_ROOTFS_RISCV64, else bootstrapped): two builds (the
+//!   rootless tree path, the default) are byte-identical, the ESP's
+//!   grub.cfg is Debian's own menu and passes the lint, the image boots to
+//!   a root shell with root=UUID=…. Run it with `cargo test --release`: a
+//!   debug mkimg takes ~10 minutes per build;
+//! - slow: the tree path and the mount path give the same grub.cfg byte
+//!   for byte, and the same image;
+//! - slow: a user that is not root (`mkimg-ci`, made by
+//!   scripts/setup-debian.sh) builds qemu-riscv64 and qemu-aarch64 with
+//!   `--grub mkconfig` from a rootfs it can read, and boots them to a
+//!   login;
 //! - slow: SIGINT while grub-mkconfig runs in its sandbox (reached with the
 //!   test hook `MKIMG_TEST_PAUSE_AT=grub-mkconfig`, no sleeps) kills it,
 //!   exits 130, leaves /proc/mounts and `losetup -a` as they were, publishes
-//!   nothing and leaves no work directory;
+//!   nothing and leaves no work directory — on both paths.
+//! - root, fast: a rootfs without /etc/default/grub, or without grub's
+//!   modules for the board, is refused right after the rootfs pass (no
+//!   ext4 built), naming the Debian package and `--grub template`;
+//! - slow: the image's /etc/default/grub carries the board's
+//!   console=ttyS0, so the grub.cfg the target's own update-grub makes
+//!   keeps it;
 //! - slow: native tools (`host::native_tools`) change nothing: builds with
 //!   `MKIMG_NATIVE_TOOLS=0` and `=1` of Debian riscv64, the openEuler
 //!   layout of it (tests/support/layouts.rs) and Debian aarch64 give the
@@ -83,20 +92,46 @@ fn leftovers(tmp: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `mkimg build --grub mkconfig` of qemu-riscv64 into `out`; returns the wall time.
-fn build(rootfs: &Path, out: &Path, tmp: &Path) -> Duration {
+/// `mkimg build --grub mkconfig --mkconfig-via VIA` of qemu-riscv64 into
+/// `out`, its work directory in `tmp`; returns the wall time.
+fn build_via(rootfs: &Path, out: &Path, tmp: &Path, via: &str) -> Duration {
     let started = Instant::now();
     let output = mkimg()
         .args(["build", "--board", "qemu-riscv64", "--format", "raw,qcow2"])
-        .args(["--grub", "mkconfig", "--rootfs"])
+        .args(["--grub", "mkconfig", "--mkconfig-via", via, "--rootfs"])
         .arg(rootfs)
         .arg("--output")
         .arg(out)
         .env("TMPDIR", tmp)
+        .env("MKIMG_WORKDIR", tmp)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    let log = text(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains(&format!("--mkconfig-via {via}")), "{log}");
     started.elapsed()
+}
+
+fn build(rootfs: &Path, out: &Path, tmp: &Path) -> Duration {
+    build_via(rootfs, out, tmp, "tree")
+}
+
+/// grub.cfg from the ESP of `out`'s raw disk.
+fn esp_grub_cfg(out: &Path, scratch: &Path) -> Vec<u8> {
+    let raw = format!("{}@@{ESP_OFFSET}", out.join("qemu-riscv64.raw").display());
+    let cfg = scratch.join("grub.cfg");
+    let _ = std::fs::remove_file(&cfg);
+    let status = Command::new("mcopy")
+        .args(["-n", "-i", &raw, "::EFI/debian/grub.cfg"])
+        .arg(&cfg)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(cfg).unwrap()
+}
+
+fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
 }
 
 fn same_bytes(a: &Path, b: &Path) {
@@ -110,8 +145,8 @@ fn same_bytes(a: &Path, b: &Path) {
 }
 
 #[test]
-fn non_root_fails_at_once_naming_the_rootless_mode() {
-    if !require_root("non_root_fails_at_once_naming_the_rootless_mode") {
+fn mount_path_without_root_fails_at_once_naming_the_rootless_default() {
+    if !require_root("mount_path_without_root_fails_at_once_naming_the_rootless_default") {
         return;
     }
     let started = Instant::now();
@@ -119,6 +154,7 @@ fn non_root_fails_at_once_naming_the_rootless_mode() {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_mkimg"))
         .args(["build", "--board", "qemu-riscv64", "--grub", "mkconfig"])
+        .args(["--mkconfig-via", "mount"])
         .args([
             "--rootfs",
             "/nonexistent/rootfs.tar",
@@ -133,10 +169,14 @@ fn non_root_fails_at_once_naming_the_rootless_mode() {
     assert!(!output.status.success(), "{err}");
     // Before anything else: not even the missing rootfs is noticed.
     assert!(
-        err.starts_with("mkimg: error: --grub mkconfig runs the distro's grub-mkconfig"),
+        err.starts_with("mkimg: error: --mkconfig-via mount runs the distro's grub-mkconfig"),
         "{err}"
     );
     assert!(err.contains("needs root"), "{err}");
+    assert!(
+        err.contains("--mkconfig-via at tree (the default: no root)"),
+        "{err}"
+    );
     assert!(err.contains("use --grub template"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -249,6 +289,12 @@ fn mkconfig_build_is_reproducible_distro_menu_and_boots() {
     for file in ["qemu-riscv64.raw", "qemu-riscv64.qcow2", "manifest.json"] {
         same_bytes(&one.join(file), &two.join(file));
     }
+    let manifest = manifest(&one);
+    assert_eq!(manifest["grub_mkconfig"]["via"], "tree");
+    assert_eq!(
+        manifest["grub_mkconfig"]["program"],
+        "/usr/sbin/grub-mkconfig"
+    );
 
     let raw = format!("{}@@{ESP_OFFSET}", one.join("qemu-riscv64.raw").display());
     let cfg = dir.path().join("grub.cfg");
@@ -354,10 +400,25 @@ fn image_default_grub(raw: &Path, dir: &Path) -> String {
 }
 
 #[test]
-fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
-    let Some(rootfs) =
-        slow_rootfs("sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing")
-    else {
+fn sigint_while_grub_mkconfig_runs_over_the_tree_cleans_up() {
+    sigint_while_grub_mkconfig_runs(
+        "sigint_while_grub_mkconfig_runs_over_the_tree_cleans_up",
+        "tree",
+    );
+}
+
+#[test]
+fn sigint_while_grub_mkconfig_runs_over_the_mount_cleans_up() {
+    sigint_while_grub_mkconfig_runs(
+        "sigint_while_grub_mkconfig_runs_over_the_mount_cleans_up",
+        "mount",
+    );
+}
+
+/// SIGINT at the test hook in grub-mkconfig's sandbox: killed, exit 130,
+/// nothing left or published.
+fn sigint_while_grub_mkconfig_runs(test: &str, via: &str) {
+    let Some(rootfs) = slow_rootfs(test) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -377,12 +438,15 @@ fn sigint_while_grub_mkconfig_runs_cleans_up_and_publishes_nothing() {
             "qemu-riscv64",
             "--grub",
             "mkconfig",
+            "--mkconfig-via",
+            via,
             "--rootfs",
         ])
         .arg(&rootfs)
         .arg("--output")
         .arg(&out)
         .env("TMPDIR", &tmp)
+        .env("MKIMG_WORKDIR", &tmp)
         .env("MKIMG_TEST_HOOKS", "1")
         .env("MKIMG_TEST_PAUSE_AT", "grub-mkconfig")
         .stderr(Stdio::piped())
@@ -599,4 +663,174 @@ fn native_tools_change_nothing_debian_aarch64() {
     }
     let rootfs = board_rootfs("aarch64");
     native_tools_change_nothing(test, "qemu-aarch64", &rootfs, "EFI/debian/grub.cfg");
+/// The rootless tree path and the mount path (the distro's real
+/// grub-probe over the loop-mounted root) give the same grub.cfg byte for
+/// byte, hence the same image; only manifest.json's `via` differs.
+#[test]
+fn tree_and_mount_give_the_same_grub_cfg_and_image() {
+    let Some(rootfs) = slow_rootfs("tree_and_mount_give_the_same_grub_cfg_and_image") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
+    let (tree, mount) = (dir.path().join("tree"), dir.path().join("mount"));
+    let took = (
+        build_via(&rootfs, &tree, &tmp, "tree"),
+        build_via(&rootfs, &mount, &tmp, "mount"),
+    );
+    eprintln!(
+        "tree {:.1}s, mount {:.1}s",
+        took.0.as_secs_f64(),
+        took.1.as_secs_f64()
+    );
+    let cfg = esp_grub_cfg(&tree, dir.path());
+    assert!(
+        cfg == esp_grub_cfg(&mount, dir.path()),
+        "the grub.cfg of the tree and mount paths differ"
+    );
+    assert!(text(&cfg).contains("generated by grub-mkconfig"));
+    let (tree, mount) = (manifest(&tree), manifest(&mount));
+    assert_eq!(tree["outputs"], mount["outputs"], "the images differ");
+    assert_eq!(tree["grub_mkconfig"]["via"], "tree");
+    assert_eq!(mount["grub_mkconfig"]["via"], "mount");
+    assert_eq!(leftovers(&tmp), Vec::<String>::new());
+}
+
+/// The unprivileged user scripts/setup-debian.sh makes: (uid, gid).
+const CI_USER: &str = "mkimg-ci";
+
+fn ci_user() -> Option<(u32, u32)> {
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, CI_USER]).output().ok()?;
+        text(&out.stdout).trim().parse::<u32>().ok()
+    };
+    let ids = id("-u").zip(id("-g"));
+    if ids.is_none() {
+        support::tools::skip_or_fail(format_args!(
+            "no user {CI_USER}: scripts/setup-debian.sh makes it"
+        ));
+    }
+    ids
+}
+
+/// `mkimg ARGS` as `uid`/`gid` (no groups), HOME and TMPDIR `home`.
+fn as_user(uid: u32, gid: u32, home: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--clear-groups")
+        .arg(env!("CARGO_BIN_EXE_mkimg"))
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .current_dir(home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `mkimg build --grub mkconfig` of qemu-`arch` by a user that is not root,
+/// from a copy of the rootfs it can read, into a directory it owns; then
+/// `mkimg boot` (the same user) to a root login.
+fn non_root_build_boots(test: &str, arch: &str) {
+    if std::env::var("MKIMG_SLOW_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipping {test}: set MKIMG_SLOW_TESTS=1");
+        return;
+    }
+    if !require_root(test) {
+        return;
+    }
+    let Some((uid, gid)) = ci_user() else {
+        return;
+    };
+    let rootfs = board_rootfs(arch);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let copy = dir.path().join("rootfs.tar");
+    std::fs::copy(&rootfs, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    rustix::fs::chown(
+        &home,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    )
+    .unwrap();
+    let out = home.join("out");
+    let board = format!("qemu-{arch}");
+    let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let built = as_user(
+        uid,
+        gid,
+        &home,
+        &[
+            "build".as_ref(),
+            "--board".as_ref(),
+            board.as_ref(),
+            "--grub".as_ref(),
+            "mkconfig".as_ref(),
+            "--rootfs".as_ref(),
+            copy.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    let log = text(&built.stderr);
+    assert!(built.status.success(), "build as {CI_USER}: {log}");
+    eprintln!(
+        "{board} --grub mkconfig as {CI_USER}: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(log.contains(&format!("uid/gid 0 = host {uid}")), "{log}");
+    assert!(log.contains("--mkconfig-via tree"), "{log}");
+    assert_eq!(manifest(&out)["grub_mkconfig"]["via"], "tree");
+    // `mkimg boot` picks a free port for the ssh forward itself.
+    let booted = as_user(
+        uid,
+        gid,
+        &home,
+        &[
+            "boot".as_ref(),
+            out.as_os_str(),
+            "--timeout".as_ref(),
+            "900".as_ref(),
+            "--markers".as_ref(),
+            "firmware,grub,login".as_ref(),
+            "--login".as_ref(),
+            "root:root".as_ref(),
+            "--run".as_ref(),
+            "cat /proc/cmdline".as_ref(),
+        ],
+    );
+    let stdout = text(&booted.stdout);
+    assert!(
+        booted.status.success(),
+        "boot: {}\n{stdout}",
+        text(&booted.stderr)
+    );
+    // Both boards' root filesystem UUID.
+    assert!(
+        stdout.contains(&format!("root=UUID={ROOT_UUID} ro")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn non_root_riscv64_mkconfig_build_boots() {
+    non_root_build_boots("non_root_riscv64_mkconfig_build_boots", "riscv64");
+}
+
+#[test]
+fn non_root_aarch64_mkconfig_build_boots() {
+    non_root_build_boots("non_root_aarch64_mkconfig_build_boots", "aarch64");
 }

@@ -191,7 +191,11 @@ fn build_in(
     )?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));
     if let Some(tree) = &contents.tree {
-        step(&format!("mkconfig tree: {}", tree.stats));
+        step(&format!(
+            "mkconfig tree {}: {}",
+            tree.dir.path().display(),
+            tree.stats
+        ));
     }
     let boot = detect::detect(plan, &contents.captures);
     if plan.boot.loader != BootLoader::None {

@@ -159,6 +159,13 @@ impl Tarball {
         self
     }
 
+    /// A regular file, mode 0755 (a program or script).
+    pub fn executable(&mut self, path: &str, data: &[u8]) -> &mut Self {
+        let mut h = header(tar::EntryType::Regular, 0o755, data.len() as u64);
+        self.member(|b| b.append_data(&mut h, path, data));
+        self
+    }
+
     pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
         self.member(|b| b.append_link(&mut h, path, target));

@@ -153,9 +153,7 @@ pub fn grub_cfg_from_tree(
     )?;
     let sandbox = sandbox_for(plan, &stage, &fs_uuid);
     progress(&format!(
-        "mkconfig: tree {}: {}; grub-probe answered from the plan ({})",
-        dir.path().display(),
-        tree.stats,
+        "mkconfig: grub-probe answered from the plan: {}",
         match shims.is_empty() {
             true => "the rootfs has no grub-probe".to_string(),
             false => shims.join(", "),
