@@ -45,7 +45,7 @@
 //!    it again.
 //!
 //! Must not: allocate between fork and exec (everything the child uses is
-//! prepared by [`Sandbox::prepare`]), or start a command over a prepared
+//! prepared by `Sandbox::prepare`), or start a command over a prepared
 //! root from a thread that is not in a fresh PID namespace (the PID-1
 //! check makes that an error, not a weaker sandbox).
 //!

@@ -11,6 +11,11 @@
 //! exactly once: a file, a FIFO, standard input (`--rootfs -`) or a
 //! directory (the tar stream `dir_source.rs` writes of it) alike.
 //!
+//! With a [`TreeSpec`] (`--grub mkconfig`), a [`TreeTee`] in front of the
+//! root partition's sink also writes the subtree grub-mkconfig reads into
+//! the work directory (`rootfs::tree`); it comes back as
+//! [`RootfsContents::tree`].
+//!
 //! Every mounted partition gets a [`Budget`] from its size, so the pass
 //! stops at the first member that cannot fit, before writing it. The work
 //! tars are written sparse ([`SparseFile`](crate::rootfs::SparseFile)) and in canonical order ([`SortedTarSink`]) and large ESP files go to a

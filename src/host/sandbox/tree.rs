@@ -4,7 +4,7 @@
 //! When mkimg is root, the same steps run after it drops to
 //! [`SANDBOX_ID`], so one path serves both.
 //!
-//! Owns: [`TreeSandbox`] (what the sandbox gets) and [`TreeEntry`] (the
+//! Owns: [`TreeSandbox`] (what the sandbox gets) and `TreeEntry` (the
 //! steps between fork and exec). Two processes take them:
 //!
 //! 1. **The keeper** (the child mkimg forks): `PR_SET_PDEATHSIG = SIGKILL`
@@ -49,7 +49,7 @@
 //! fork, so no symlink of the rootfs leads a mount elsewhere.
 //!
 //! Must not: allocate between fork and exec (everything is prepared by
-//! [`TreeSandbox::prepare`]); fork with glibc's `fork` there (its at-fork
+//! `TreeSandbox::prepare`); fork with glibc's `fork` there (its at-fork
 //! handlers take locks another thread of mkimg may have held: the raw
 //! `clone3` system call is used).
 //!
