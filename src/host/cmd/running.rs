@@ -115,17 +115,35 @@ impl Running {
     }
 }
 
-/// Read `pipe` to its end on a thread of its own.
+/// The most of one output stream a command's result keeps: a program of
+/// an untrusted rootfs (a grub.d script) could print without end. What
+/// comes after is read and dropped, so the program never blocks on it.
+pub(super) const OUTPUT_LIMIT: usize = 256 << 20;
+
+/// Read `pipe` to its end on a thread of its own, keeping the first
+/// [`OUTPUT_LIMIT`] bytes.
 pub(super) fn drain(
     pipe: Option<impl Read + Send + 'static>,
 ) -> JoinHandle<std::io::Result<Vec<u8>>> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
-        if let Some(mut pipe) = pipe {
-            pipe.read_to_end(&mut buf)?;
+        if let Some(pipe) = pipe {
+            read_bounded(pipe, &mut buf, OUTPUT_LIMIT)?;
         }
         Ok(buf)
     })
+}
+
+/// `reader` to its end: the first `limit` bytes into `buf`, the rest
+/// read and dropped.
+pub(super) fn read_bounded(
+    mut reader: impl Read,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<()> {
+    (&mut reader).take(limit as u64).read_to_end(buf)?;
+    std::io::copy(&mut reader, &mut std::io::sink())?;
+    Ok(())
 }
 
 pub(super) fn joined(reader: JoinHandle<std::io::Result<Vec<u8>>>) -> Vec<u8> {

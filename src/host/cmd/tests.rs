@@ -187,3 +187,24 @@ fn stdin_is_null() {
     let out = Cmd::new("reading stdin", "cat").output().unwrap();
     assert!(out.stdout.is_empty());
 }
+
+/// A program that prints without end keeps only the first bytes in the
+/// result, and is not blocked by the rest: it runs to its end.
+#[test]
+fn output_is_kept_up_to_the_limit_and_the_rest_drained() {
+    let mut kept = Vec::new();
+    super::running::read_bounded(&[7u8; 10_000][..], &mut kept, 4096).unwrap();
+    assert_eq!(kept, vec![7u8; 4096]);
+    let limit = super::running::OUTPUT_LIMIT;
+    let out = Cmd::new("printing a lot", "sh")
+        .args([
+            "-c",
+            "head -c $(( $1 + 1048576 )) /dev/zero; echo done >&2",
+            "sh",
+        ])
+        .arg(limit.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout.len(), limit);
+    assert_eq!(out.stderr, b"done\n");
+}
