@@ -565,7 +565,7 @@ fn aarch64_mkconfig_build_boots_with_the_layout_root() {
     );
 }
 
-/// One `--grub mkconfig` build of `board` into `out` as raw, native tools
+/// One `--grub mkconfig --mkconfig-via mount` build of `board` into `out` as raw, native tools
 /// on or off (`MKIMG_NATIVE_TOOLS`): (its log, the grub-mkconfig stage's
 /// time as the log says it).
 fn build_native(board: &str, rootfs: &Path, out: &Path, native: bool) -> (String, f64) {
@@ -573,6 +573,9 @@ fn build_native(board: &str, rootfs: &Path, out: &Path, native: bool) -> (String
         .args([
             "build", "--board", board, "--format", "raw", "--grub", "mkconfig",
         ])
+        // Native tools are laid over the mounted root (the tree path does
+        // not use them yet).
+        .args(["--mkconfig-via", "mount"])
         .arg("--rootfs")
         .arg(rootfs)
         .arg("--output")
@@ -663,6 +666,8 @@ fn native_tools_change_nothing_debian_aarch64() {
     }
     let rootfs = board_rootfs("aarch64");
     native_tools_change_nothing(test, "qemu-aarch64", &rootfs, "EFI/debian/grub.cfg");
+}
+
 /// The rootless tree path and the mount path (the distro's real
 /// grub-probe over the loop-mounted root) give the same grub.cfg byte for
 /// byte, hence the same image; only manifest.json's `via` differs.

@@ -37,9 +37,9 @@ use crate::rootfs::dir_source::{spawn_dir_stream, DirProducer, OwnerMap};
 use crate::rootfs::fstab::render_fstab;
 use crate::rootfs::{
     detect_compression, process_rootfs, scan_overlay, Budget, CaptureResults, CapturedTree,
-    Captures, Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, Rewrite,
-    RootfsError, RootfsJob, RootfsSummary, SinkError, SortedTarSink, SplitTarget, TreeSpec,
-    TreeTee, XattrRecord,
+    Captures, Compression, Edits, EntrySink, MemEntry, MemPolicy, MemorySink, Rewrite, RootfsError,
+    RootfsJob, RootfsSummary, SinkError, SortedTarSink, SplitTarget, TreeSpec, TreeTee,
+    XattrRecord,
 };
 
 /// The rootfs's own extlinux.conf (e.g. from u-boot-menu), replaced by ours.

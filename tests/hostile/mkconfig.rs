@@ -141,6 +141,11 @@ fn rootfs(extra: impl FnOnce(&mut Tarball)) -> Option<Vec<u8>> {
         )
         .executable("usr/bin/grub-mkrelpath", b"#!/bin/sh\nexit 9\n")
         .file("usr/share/grub/unicode.pf2", b"font")
+        // grub-mkconfig mode refuses a rootfs without it (grub_packages).
+        .file(
+            "etc/default/grub",
+            b"GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"\"\n",
+        )
         .file("boot/vmlinuz-1", &[7u8; 4096])
         .file("boot/initrd.img-1", &[8u8; 4096])
         .dir(&format!("usr/lib/grub/{target}"))
@@ -390,10 +395,9 @@ fn rootfs_symlinks_out_of_the_tree_are_never_followed() {
             .symlink("usr/lib64", "/")
             .symlink("etc/grub.d/README", decoy.to_str().unwrap())
             .dir("etc/default/grub.d")
-            .symlink("etc/default/grub.d/mkimg.cfg", decoy.to_str().unwrap())
-            // Read as absent (as the mount path does) and replaced in the
-            // tree by the board's lines, never written through.
-            .symlink("etc/default/grub", decoy.to_str().unwrap());
+            .symlink("etc/default/grub.d/mkimg.cfg", decoy.to_str().unwrap());
+        // A symlinked /etc/default/grub is refused before the tree is made
+        // (bootloader::grub_packages; tests/mkconfig.rs).
     })
     .unwrap();
     let case = Case::new(&tar);

@@ -40,11 +40,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::{
-    root_partition, with_bls_entries, MkconfigReport, MkconfigVia, CANDIDATES, OUTPUT,
-};
-use crate::bootloader::detect::{RootfsBoot, DEFAULT_GRUB};
-use crate::bootloader::kernels::board_cmdline;
+use super::{root_partition, with_bls_entries, MkconfigReport, MkconfigVia, CANDIDATES, OUTPUT};
+use crate::bootloader::detect::RootfsBoot;
 use crate::bootloader::lint::{check_grub_cfg, LintRules, RootBy};
 use crate::bootloader::probe::{
     unanswered_questions, ProbeAnswers, ANSWERS, SHIM, SHIM_DIRS, SHIM_NAMES, UNANSWERED,
