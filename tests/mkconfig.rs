@@ -585,10 +585,10 @@ fn build_native(board: &str, rootfs: &Path, out: &Path, native: bool) -> (String
         .unwrap();
     let log = text(&output.stderr);
     assert!(output.status.success(), "{log}");
-    // "mkconfig: /usr/sbin/grub-mkconfig made grub.cfg (170 lines, lint passed) in 2.0s"
+    // "mkconfig: /usr/sbin/grub-mkconfig made grub.cfg over …, --mkconfig-via mount (170 lines, lint passed) in 2.0s"
     let seconds = log
         .lines()
-        .find(|l| l.contains(" made grub.cfg ("))
+        .find(|l| l.contains(" made grub.cfg ") && l.contains(" lines, "))
         .and_then(|l| l.rsplit(" in ").next())
         .and_then(|s| s.strip_suffix('s'))
         .and_then(|s| s.parse().ok())
