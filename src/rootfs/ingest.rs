@@ -166,6 +166,8 @@ fn create_work_file(path: &Path) -> Result<File> {
 /// (see `rootfs::tree`). `rewrites` change files of the tarball as they
 /// stream (see [`Edits::rewrites`]). `perturb` is the `--verify-repro` test hook (see
 /// [`Edits::perturb`]): `None` but in that hook's second build.
+// Eight inputs of the one pass; a `PassInputs` struct is the follow-up.
+#[allow(clippy::too_many_arguments)]
 pub fn ingest_rootfs(
     plan: &Plan,
     source: &RootfsSource,
