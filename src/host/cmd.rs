@@ -41,7 +41,7 @@ use rustix::process::Signal;
 mod running;
 
 use crate::host::interrupt;
-use crate::host::sandbox::{enter_new_pid_namespace, Sandbox, StepReport};
+use crate::host::sandbox::{enter_new_pid_namespace, ExecRequest, Sandbox, StepReport};
 use running::{drain, joined, kill_group, Running, Waiter, Watcher};
 
 /// How often a wait looks at the signal flags.
@@ -255,9 +255,10 @@ impl Cmd {
             .as_ref()
             .is_some_and(Sandbox::needs_pid_namespace_thread);
         if !thread {
-            let mut child = self.spawn(command)?;
+            let (mut child, report) = self.spawn(command)?;
             let mut running = Running::new(&mut child, Waiter::Gone);
             running.waiter = Waiter::Child(child);
+            running.report = report;
             running.pause_for_tests(&self.program);
             return Ok(running);
         }
@@ -270,7 +271,7 @@ impl Cmd {
                     .map_err(|e| cmd.spawn_error(e))
                     .and_then(|()| cmd.spawn(command));
                 match started {
-                    Ok(mut child) => {
+                    Ok((mut child, _)) => {
                         let running = Running::new(&mut child, Waiter::Gone);
                         let _ = sender.send(Ok(running));
                         child.wait()
@@ -290,12 +291,21 @@ impl Cmd {
         Ok(running)
     }
 
-    /// Spawn `command`, entering the sandbox in the child when there is one.
-    fn spawn(&self, mut command: Command) -> Result<Child, CmdError> {
+    /// Spawn `command`, entering the sandbox in the child when there is
+    /// one; a tree sandbox's report pipe comes back (its steps fail after
+    /// the spawn: [`Cmd::sandbox_failure`]).
+    fn spawn(&self, mut command: Command) -> Result<(Child, Option<StepReport>), CmdError> {
         let Some(sandbox) = &self.sandbox else {
-            return command.spawn().map_err(|e| self.spawn_error(e));
+            let child = command.spawn().map_err(|e| self.spawn_error(e))?;
+            return Ok((child, None));
         };
-        let (entry, report) = sandbox.prepare().map_err(|e| self.spawn_error(e))?;
+        let exec = ExecRequest {
+            program: &self.program,
+            args: &self.args,
+            env: &self.env,
+            clear_env: self.clear_env,
+        };
+        let (entry, report) = sandbox.prepare(&exec).map_err(|e| self.spawn_error(e))?;
         #[allow(unsafe_code)]
         // SAFETY: `Entry::enter` runs between fork and exec in a child of a
         // multi-threaded process, so it must be async-signal-safe: it only
@@ -306,7 +316,21 @@ impl Cmd {
             command.pre_exec(move || entry.enter());
         }
         let spawned = command.spawn();
-        spawned.map_err(|e| self.sandbox_error(e, &report))
+        let child = spawned.map_err(|e| self.sandbox_error(e, &report))?;
+        let after = (!sandbox.needs_pid_namespace_thread()).then_some(report);
+        Ok((child, after))
+    }
+
+    /// The error of a tree sandbox whose step failed, once the command has
+    /// ended unsuccessfully (`None`: the program itself failed).
+    fn sandbox_failure(&self, report: Option<&StepReport>) -> Option<CmdError> {
+        let (step, errno) = report?.failure()?;
+        Some(CmdError::Sandbox {
+            purpose: self.purpose.clone(),
+            argv: self.argv_text(),
+            step: step.text(),
+            source: std::io::Error::from_raw_os_error(errno.unwrap_or(0)),
+        })
     }
 
     fn sandbox_error(&self, source: std::io::Error, report: &StepReport) -> CmdError {
@@ -401,13 +425,20 @@ impl Cmd {
                 line.clear();
             }
         }
+        let report = running.report.take();
         let status = running.wait().map_err(|e| self.spawn_error(e));
         let killed = watcher.stop();
         let stdout = joined(stdout_reader);
         if killed {
             return Err(self.interrupted());
         }
-        self.check(status?, tail.text().as_bytes())?;
+        let status = status?;
+        if !status.success() {
+            if let Some(err) = self.sandbox_failure(report.as_ref()) {
+                return Err(err);
+            }
+        }
+        self.check(status, tail.text().as_bytes())?;
         Ok(stdout)
     }
 }
@@ -465,6 +496,7 @@ impl Cmd {
         interrupted: &AtomicBool,
         signalled_before: bool,
     ) -> Result<(ExitStatus, Output), CmdError> {
+        let report = running.report.take();
         let stdout = drain(running.stdout.take());
         let stderr = drain(running.stderr.take());
         let stop = || {
@@ -484,6 +516,11 @@ impl Cmd {
             }
         };
         let (stdout, stderr) = (joined(stdout), joined(stderr));
+        if !status.success() {
+            if let Some(err) = self.sandbox_failure(report.as_ref()) {
+                return Err(err);
+            }
+        }
         Ok((status, Output { stdout, stderr }))
     }
 

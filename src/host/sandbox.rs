@@ -83,6 +83,7 @@ pub const HOSTNAME: &str = "mkimg-sandbox";
 
 pub mod tree;
 
+pub(crate) use tree::ExecRequest;
 use tree::TreeEntry;
 pub use tree::{parse_handed_back, Tmpfs, TreeSandbox};
 
@@ -124,16 +125,17 @@ impl Sandbox {
         matches!(self, Sandbox::Prepared(_))
     }
 
-    /// Everything the child needs, allocated now (not after fork), and the
-    /// pipe through which a failing step names itself.
-    pub(crate) fn prepare(&self) -> io::Result<(Entry, StepReport)> {
+    /// Everything the child needs to run `exec`, allocated now (not after
+    /// fork), and the pipe through which a failing step names itself. (A
+    /// prepared root's child returns to std, which execs the command.)
+    pub(crate) fn prepare(&self, exec: &ExecRequest<'_>) -> io::Result<(Entry, StepReport)> {
         match self {
             Sandbox::Prepared(root) => {
                 let (entry, report) = prepare_prepared(root)?;
                 Ok((Entry::Prepared(entry), report))
             }
             Sandbox::Tree(tree) => {
-                let (entry, report) = tree.prepare()?;
+                let (entry, report) = tree.prepare(exec)?;
                 Ok((Entry::Tree(entry), report))
             }
         }
@@ -203,10 +205,11 @@ pub(crate) enum Step {
     Fork,
     NestedUserNamespace,
     NestedIdMaps,
+    Exec,
 }
 
 impl Step {
-    const ALL: [Step; 23] = [
+    const ALL: [Step; 24] = [
         Step::Pid1,
         Step::DeathSignal,
         Step::Unshare,
@@ -230,6 +233,7 @@ impl Step {
         Step::Fork,
         Step::NestedUserNamespace,
         Step::NestedIdMaps,
+        Step::Exec,
     ];
 
     pub(crate) fn text(self) -> &'static str {
@@ -272,6 +276,10 @@ impl Step {
                 "entering the nested user namespace (unshare(CLONE_NEWUSER))"
             }
             Step::NestedIdMaps => "writing the nested user namespace's uid_map/gid_map",
+            Step::Exec => {
+                "running the program (not in the root filesystem, or its #! interpreter or \
+                 ELF loader is not)"
+            }
         }
     }
 }
@@ -438,9 +446,21 @@ impl StepReport {
     /// The step that failed, once the spawn has failed (the child wrote
     /// before it reported its errno, so no wait is needed).
     pub(crate) fn failed_step(&self) -> Option<Step> {
-        let mut byte = [0u8; 1];
-        match rustix::io::read(&self.0, &mut byte) {
-            Ok(1) => Step::ALL.into_iter().find(|s| *s as u8 == byte[0]),
+        self.failure().map(|(step, _)| step)
+    }
+
+    /// The step that failed and, from a tree sandbox, its errno: read once
+    /// the command has ended (its writers are gone, so nothing is waited
+    /// for).
+    pub(crate) fn failure(&self) -> Option<(Step, Option<i32>)> {
+        let mut bytes = [0u8; 5];
+        match rustix::io::read(&self.0, &mut bytes) {
+            Ok(n) if n >= 1 => {
+                let step = Step::ALL.into_iter().find(|s| *s as u8 == bytes[0])?;
+                let errno =
+                    (n == 5).then(|| i32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]));
+                Some((step, errno))
+            }
             _ => None,
         }
     }

@@ -15,6 +15,7 @@ use rustix::process::{kill_process_group, Pid, Signal};
 
 use super::POLL;
 use crate::host::interrupt;
+use crate::host::sandbox::StepReport;
 
 pub(super) fn kill_group(group: Option<Pid>) {
     if let Some(group) = group {
@@ -63,6 +64,8 @@ pub(super) struct Running {
     pub(super) stderr: Option<ChildStderr>,
     pub(super) pid: Option<Pid>,
     pub(super) waiter: Waiter,
+    /// A tree sandbox's report pipe, read once the command has ended.
+    pub(super) report: Option<StepReport>,
 }
 
 pub(super) enum Waiter {
@@ -81,6 +84,7 @@ impl Running {
             stderr: child.stderr.take(),
             pid: i32::try_from(child.id()).ok().and_then(Pid::from_raw),
             waiter,
+            report: None,
         }
     }
 

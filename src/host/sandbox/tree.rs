@@ -7,17 +7,20 @@
 //! Owns: [`TreeSandbox`] (what the sandbox gets) and `TreeEntry` (the
 //! steps between fork and exec). Two processes take them:
 //!
-//! 1. **The keeper** (the child mkimg forks): `PR_SET_PDEATHSIG = SIGKILL`
-//!    (and a check that mkimg still lives); enters the stage directory
-//!    that holds the tree as `root`; when it is root, drops to
-//!    [`SANDBOX_ID`] (groups, gid, uid); a new **user namespace** U1 mapping
-//!    0 to that uid and gid (setgroups denied); new **mount, PID, IPC, UTS
-//!    and network** namespaces, owned by U1. In the new mount namespace
-//!    (every mount private) it builds the root: `root` bound onto itself;
-//!    a tmpfs `/dev` holding bind mounts of the host's `null`, `zero`,
-//!    `full`, `random`, `urandom` and `tty` (no mknod in a user
-//!    namespace: bubblewrap's way), the symlinks `fd`, `std*` and those the
-//!    caller asks for, empty files standing in for device nodes nothing
+//! 1. **The keeper** (the child mkimg forks): first closes every inherited
+//!    descriptor but stdin, stdout, stderr and its report pipe (it never
+//!    execs, so it would otherwise hold other threads' files — std's
+//!    exec-status pipe included, which lets the spawn return at once);
+//!    `PR_SET_PDEATHSIG = SIGKILL` (and a check that mkimg still lives);
+//!    enters the stage directory that holds the tree as `root`; when it is
+//!    root, drops to [`SANDBOX_ID`] (groups, gid, uid); a new **user
+//!    namespace** U1 mapping 0 to that uid and gid (setgroups denied); new
+//!    **mount, PID, IPC, UTS and network** namespaces, owned by U1. In the
+//!    new mount namespace (every mount private) it builds the root: `root`
+//!    bound onto itself; a tmpfs `/dev` holding bind mounts of the host's
+//!    `null`, `zero`, `full`, `random`, `urandom` and `tty` (no mknod in a
+//!    user namespace: bubblewrap's way), the symlinks `fd`, `std*` and those
+//!    the caller asks for, empty files standing in for device nodes nothing
 //!    opens, then made read-only; a tmpfs on `/tmp` and on each directory
 //!    the caller names; the whole root read-only, `nosuid`, `nodev`.
 //!    Hostname `mkimg-sandbox`. Then it clones PID 1 and waits for it;
@@ -33,7 +36,12 @@
 //!    above, so the rootfs's programs can mount, unmount, remount, mknod,
 //!    set a hostname or configure a network device in none of them (as in
 //!    `host::sandbox`'s mode for a prepared root); `PR_SET_NO_NEW_PRIVS`.
-//!    It execs the program.
+//!    It execs the program itself (`execve` of each `PATH` candidate, as
+//!    execvp does), with exactly the command's environment.
+//!
+//! A failing step of either process writes its number and errno into the
+//! report pipe and ends the process (status 125); the runner (`host::cmd`)
+//! turns that into an error naming the step once the command has ended.
 //!
 //! So the program sees only the tree (read-only), its own tmpfs mounts,
 //! its own /proc, a /dev of six harmless nodes, no /sys, no network, no
@@ -60,7 +68,7 @@
 //! it), a work directory on a filesystem mounted without `noexec`, Linux ≥
 //! 5.6.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -90,6 +98,10 @@ pub const ROOT: &str = "root";
 
 /// The host's character devices bound into the sandbox's /dev.
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The exit status of a keeper or PID 1 whose step failed (the report
+/// pipe says which).
+const FAILED: i32 = 125;
 
 /// The most a handed-back file may hold (its tmpfs is no larger).
 const HAND_BACK_MAX: u64 = 64 << 20;
@@ -199,10 +211,12 @@ impl TreeSandbox {
         Ok(())
     }
 
-    /// Everything the child needs, allocated now (not after fork).
-    pub(crate) fn prepare(&self) -> io::Result<(TreeEntry, StepReport)> {
+    /// Everything the child needs to run `exec`, allocated now (not after
+    /// fork).
+    pub(crate) fn prepare(&self, exec: &ExecRequest<'_>) -> io::Result<(TreeEntry, StepReport)> {
         let tree = TreeDir::open(&self.stage.join(ROOT), TreeSandbox::host_ids())?;
         self.check(&tree)?;
+        let exec = Exec::new(exec)?;
         let c = |text: &str| {
             CString::new(text)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path holds a NUL"))
@@ -316,10 +330,91 @@ impl TreeSandbox {
                 proc_dir: root("/proc")?,
                 root: c(ROOT)?,
                 hand_back,
+                exec,
                 report: write,
             },
             StepReport(read),
         ))
+    }
+}
+
+/// What the sandbox runs: the program (looked up in `PATH` inside the
+/// sandbox when it holds no `/`), its arguments, and its whole
+/// environment (a tree sandbox passes nothing of mkimg's).
+pub(crate) struct ExecRequest<'a> {
+    pub program: &'a OsStr,
+    pub args: &'a [OsString],
+    pub env: &'a [(OsString, OsString)],
+    pub clear_env: bool,
+}
+
+/// [`ExecRequest`] as PID 1 execs it: NUL-terminated strings and the
+/// pointer arrays `execve` takes, made before the fork.
+struct Exec {
+    candidates: Vec<CString>,
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the raw pointers point into `_strings`' heap buffers, which
+// live as long as the `Exec` and never move or change; they are read only
+// by `execve` in the forked child.
+#[allow(unsafe_code)]
+unsafe impl Send for Exec {}
+#[allow(unsafe_code)]
+unsafe impl Sync for Exec {}
+
+impl Exec {
+    fn new(request: &ExecRequest<'_>) -> io::Result<Exec> {
+        let nul = || io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL");
+        let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| nul());
+        if !request.clear_env {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a tree sandbox passes nothing of mkimg's environment: clear it",
+            ));
+        }
+        let program = request.program.as_bytes();
+        let candidates = if program.contains(&b'/') {
+            vec![c(program)?]
+        } else {
+            let path = request
+                .env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map_or(b"/usr/sbin:/usr/bin:/sbin:/bin".as_slice(), |(_, v)| {
+                    v.as_bytes()
+                });
+            path.split(|&b| b == b':')
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| c(&[dir, b"/", program].concat()))
+                .collect::<io::Result<Vec<_>>>()?
+        };
+        let mut strings = vec![c(program)?];
+        strings.extend(
+            request
+                .args
+                .iter()
+                .map(|a| c(a.as_bytes()))
+                .collect::<io::Result<Vec<_>>>()?,
+        );
+        let argc = strings.len();
+        for (key, value) in request.env {
+            strings.push(c(&[key.as_bytes(), b"=", value.as_bytes()].concat())?);
+        }
+        let pointers = |list: &[CString]| {
+            list.iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect::<Vec<_>>()
+        };
+        Ok(Exec {
+            argv: pointers(&strings[..argc]),
+            envp: pointers(&strings[argc..]),
+            candidates,
+            _strings: strings,
+        })
     }
 }
 
@@ -410,38 +505,54 @@ pub(crate) struct TreeEntry {
     proc_dir: CString,
     root: CString,
     hand_back: Vec<HandBack>,
+    exec: Exec,
     report: OwnedFd,
 }
 
 impl TreeEntry {
-    /// Run in the forked child (the keeper), before exec: returns in PID 1
-    /// only; the keeper ends in `_exit`. Only system calls on memory
-    /// prepared before the fork.
+    /// Run in the forked child (the keeper) instead of std's exec: it
+    /// never returns. Only system calls on memory prepared before the fork.
+    ///
+    /// First of all every inherited descriptor but stdin, stdout, stderr
+    /// and the report pipe is closed — std's exec-status pipe too, so the
+    /// spawn returns at once: the keeper never execs and would otherwise
+    /// hold descriptors of other threads' files (a writable executable
+    /// makes their exec fail with ETXTBSY, a loop device stays busy) for
+    /// as long as it lives. A failing step is reported through the report
+    /// pipe (its number and errno) and ends the process; the runner turns
+    /// it into an error naming the step once the command has ended.
     pub(crate) fn enter(&self) -> io::Result<()> {
-        self.step(Step::DeathSignal, self.death_signal_of(self.parent))?;
-        self.step(Step::Chdir, chdir(self.stage.as_c_str()))?;
+        self.run()
+    }
+
+    fn run(&self) -> ! {
+        if close_fds_except(&[self.report.as_raw_fd()]).is_err() {
+            exit_now(FAILED);
+        }
+        self.step(Step::DeathSignal, self.death_signal_of(self.parent));
+        self.step(Step::Chdir, chdir(self.stage.as_c_str()));
         if let Some((uid, gid)) = self.drop_to {
             self.step(
                 Step::DropIds,
                 set_thread_groups(&[])
                     .and_then(|()| set_thread_res_gid(gid, gid, gid))
                     .and_then(|()| set_thread_res_uid(uid, uid, uid)),
-            )?;
+            );
             // The uid change made the process non-dumpable (its /proc/self
             // files root's: no uid_map write) and cleared the death signal.
             self.step(
                 Step::Dumpable,
                 rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable),
-            )?;
-            self.step(Step::DeathSignal, self.death_signal_of(self.parent))?;
+            );
+            self.step(Step::DeathSignal, self.death_signal_of(self.parent));
         }
         #[allow(unsafe_code)]
         // SAFETY: CLONE_NEWUSER needs a single-threaded caller, which the
         // child of fork is; CLONE_FILES (the hazard `unshare_unsafe` names)
         // is not passed.
         let user = unsafe { unshare_unsafe(UnshareFlags::NEWUSER) };
-        self.step(Step::UserNamespace, user)?;
-        self.step(Step::IdMaps, self.write_maps(&self.uid_map, &self.gid_map))?;
+        self.step(Step::UserNamespace, user);
+        self.step(Step::IdMaps, self.write_maps(&self.uid_map, &self.gid_map));
         let flags = UnshareFlags::NEWNS
             | UnshareFlags::NEWPID
             | UnshareFlags::NEWIPC
@@ -450,16 +561,16 @@ impl TreeEntry {
         #[allow(unsafe_code)]
         // SAFETY: as above; no CLONE_FILES.
         let unshared = unsafe { unshare_unsafe(flags) };
-        self.step(Step::UnshareTree, unshared)?;
+        self.step(Step::UnshareTree, unshared);
         self.step(
             Step::MakePrivate,
             mount_change(
                 c"/",
                 MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
             ),
-        )?;
+        );
         for op in &self.build {
-            self.run_op(op)?;
+            self.run_op(op);
         }
         let tmp = if self.hand_back.is_empty() {
             None
@@ -469,17 +580,16 @@ impl TreeEntry {
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             );
-            Some(self.step(Step::BuildRoot, opened)?)
+            Some(self.step(Step::BuildRoot, opened))
         };
         self.step(
             Step::Hostname,
             rustix::system::sethostname(HOSTNAME.as_bytes()),
-        )?;
+        );
         // Only the keeper holds `alive`'s write end: PID 1 sees it hang up
         // when the keeper is gone.
-        let (alive, alive_w) = self.step(Step::Fork, pipe_with(PipeFlags::CLOEXEC))?;
-        let child = self.step(Step::Fork, clone_process())?;
-        match child {
+        let (alive, alive_w) = self.step(Step::Fork, pipe_with(PipeFlags::CLOEXEC));
+        match self.step(Step::Fork, clone_process()) {
             None => {
                 drop(alive_w);
                 drop(tmp);
@@ -492,34 +602,65 @@ impl TreeEntry {
         }
     }
 
-    /// PID 1's steps (see the module doc); returns to exec the program.
-    fn pid1(&self, alive: &OwnedFd) -> io::Result<()> {
-        self.step(Step::DeathSignal, self.death_signal_while(alive))?;
+    /// PID 1's steps (see the module doc), then the program: it never
+    /// returns.
+    fn pid1(&self, alive: &OwnedFd) -> ! {
+        self.step(Step::DeathSignal, self.death_signal_while(alive));
         let pseudo = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
         self.step(
             Step::MountProc,
             mount(c"proc", self.proc_dir.as_c_str(), c"proc", pseudo, None),
-        )?;
+        );
         self.step(
             Step::PivotRoot,
             chdir(self.root.as_c_str()).and_then(|()| pivot_root(c".", c".")),
-        )?;
+        );
         self.step(
             Step::DetachHost,
             unmount(c".", UnmountFlags::DETACH).and_then(|()| chdir(c"/")),
-        )?;
-        self.step(Step::CloseOnExec, mark_inherited_fds_cloexec())?;
+        );
+        self.step(Step::CloseOnExec, mark_inherited_fds_cloexec());
         if !self.hand_back.is_empty() {
-            self.step(Step::CloseOnExec, stdout_to_stderr())?;
+            self.step(Step::CloseOnExec, stdout_to_stderr());
         }
         #[allow(unsafe_code)]
         // SAFETY: single-threaded (the child of clone); no CLONE_FILES.
         let nested = unsafe { unshare_unsafe(UnshareFlags::NEWUSER) };
-        self.step(Step::NestedUserNamespace, nested)?;
-        self.step(Step::NestedIdMaps, self.write_maps(b"0 0 1\n", b"0 0 1\n"))?;
-        self.step(Step::NoNewPrivs, set_no_new_privs(true))?;
-        self.step(Step::DeathSignal, self.death_signal_while(alive))?;
-        Ok(())
+        self.step(Step::NestedUserNamespace, nested);
+        self.step(Step::NestedIdMaps, self.write_maps(b"0 0 1\n", b"0 0 1\n"));
+        self.step(Step::NoNewPrivs, set_no_new_privs(true));
+        self.step(Step::DeathSignal, self.death_signal_while(alive));
+        let errno = self.exec();
+        self.step::<()>(Step::Exec, Err(errno));
+        exit_now(FAILED)
+    }
+
+    /// `execve` of each candidate path in turn, as execvp does: the errno
+    /// of the last failure when none runs (ENOENT unless one was there
+    /// but could not be run).
+    fn exec(&self) -> rustix::io::Errno {
+        let mut error = rustix::io::Errno::NOENT;
+        for path in &self.exec.candidates {
+            #[allow(unsafe_code)]
+            // SAFETY: `path`, `argv` and `envp` are NUL-terminated strings
+            // and NULL-terminated pointer arrays made by `Exec::new` before
+            // the fork; execve only returns on failure.
+            unsafe {
+                libc::execve(
+                    path.as_ptr(),
+                    self.exec.argv.as_ptr(),
+                    self.exec.envp.as_ptr(),
+                );
+            }
+            let errno = rustix::io::Errno::from_raw_os_error(
+                io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            );
+            match errno {
+                rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => {}
+                other => error = other,
+            }
+        }
+        error
     }
 
     /// The keeper after the clone: close what PID 1 must be the only
@@ -550,7 +691,7 @@ impl TreeEntry {
         exit_now(code)
     }
 
-    fn run_op(&self, op: &Op) -> io::Result<()> {
+    fn run_op(&self, op: &Op) {
         match op {
             Op::Bind(source, target, step) => {
                 self.step(*step, mount_bind(source.as_c_str(), target.as_c_str()))
@@ -626,13 +767,19 @@ impl TreeEntry {
         }
     }
 
-    /// `result`, or its errno after writing `step` into the report pipe.
-    fn step<T>(&self, step: Step, result: rustix::io::Result<T>) -> io::Result<T> {
-        result.map_err(|errno| {
-            // Best effort: the errno alone still reaches the parent.
-            let _ = rustix::io::write(&self.report, &[step as u8]);
-            io::Error::from_raw_os_error(errno.raw_os_error())
-        })
+    /// `result`'s value; on failure the step and its errno go into the
+    /// report pipe and the process ends.
+    fn step<T>(&self, step: Step, result: rustix::io::Result<T>) -> T {
+        match result {
+            Ok(value) => value,
+            Err(errno) => {
+                let code = errno.raw_os_error().to_be_bytes();
+                let message = [step as u8, code[0], code[1], code[2], code[3]];
+                // Best effort: the exit status alone still says it failed.
+                let _ = rustix::io::write(&self.report, &message);
+                exit_now(FAILED)
+            }
+        }
     }
 }
 
