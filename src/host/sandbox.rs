@@ -85,7 +85,7 @@ pub mod tree;
 
 pub(crate) use tree::ExecRequest;
 use tree::TreeEntry;
-pub use tree::{parse_handed_back, Tmpfs, TreeSandbox};
+pub use tree::{parse_handed_back, HostFile, Tmpfs, TreeSandbox};
 
 /// One sandboxed command: where its root comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +202,7 @@ pub(crate) enum Step {
     DevNodes,
     BuildRoot,
     ReadOnlyRoot,
+    HostFiles,
     Fork,
     NestedUserNamespace,
     NestedIdMaps,
@@ -209,7 +210,7 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 24] = [
+    const ALL: [Step; 25] = [
         Step::Pid1,
         Step::DeathSignal,
         Step::Unshare,
@@ -230,6 +231,7 @@ impl Step {
         Step::DevNodes,
         Step::BuildRoot,
         Step::ReadOnlyRoot,
+        Step::HostFiles,
         Step::Fork,
         Step::NestedUserNamespace,
         Step::NestedIdMaps,
@@ -271,6 +273,10 @@ impl Step {
             Step::DevNodes => "binding the host's /dev/null, zero, full, random, urandom, tty",
             Step::BuildRoot => "mounting the sandbox's tmpfs /dev, /tmp and other mount points",
             Step::ReadOnlyRoot => "making the sandbox's root and /dev read-only",
+            Step::HostFiles => {
+                "binding host programs and libraries read-only over the tree (native tools: \
+                 MKIMG_NATIVE_TOOLS=0 runs the rootfs's own, emulated)"
+            }
             Step::Fork => "starting PID 1 of the new PID namespace (clone3)",
             Step::NestedUserNamespace => {
                 "entering the nested user namespace (unshare(CLONE_NEWUSER))"

@@ -25,7 +25,9 @@
 //! by the shim with its answers from the plan (`bootloader::probe`),
 //! and /etc/default/grub left as the pass wrote it (the board's kernel
 //! arguments already merged in, `bootloader::board_args`), as the mount path
-//! sees it.
+//! sees it; for a foreign rootfs, native tools (`host::native_tools`, as in
+//! the mount path: the host's dash, sed, grep and coreutils bound read-only
+//! over the rootfs's own inside the sandbox, [`native_tools_for`]).
 //! The run: `grub-mkconfig -o /tmp/grub.cfg`, environment `PATH`,
 //! `LC_ALL=C`, `TMPDIR=/tmp`, `GRUB_DISABLE_OS_PROBER=true` only; the
 //! sandbox hands back /tmp/grub.cfg and the shim's log of unanswered
@@ -49,7 +51,8 @@ use crate::bootloader::probe::{
 use crate::host::chroot::{CHROOT_PATH, ROOT_NODE};
 use crate::host::cmd::Cmd;
 use crate::host::interrupt::InterruptGuard;
-use crate::host::sandbox::{parse_handed_back, Sandbox, Tmpfs, TreeSandbox};
+use crate::host::native_tools::{self, NativeTools, Outcome};
+use crate::host::sandbox::{parse_handed_back, HostFile, Sandbox, Tmpfs, TreeSandbox};
 use crate::host::treedir::{Node, TreeDir};
 use crate::plan::{Plan, PlannedFs};
 use crate::rootfs::{CapturedTree, TreeSpec};
@@ -148,7 +151,12 @@ pub fn grub_cfg_from_tree(
         dir,
         plan.boot.mkconfig.as_deref().or(boot.mkconfig.as_deref()),
     )?;
-    let sandbox = sandbox_for(plan, &stage, &fs_uuid);
+    let (host_files, native) = native_tools_for(plan, dir)?;
+    progress(&format!("mkconfig: {}", native.describe()));
+    let sandbox = TreeSandbox {
+        host_files,
+        ..sandbox_for(plan, &stage, &fs_uuid)
+    };
     progress(&format!(
         "mkconfig: grub-probe answered from the plan: {}",
         match shims.is_empty() {
@@ -269,6 +277,55 @@ pub fn prepare_tree(plan: &Plan, tree: &TreeDir) -> Result<Vec<String>> {
     Ok(shims)
 }
 
+/// Native tools (`host::native_tools`) for the tree, as in the mount
+/// path: planned over the tree, their missing mount points (the host's
+/// loader and libraries: directories 0755, empty files) made through
+/// `host::treedir` (never following a symlink), the binds handed to the
+/// sandbox, which makes them read-only in its own mount namespace. A plan
+/// refused leaves the tree as it is and every program emulated.
+fn native_tools_for(plan: &Plan, tree: &TreeDir) -> Result<(Vec<HostFile>, Outcome)> {
+    if !native_tools::wanted() {
+        return Ok((Vec::new(), Outcome::Off));
+    }
+    let planned = match NativeTools::plan(tree.path(), plan.board.arch, CHROOT_PATH) {
+        Ok(planned) => planned,
+        Err(refusal) => return Ok((Vec::new(), Outcome::Refused(refusal.to_string()))),
+    };
+    let mut files = Vec::new();
+    for bind in planned.binds() {
+        let inside = bind
+            .inside
+            .to_str()
+            .with_context(|| format!("{}: not UTF-8", bind.inside.display()))?;
+        let rel = inside.trim_start_matches('/');
+        if bind.create {
+            let parts: Vec<&str> = rel.split('/').collect();
+            for depth in 1..parts.len() {
+                let dir = parts[..depth].join("/");
+                match tree.node(&dir)? {
+                    None => tree
+                        .make_dir(&dir, 0o755)
+                        .with_context(|| format!("making /{dir} in the mkconfig tree"))?,
+                    Some(Node::Dir) => {}
+                    Some(_) => {
+                        bail!("native tools: /{dir} of the mkconfig tree is not a directory")
+                    }
+                }
+            }
+            if tree.node(rel)?.is_some() {
+                bail!("native tools: {inside} appeared in the mkconfig tree");
+            }
+            tree.write_file(rel, b"", 0o644)
+                .with_context(|| format!("making {inside} in the mkconfig tree"))?;
+        }
+        files.push(HostFile {
+            host: bind.host.clone(),
+            inside: inside.to_string(),
+        });
+    }
+    Ok((files, Outcome::Used(planned.summary())))
+}
+
 /// The sandbox for `stage`: the ESPs' mount points as small tmpfs mounts
 /// (as in the mount path), the root's `/dev/disk/by-uuid` and
 /// `by-partuuid` links to a stand-in `/dev/mkimg-root` (grub's 10_linux
@@ -292,6 +349,7 @@ fn sandbox_for(plan: &Plan, stage: &Path, fs_uuid: &str) -> TreeSandbox {
         dev_links,
         dev_stand_ins: vec![ROOT_NODE.to_string()],
         hand_back: vec![OUTPUT_NAME.to_string(), UNANSWERED.to_string()],
+        host_files: Vec::new(),
     }
 }
 

@@ -22,7 +22,9 @@
 //!    user namespace: bubblewrap's way), the symlinks `fd`, `std*` and those
 //!    the caller asks for, empty files standing in for device nodes nothing
 //!    opens, then made read-only; a tmpfs on `/tmp` and on each directory
-//!    the caller names; the whole root read-only, `nosuid`, `nodev`.
+//!    the caller names; the host files the caller names ([`HostFile`]:
+//!    native tools) bound read-only over files of the tree; the whole
+//!    root read-only, `nosuid`, `nodev`.
 //!    Hostname `mkimg-sandbox`. Then it clones PID 1 and waits for it;
 //!    afterwards it hands back the files of the sandbox's `/tmp` the
 //!    caller asked for (on its stdout, framed: [`parse_handed_back`]) and
@@ -115,6 +117,17 @@ pub struct Tmpfs {
     pub options: String,
 }
 
+/// A host file bound read-only over a regular file of the tree (the
+/// programs, loader and libraries of `host::native_tools`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFile {
+    /// The host's file: an absolute path to a regular file.
+    pub host: PathBuf,
+    /// Absolute path inside the sandbox, a regular file of the tree
+    /// reached without a symlink.
+    pub inside: String,
+}
+
 /// What a rootless sandbox gets: see the module doc.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeSandbox {
@@ -130,6 +143,8 @@ pub struct TreeSandbox {
     /// Files of its /tmp handed back when the program has ended, instead
     /// of the program's stdout (which then goes to its stderr).
     pub hand_back: Vec<String>,
+    /// Host files bound read-only over files of the tree.
+    pub host_files: Vec<HostFile>,
 }
 
 impl TreeSandbox {
@@ -141,6 +156,7 @@ impl TreeSandbox {
             dev_links: Vec::new(),
             dev_stand_ins: Vec::new(),
             hand_back: Vec::new(),
+            host_files: Vec::new(),
         }
     }
 
@@ -197,6 +213,25 @@ impl TreeSandbox {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("/{point} is not a plain directory of the sandbox's tree"),
+                ));
+            }
+        }
+        for file in &self.host_files {
+            let regular = std::fs::symlink_metadata(&file.host).is_ok_and(|m| m.is_file());
+            if !file.host.is_absolute() || !regular {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: not a regular host file", file.host.display()),
+                ));
+            }
+            if tree.node(&rel(&file.inside))? != Some(Node::File) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is not a regular file of the sandbox's tree (reached without a \
+                         symlink)",
+                        file.inside
+                    ),
                 ));
             }
         }
@@ -286,6 +321,7 @@ impl TreeSandbox {
         build.push(Op::ReadOnly(
             root("/dev")?,
             MountFlags::NOSUID | MountFlags::NOEXEC,
+            Step::ReadOnlyRoot,
         ));
         build.push(Op::Tmpfs(
             root("/tmp")?,
@@ -299,9 +335,25 @@ impl TreeSandbox {
                 c(&tmpfs.options)?,
             ));
         }
+        for file in &self.host_files {
+            let target = root(&file.inside)?;
+            build.push(Op::Bind(
+                CString::new(file.host.as_os_str().as_bytes()).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "a host path holds a NUL")
+                })?,
+                target.clone(),
+                Step::HostFiles,
+            ));
+            build.push(Op::ReadOnly(
+                target,
+                MountFlags::NOSUID | MountFlags::NODEV,
+                Step::HostFiles,
+            ));
+        }
         build.push(Op::ReadOnly(
             c(ROOT)?,
             MountFlags::NOSUID | MountFlags::NODEV,
+            Step::ReadOnlyRoot,
         ));
         let hand_back = self
             .hand_back
@@ -483,7 +535,7 @@ enum Op {
     /// A symlink: target text, path.
     Symlink(CString, CString),
     /// Remount a mount read-only with these flags kept.
-    ReadOnly(CString, MountFlags),
+    ReadOnly(CString, MountFlags, Step),
 }
 
 /// A file of /tmp handed back: its name, and `"<name> "` for the header.
@@ -722,8 +774,8 @@ impl TreeEntry {
                 Step::BuildRoot,
                 symlinkat(target.as_c_str(), CWD, path.as_c_str()),
             ),
-            Op::ReadOnly(target, flags) => self.step(
-                Step::ReadOnlyRoot,
+            Op::ReadOnly(target, flags, step) => self.step(
+                *step,
                 mount_remount(
                     target.as_c_str(),
                     MountFlags::BIND | MountFlags::RDONLY | *flags,

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 
 use super::super::tests::{field, riscv64_exit, sandboxed_processes, tag_for, HOSTILE, TAG};
-use super::{parse_handed_back, Tmpfs, TreeSandbox, ROOT};
+use super::{parse_handed_back, HostFile, Tmpfs, TreeSandbox, ROOT};
 use crate::host::cmd::{Cmd, CmdError};
 use crate::host::sandbox::{Sandbox, HOSTNAME};
 use crate::host::test_support::static_busybox;
@@ -343,6 +343,68 @@ fn bad_trees_are_refused_with_the_reason() {
         "{err}"
     );
     assert!(err.to_string().contains("[rootless sandbox:"), "{err}");
+}
+
+/// Host files (native tools) are bound read-only over files of the tree:
+/// the sandbox reads the host's bytes and cannot write them, nor the tree
+/// file under them; a target reached through a symlink of the tree, a
+/// missing target and a host path that is not a regular file are refused
+/// before the fork, naming the path.
+#[test]
+fn host_files_are_bound_read_only_over_tree_files() {
+    let Some(busybox) = static_busybox() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host-file");
+    fs::write(&host, b"the host's bytes\n").unwrap();
+    // Writable by anyone: only the read-only bind keeps the sandbox out.
+    fs::set_permissions(&host, fs::Permissions::from_mode(0o666)).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut sandbox = busybox_sandbox(dir.path(), &busybox, &[("etc/tool", b"tree bytes\n")]);
+    sandbox.host_files = vec![HostFile {
+        host: host.clone(),
+        inside: "/etc/tool".into(),
+    }];
+    let script = "cat /etc/tool; echo x >> /etc/tool && echo WROTE; \
+                  grep -c ' /etc/tool ' /proc/self/mountinfo";
+    let (status, out) = sh("reading a host file", script, &sandbox)
+        .output_unchecked_interruptible(&AtomicBool::new(false))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "the host's bytes\n1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(&host).unwrap(), b"the host's bytes\n");
+    let tree_file = sandbox.stage.join(ROOT).join("etc/tool");
+    assert_eq!(fs::read(&tree_file).unwrap(), b"tree bytes\n");
+
+    let refused = |sandbox: &TreeSandbox, expected: &str| {
+        let err = sh("probing", "true", sandbox).run().unwrap_err();
+        assert!(err.to_string().contains(expected), "{expected}: {err}");
+    };
+    let tree = TreeDir::open(&sandbox.stage.join(ROOT), TreeSandbox::host_ids()).unwrap();
+    tree.symlink("lib", "etc").unwrap();
+    let mut through_link = sandbox.clone();
+    through_link.host_files[0].inside = "/lib/tool".into();
+    refused(
+        &through_link,
+        "/lib/tool is not a regular file of the sandbox's tree",
+    );
+    let mut missing = sandbox.clone();
+    missing.host_files[0].inside = "/etc/none".into();
+    refused(&missing, "/etc/none is not a regular file");
+    let mut host_dir = sandbox.clone();
+    host_dir.host_files[0].host = dir.path().to_path_buf();
+    refused(&host_dir, "not a regular host file");
 }
 
 /// A foreign-architecture program runs in the tree sandbox through the
