@@ -12,7 +12,8 @@
 //! Where stages do not depend on each other they run side by side
 //! (`std::thread::scope`): unless grub.cfg needs the finished root
 //! filesystem (`--mkconfig-via mount`), the ESP does not depend on it, so
-//! vfat and ext4 are built together; firmware and start_vm.sh are written
+//! the ESP's boot files (grub-mkconfig over the tree, in mkconfig mode) and
+//! vfat are made beside ext4; firmware and start_vm.sh are written
 //! while the disk is. The outputs do not depend on the order, so they are
 //! the same bytes either way; every thread checks the interrupt flag, and
 //! the first error (in chain order) is the build's.
@@ -392,9 +393,10 @@ fn uses_mkconfig(plan: &Plan) -> bool {
 
 /// Every partition's image, in layout order: ext4 and raw, and vfat with
 /// the boot files for the ESP (EFI binaries, grub.cfg) added to `extra`;
-/// and which grub-mkconfig made grub.cfg, if one did (`via`). The two
-/// groups are built side by side unless grub.cfg comes from grub-mkconfig
-/// over the finished root filesystem (`--mkconfig-via mount`).
+/// and which grub-mkconfig made grub.cfg, if one did (`via`). Unless
+/// grub.cfg comes from grub-mkconfig over the finished root filesystem
+/// (`--mkconfig-via mount`), the ESP's side (boot files, grub-mkconfig over
+/// the tree included, then vfat) runs beside the other filesystems.
 #[allow(clippy::too_many_arguments)]
 fn build_filesystems(
     plan: &Plan,
@@ -424,12 +426,18 @@ fn build_filesystems(
             (Some(_), Some(tree)) => GrubCfgFrom::Tree(tree),
             (Some(_), None) => bail!("the rootfs pass wrote no mkconfig tree"),
         };
-        let ran = add_boot_files(plan, contents, boot, from, &mut extra, step)?;
+        // The ESP's side: boot files (with the tree path, grub-mkconfig in
+        // its sandbox) and then vfat; beside it the other filesystems.
         let (images, esp) = thread::scope(|scope| {
-            let esp = scope.spawn(|| build_group(ImageGroup::Vfat, &extra));
+            let esp = scope.spawn(|| {
+                let ran = add_boot_files(plan, contents, boot, from, &mut extra, step)?;
+                Ok((ran, build_group(ImageGroup::Vfat, &extra)))
+            });
             let images = build_group(ImageGroup::NotVfat, &no_extra);
             (images, joined(esp))
         });
+        // Errors in chain order: boot files, then ext4 and the rest, then vfat.
+        let (ran, esp) = esp?;
         let mut images = images?;
         images.extend(esp?);
         (images, ran)
