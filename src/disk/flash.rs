@@ -181,6 +181,31 @@ fn chunk_len(at: u64, end: u64) -> usize {
         .min(CHUNK)
 }
 
+/// The chunks of `place`, in order: `fill` gets each chunk's offset and
+/// buffer (reads it, and may write it on), then it is hashed and counted
+/// in `progress`. The range's SHA-256. The interrupt flag is checked
+/// before every chunk.
+fn hash_chunks(
+    place: Place,
+    buf: &mut [u8],
+    progress: &mut dyn FnMut(u64),
+    mut fill: impl FnMut(u64, &mut [u8]) -> Result<(), FlashError>,
+) -> Result<[u8; 32], FlashError> {
+    let mut hasher = Sha256::new();
+    let mut at = place.start;
+    while at < place.end {
+        interrupt::check()?;
+        let n = chunk_len(at, place.end);
+        let data = buf.get_mut(..n).unwrap_or_default();
+        fill(at, data)?;
+        hasher.update(&*data);
+        // n <= end - at, so this stays <= end.
+        at = at.saturating_add(n as u64);
+        progress(n as u64);
+    }
+    Ok(hasher.finalize().into())
+}
+
 /// Copy the mapped ranges of `image` to `target` (see the module doc).
 /// `progress` gets the bytes of each chunk written. Returns each range's
 /// SHA-256, in order.
@@ -210,29 +235,20 @@ pub fn write_mapped<S: ImageStream, T: Write + Seek>(
         target
             .seek(SeekFrom::Start(place.start))
             .map_err(|source| FlashError::Write { place, source })?;
-        let mut hasher = Sha256::new();
-        let mut at = place.start;
-        while at < place.end {
-            interrupt::check()?;
-            let n = chunk_len(at, place.end);
-            let data = buf.get_mut(..n).unwrap_or_default();
+        let digest = hash_chunks(place, &mut buf, progress, |at, data| {
             image
                 .read_exact(data)
                 .map_err(|source| match source.kind() {
                     io::ErrorKind::UnexpectedEof => FlashError::Truncated { place },
                     _ => FlashError::Read { offset: at, source },
                 })?;
-            hasher.update(&*data);
             target
                 .write_all(data)
                 .map_err(|source| FlashError::Write { place, source })?;
-            // n <= end - at, so this stays <= end.
-            at = at.saturating_add(n as u64);
-            progress(n as u64);
             interrupt::pause_at("flash-write");
-        }
+            Ok(())
+        })?;
         pos = place.end;
-        let digest: [u8; 32] = hasher.finalize().into();
         if digests == RangeDigests::Check && hex(&digest) != range.sha256 {
             return Err(FlashError::ImageRange {
                 place,
@@ -270,20 +286,11 @@ pub fn verify_mapped<T: Read + Seek>(
         target
             .seek(SeekFrom::Start(place.start))
             .map_err(|source| FlashError::ReadBack { place, source })?;
-        let mut hasher = Sha256::new();
-        let mut at = place.start;
-        while at < place.end {
-            interrupt::check()?;
-            let n = chunk_len(at, place.end);
-            let data = buf.get_mut(..n).unwrap_or_default();
+        let found = hash_chunks(place, &mut buf, progress, |_, data| {
             target
                 .read_exact(data)
-                .map_err(|source| FlashError::ReadBack { place, source })?;
-            hasher.update(&*data);
-            at = at.saturating_add(n as u64);
-            progress(n as u64);
-        }
-        let found: [u8; 32] = hasher.finalize().into();
+                .map_err(|source| FlashError::ReadBack { place, source })
+        })?;
         if found != *expected {
             return Err(FlashError::Verify {
                 place,
