@@ -283,16 +283,55 @@ pub fn grub_cfg_by_mkconfig(
             root_image.display()
         );
     }
+    finish(
+        plan,
+        boot,
+        workdir,
+        Ran {
+            program,
+            grub_cfg,
+            messages,
+            fs_uuid,
+            started,
+            via: MkconfigVia::Mount,
+        },
+    )
+}
+
+/// What one grub-mkconfig run gave, on either path, before [`finish`].
+struct Ran {
+    program: String,
+    grub_cfg: String,
+    /// Its stderr, a line each.
+    messages: Vec<String>,
+    /// The root filesystem's UUID, which grub.cfg must name root by.
+    fs_uuid: String,
+    started: Instant,
+    via: MkconfigVia,
+}
+
+/// Both paths end here: the BLS entries grub-mkconfig ignored added
+/// ([`with_bls_entries`]), then the lint: root by the plan's UUID, and no
+/// trace of mkimg's own directories (`work`, any work dir) or of the
+/// stand-in root node.
+fn finish(plan: &Plan, boot: &RootfsBoot, work: &Path, ran: Ran) -> Result<MkconfigReport> {
+    let Ran {
+        program,
+        grub_cfg,
+        mut messages,
+        fs_uuid,
+        started,
+        via,
+    } = ran;
     let rules = LintRules {
         root: RootBy::Uuid(fs_uuid),
         arch: plan.board.arch,
         forbidden: vec![
-            workdir.display().to_string(),
+            work.display().to_string(),
             "mkimg-work-".to_string(),
             format!("/dev/{ROOT_NODE}"),
         ],
     };
-    let (grub_cfg, mut messages) = (grub_cfg, messages);
     let grub_cfg = with_bls_entries(plan, boot, &program, grub_cfg, &mut messages)?;
     check_grub_cfg(&format!("grub.cfg from {program}"), &grub_cfg, &rules)?;
     Ok(MkconfigReport {
@@ -300,7 +339,7 @@ pub fn grub_cfg_by_mkconfig(
         program,
         messages,
         elapsed: started.elapsed(),
-        via: MkconfigVia::Mount,
+        via,
     })
 }
 

@@ -42,9 +42,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::{root_partition, with_bls_entries, MkconfigReport, MkconfigVia, CANDIDATES, OUTPUT};
+use super::{finish, root_partition, MkconfigReport, MkconfigVia, Ran, CANDIDATES, OUTPUT};
 use crate::bootloader::detect::RootfsBoot;
-use crate::bootloader::lint::{check_grub_cfg, LintRules, RootBy};
 use crate::bootloader::probe::{
     unanswered_questions, ProbeAnswers, ANSWERS, SHIM, SHIM_DIRS, SHIM_NAMES, UNANSWERED,
 };
@@ -221,28 +220,23 @@ pub fn grub_cfg_from_tree(
         .with_context(|| format!("{program} exited 0 but wrote no {OUTPUT}"))?;
     let grub_cfg = String::from_utf8(grub_cfg)
         .with_context(|| format!("{program} wrote a grub.cfg that is not UTF-8"))?;
-    let mut messages: Vec<String> = String::from_utf8_lossy(&output.stderr)
+    let messages = String::from_utf8_lossy(&output.stderr)
         .lines()
         .map(str::to_string)
         .collect();
-    let rules = LintRules {
-        root: RootBy::Uuid(fs_uuid),
-        arch: plan.board.arch,
-        forbidden: vec![
-            stage.display().to_string(),
-            "mkimg-work-".to_string(),
-            format!("/dev/{ROOT_NODE}"),
-        ],
-    };
-    let grub_cfg = with_bls_entries(plan, boot, &program, grub_cfg, &mut messages)?;
-    check_grub_cfg(&format!("grub.cfg from {program}"), &grub_cfg, &rules)?;
-    Ok(MkconfigReport {
-        grub_cfg,
-        program,
-        messages,
-        elapsed: started.elapsed(),
-        via: MkconfigVia::Tree,
-    })
+    finish(
+        plan,
+        boot,
+        &stage,
+        Ran {
+            program,
+            grub_cfg,
+            messages,
+            fs_uuid,
+            started,
+            via: MkconfigVia::Tree,
+        },
+    )
 }
 
 /// The tree made ready for the run (see the module doc); the shims
