@@ -63,7 +63,7 @@ use crate::outputs::start_vm::ImageFormat as VmFormat;
 use crate::outputs::write::{write_manifest, write_sha256sums, write_side_files};
 use crate::plan::{plan_board, Plan};
 use crate::rootfs::dir_source::OwnerMap;
-use crate::rootfs::ingest::{ingest_rootfs, RootfsContents, RootfsSource};
+use crate::rootfs::ingest::{ingest_rootfs, PassInputs, RootfsContents, RootfsSource};
 use crate::rootfs::CapturedTree;
 
 mod repro;
@@ -183,12 +183,14 @@ fn build_in(
     let contents = ingest_rootfs(
         plan,
         rootfs,
-        ctx.source_date_epoch,
-        workdir,
-        wanted,
-        rewrites,
-        tree.as_ref(),
-        perturb,
+        PassInputs {
+            epoch: ctx.source_date_epoch,
+            workdir,
+            captures: wanted,
+            rewrites,
+            tree: tree.as_ref(),
+            perturb,
+        },
     )?;
     step(&format!("rootfs {rootfs}: {}", contents.summary));
     if let Some(tree) = &contents.tree {

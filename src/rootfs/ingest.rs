@@ -160,24 +160,40 @@ fn create_work_file(path: &Path) -> Result<File> {
         })
 }
 
-/// Stream `tarball` once into per-partition outputs under `workdir`,
-/// keeping `captures` (what the boot stages read: `bootloader::detect`)
-/// and, with `tree`, that subtree of the root filesystem in a directory
-/// (see `rootfs::tree`). `rewrites` change files of the tarball as they
-/// stream (see [`Edits::rewrites`]). `perturb` is the `--verify-repro` test hook (see
-/// [`Edits::perturb`]): `None` but in that hook's second build.
-// Eight inputs of the one pass; a `PassInputs` struct is the follow-up.
-#[allow(clippy::too_many_arguments)]
+/// What the one pass takes besides the plan and the source.
+pub struct PassInputs<'a> {
+    /// SOURCE_DATE_EPOCH: the mtime of every file mkimg writes.
+    pub epoch: i64,
+    /// Where the per-partition outputs go.
+    pub workdir: &'a Path,
+    /// What to keep for the boot stages (`bootloader::detect`).
+    pub captures: Captures,
+    /// Files of the tarball changed as they stream ([`Edits::rewrites`]).
+    pub rewrites: BTreeMap<String, Rewrite>,
+    /// The subtree of the root filesystem to write into a directory as
+    /// well (`rootfs::tree`: the `--grub mkconfig` tree).
+    pub tree: Option<&'a TreeSpec>,
+    /// The `--verify-repro` test hook ([`Edits::perturb`]): `None` but in
+    /// that hook's second build.
+    pub perturb: Option<&'a str>,
+}
+
+/// Stream the rootfs `source` once into per-partition outputs under
+/// `inputs.workdir`, keeping the captures and, with a tree spec, that
+/// subtree in a directory (see [`PassInputs`]).
 pub fn ingest_rootfs(
     plan: &Plan,
     source: &RootfsSource,
-    epoch: i64,
-    workdir: &Path,
-    captures: Captures,
-    rewrites: BTreeMap<String, Rewrite>,
-    tree: Option<&TreeSpec>,
-    perturb: Option<&str>,
+    inputs: PassInputs<'_>,
 ) -> Result<RootfsContents> {
+    let PassInputs {
+        epoch,
+        workdir,
+        captures,
+        rewrites,
+        tree,
+        perturb,
+    } = inputs;
     let mut edits = plan_edits(plan, epoch)?;
     edits.rewrites = rewrites;
     edits.perturb = perturb.map(str::to_string);
