@@ -243,6 +243,20 @@ pub enum Mke2fsArg {
     Uuid(Uuid),
 }
 
+/// `extraargs` holding shell syntax: genimage runs the line through
+/// `sh -c`, mkimg runs no shell, so any such character is refused.
+fn refuse_shell_syntax(text: &str) -> Result<(), String> {
+    match text
+        .chars()
+        .find(|c| "\"'`$\\;&|<>(){}*?[]~!#\n".contains(*c))
+    {
+        Some(c) => Err(format!(
+            "extraargs '{text}': '{c}' is shell syntax; mkimg runs no shell, write plain options"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Reads mke2fs `extraargs` through an allow-list: options that only shape
 /// the filesystem (features, label, sizes, UUID). Everything else is
 /// refused — options that name files or devices (`-d`, `-c`, `-l`, `-J`,
@@ -251,14 +265,7 @@ pub enum Mke2fsArg {
 /// through `sh -c`, mkimg runs no shell and keeps no meaning it would have
 /// there.
 pub fn parse_mke2fs_args(text: &str) -> Result<Vec<Mke2fsArg>, String> {
-    if let Some(c) = text
-        .chars()
-        .find(|c| "\"'`$\\;&|<>(){}*?[]~!#\n".contains(*c))
-    {
-        return Err(format!(
-            "extraargs '{text}': '{c}' is shell syntax; mkimg runs no shell, write plain options"
-        ));
-    }
+    refuse_shell_syntax(text)?;
     let mut words = text.split_whitespace();
     let mut out = Vec::new();
     while let Some(w) = words.next() {
@@ -326,14 +333,7 @@ pub enum MkdosfsArg {
 /// -r, -f: they only shape the filesystem); the rest, and any shell
 /// syntax, is refused as in [`parse_mke2fs_args`].
 pub fn parse_mkdosfs_args(text: &str) -> Result<Vec<MkdosfsArg>, String> {
-    if let Some(c) = text
-        .chars()
-        .find(|c| "\"'`$\\;&|<>(){}*?[]~!#\n".contains(*c))
-    {
-        return Err(format!(
-            "extraargs '{text}': '{c}' is shell syntax; mkimg runs no shell, write plain options"
-        ));
-    }
+    refuse_shell_syntax(text)?;
     let mut words = text.split_whitespace();
     let mut out = Vec::new();
     while let Some(w) = words.next() {
