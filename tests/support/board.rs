@@ -1,4 +1,5 @@
-//! Board files for tests that build real images quickly.
+//! Board files for tests that build real images quickly: a copy of a
+//! stock board made small, and a small board of three partitions.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,4 +19,43 @@ pub fn small_riscv64(dir: &Path) -> PathBuf {
     fs::create_dir_all(&board).unwrap();
     fs::write(board.join("board.toml"), text).unwrap();
     board.join("board.toml")
+}
+
+/// A 48 MiB GPT board named `name` (its hostname and image name too): an
+/// 8 MiB vfat ESP at /boot/efi, an 8 MiB ext4 /boot, the rest ext4 at /.
+pub fn esp_boot_root(name: &str, description: &str) -> String {
+    format!(
+        r#"[board]
+name = "{name}"
+description = "{description}"
+arch = "riscv64"
+hostname = "{name}"
+image = "{name}"
+
+[disk]
+table = "gpt"
+size = "48M"
+
+[[partition]]
+name = "esp"
+type = "esp"
+size = "8M"
+filesystem = "vfat"
+mount = "/boot/efi"
+
+[[partition]]
+name = "boot"
+type = "linux"
+size = "8M"
+filesystem = "ext4"
+mount = "/boot"
+
+[[partition]]
+name = "rootfs"
+type = "linux"
+size = "rest"
+filesystem = "ext4"
+mount = "/"
+"#
+    )
 }

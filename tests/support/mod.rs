@@ -1,8 +1,9 @@
 //! What the integration tests (each `tests/*.rs` its own crate) share: the
 //! rule for a missing tool or privilege ([`tools`], also the library's unit
 //! tests' `crate::test_tools`), the `mkimg` binary with a clean environment
-//! ([`run`]), small crafted rootfs tarballs ([`tarball`]), a small
-//! board to build them with ([`board`]), and openEuler- and Fedora-layout
+//! ([`run`]), small crafted rootfs tarballs ([`tarball`]), small
+//! boards to build them with ([`board`]), one `mkimg build` of them and
+//! the readers of its outputs ([`build`]), and openEuler- and Fedora-layout
 //! rootfs tarballs made from the Debian one ([`layouts`]), the Debian
 //! rootfs of a stock board itself ([`rootfs`]), and what a filesystem
 //! image holds, read with the reference tools ([`fsimage`]).
@@ -13,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod board;
+pub mod build;
 pub mod fsimage;
 pub mod layouts;
 pub mod rootfs;
