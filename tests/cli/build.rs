@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::board::small_riscv64;
+use crate::support::build::{cut_partition, Build};
 use crate::support::run::{mkimg, stderr};
 use crate::support::tarball::Tarball;
 use crate::support::tools::have_tool;
@@ -34,18 +35,7 @@ impl Case {
 
     /// Build and return (success, stderr).
     fn build(&self, board: &str, rootfs: &Path) -> (bool, String) {
-        let out = self.out();
-        let result = mkimg(&[
-            "build",
-            "--board",
-            board,
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "--format",
-            "raw",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let result = Build::new(board, rootfs, self.out()).format("raw").output();
         (result.status.success(), stderr(&result))
     }
 
@@ -184,7 +174,8 @@ fn hostname_symlink_is_replaced_not_followed() {
     spec.symlink("etc/hostname", "/etc/shadow");
     let tar = case.write("rootfs.tar", &spec.finish());
     let shadow_before = fs::read("/etc/shadow").ok();
-    let (ok, err) = case.build(small_riscv64(case.dir.path()).to_str().unwrap(), &tar);
+    let board = small_riscv64(case.dir.path());
+    let (ok, err) = case.build(board.to_str().unwrap(), &tar);
     assert!(ok, "{err}");
     assert_eq!(
         fs::read("/etc/shadow").ok(),
@@ -192,35 +183,12 @@ fn hostname_symlink_is_replaced_not_followed() {
         "host untouched"
     );
     // Read /etc/hostname and /etc/shadow back from the root partition.
-    let raw = case.out().join("qemu-riscv64.raw");
-    let plan = mkimg(&[
-        "plan",
-        "--board",
-        small_riscv64(case.dir.path()).to_str().unwrap(),
-        "--json",
-    ]);
-    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let root = &json["layout"]["partitions"][1];
-    let (start, size) = (
-        root["start"].as_u64().unwrap(),
-        root["size"].as_u64().unwrap(),
+    let part = cut_partition(
+        &board,
+        1,
+        &case.out().join("qemu-riscv64.raw"),
+        &case.dir.path().join("root.img"),
     );
-    let part = case.dir.path().join("root.img");
-    let status = Command::new("dd")
-        .args([
-            format!("if={}", raw.display()),
-            format!("of={}", part.display()),
-        ])
-        .args([
-            "bs=1M",
-            &format!("skip={}", start >> 20),
-            &format!("count={}", size >> 20),
-            "status=none",
-            "conv=sparse",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
     let stat = Command::new("debugfs")
         .args(["-R", "stat /etc/hostname"])
         .arg(&part)
@@ -273,18 +241,7 @@ fn manifest_digests_match_sha256sum_of_every_output() {
         &Tarball::minimal("dash-riscv64.elfhdr").finish(),
     );
     let out = case.out();
-    let result = mkimg(&[
-        "build",
-        "--board",
-        board.to_str().unwrap(),
-        "--rootfs",
-        tar.to_str().unwrap(),
-        "--format",
-        "raw,qcow2",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(result.status.success(), "{}", stderr(&result));
+    Build::new(&board, &tar, &out).format("raw,qcow2").run();
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     let listed: Vec<(String, u64, String)> = manifest["outputs"]

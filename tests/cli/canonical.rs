@@ -7,42 +7,10 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::run::{mkimg, stderr};
+use crate::support::board::esp_boot_root;
+use crate::support::build::Build;
 use crate::support::tarball::Tarball;
 use crate::support::tools::have_tools;
-
-const BOARD: &str = r#"[board]
-name = "canon"
-description = "canonical member order"
-arch = "riscv64"
-hostname = "canon"
-image = "canon"
-
-[disk]
-table = "gpt"
-size = "48M"
-
-[[partition]]
-name = "esp"
-type = "esp"
-size = "8M"
-filesystem = "vfat"
-mount = "/boot/efi"
-
-[[partition]]
-name = "boot"
-type = "linux"
-size = "8M"
-filesystem = "ext4"
-mount = "/boot"
-
-[[partition]]
-name = "rootfs"
-type = "linux"
-size = "rest"
-filesystem = "ext4"
-mount = "/"
-"#;
 
 /// Paths under `root`, parents first, each directory's children in
 /// reverse name order.
@@ -81,22 +49,11 @@ fn run(cmd: &mut Command) {
 }
 
 fn build(dir: &Path, rootfs: &Path, name: &str) -> Vec<u8> {
-    let out = dir.join(name);
-    let result = mkimg(&[
-        "build",
-        "--board",
-        dir.join("board.toml").to_str().unwrap(),
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--bootloader",
-        "none",
-        "--format",
-        "raw",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    fs::read(out.join("canon.raw")).unwrap()
+    let build = Build::new(dir.join("board.toml"), rootfs, dir.join(name))
+        .bootloader("none")
+        .format("raw");
+    build.run();
+    fs::read(build.out().join("canon.raw")).unwrap()
 }
 
 #[test]
@@ -106,7 +63,11 @@ fn another_member_order_gives_the_same_image() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    fs::write(dir.join("board.toml"), BOARD).unwrap();
+    fs::write(
+        dir.join("board.toml"),
+        esp_boot_root("canon", "canonical member order"),
+    )
+    .unwrap();
     let tree = dir.join("tree");
     fs::create_dir(&tree).unwrap();
     fs::write(dir.join("min.tar"), Tarball::minimal_riscv64().finish()).unwrap();

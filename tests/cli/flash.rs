@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use crate::support::build::{bmap_ranges, Build};
 use crate::support::run::{mkimg, stderr};
-use crate::support::tarball::Tarball;
 use crate::support::tools::{have_tools, require_root};
 
 const BOARD: &str = r#"[board]
@@ -60,25 +60,10 @@ fn built() -> Option<&'static Path> {
     }
     let dir = BUILT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let board = dir.path().join("board.toml");
-        fs::write(&board, BOARD).unwrap();
-        let rootfs = dir.path().join("rootfs.tar");
-        fs::write(&rootfs, Tarball::minimal("dash-riscv64.elfhdr").finish()).unwrap();
-        let out = dir.path().join("out");
-        let result = mkimg(&[
-            "build",
-            "--board",
-            board.to_str().unwrap(),
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "--bootloader",
-            "none",
-            "--format",
-            "raw,raw.zst",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert!(result.status.success(), "{}", stderr(&result));
+        Build::minimal(dir.path(), BOARD)
+            .bootloader("none")
+            .format("raw,raw.zst")
+            .run();
         Some(dir)
     });
     dir.as_ref().map(|d| {
@@ -112,28 +97,6 @@ fn same(a: &Path, b: &Path) -> bool {
         .status()
         .unwrap()
         .success()
-}
-
-/// Mapped block ranges of a .bmap, read line by line (not with mkimg's
-/// parser, which is under test).
-fn bmap_ranges(xml: &str) -> Vec<(u64, u64)> {
-    xml.lines()
-        .filter(|l| l.trim_start().starts_with("<Range"))
-        .map(|l| {
-            let body = l
-                .split('>')
-                .nth(1)
-                .unwrap()
-                .split('<')
-                .next()
-                .unwrap()
-                .trim();
-            match body.split_once('-') {
-                Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
-                None => (body.parse().unwrap(), body.parse().unwrap()),
-            }
-        })
-        .collect()
 }
 
 /// Deterministic noise (xorshift), so a failure reproduces.

@@ -8,8 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::run::{mkimg, stderr};
-use crate::support::tarball::Tarball;
+use crate::support::build::{bmap_ranges, Build};
 use crate::support::tools::have_tools;
 
 const BOARD: &str = r#"[board]
@@ -52,26 +51,11 @@ const ENV: (u64, u64) = (1 << 20, (1 << 20) + (128 << 10));
 const ENV2: (u64, u64) = (2 << 20, (2 << 20) + (128 << 10));
 
 fn build(dir: &Path, formats: &str) -> PathBuf {
-    let board = dir.join("board.toml");
-    fs::write(&board, BOARD).unwrap();
-    let rootfs = dir.join("rootfs.tar");
-    fs::write(&rootfs, Tarball::minimal("dash-riscv64.elfhdr").finish()).unwrap();
-    let out = dir.join("out");
-    let result = mkimg(&[
-        "build",
-        "--board",
-        board.to_str().unwrap(),
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--bootloader",
-        "none",
-        "--format",
-        formats,
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    out
+    let build = Build::minimal(dir, BOARD)
+        .bootloader("none")
+        .format(formats);
+    build.run();
+    build.out().to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> Vec<u8> {
@@ -82,27 +66,6 @@ fn run(cmd: &mut Command) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-/// Mapped block ranges `[first, last]` of a .bmap (bmaptool's own XML).
-fn bmap_ranges(xml: &str) -> Vec<(u64, u64)> {
-    xml.lines()
-        .filter(|l| l.trim_start().starts_with("<Range"))
-        .map(|l| {
-            let body = l
-                .split('>')
-                .nth(1)
-                .unwrap()
-                .split('<')
-                .next()
-                .unwrap()
-                .trim();
-            match body.split_once('-') {
-                Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
-                None => (body.parse().unwrap(), body.parse().unwrap()),
-            }
-        })
-        .collect()
 }
 
 fn covered(ranges: &[(u64, u64)], block: u64) -> bool {

@@ -18,6 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::build::Build;
 use crate::support::run::{mkimg, mkimg_command, run_tool, stderr, stdout};
 use crate::support::tarball::Tarball;
 use crate::support::tools::have_tools;
@@ -729,17 +730,9 @@ fn import_genimage_round_trips_through_a_board_build() {
         .unwrap();
         let rootfs = t.path("rootfs.tar");
         fs::write(&rootfs, Tarball::minimal_riscv64().finish()).unwrap();
-        let built = mkimg(&[
-            "build",
-            "--board",
-            board.to_str().unwrap(),
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "--format",
-            "raw",
-            "-o",
-            &t.s("board-out"),
-        ]);
+        let built = Build::new(&board, &rootfs, t.path("board-out"))
+            .format("raw")
+            .output();
         assert!(
             built.status.success(),
             "{}\n{}",
@@ -905,26 +898,15 @@ fn board_matches_its_genimage_cfg(board: &str, elf: &str, blobs: &[(&str, &str, 
     assert!(theirs.status.success(), "{}", stderr(&theirs));
     let rootfs = t.path("rootfs.tar");
     fs::write(&rootfs, Tarball::minimal(elf).finish()).unwrap();
-    let mut args = vec![
-        "build".to_string(),
-        "--board".to_string(),
-        board.to_string(),
-        "--rootfs".to_string(),
-        rootfs.display().to_string(),
-        "--bootloader".to_string(),
-        "none".to_string(),
-        "--format".to_string(),
-        "raw".to_string(),
-        "-o".to_string(),
-        t.s("board-out"),
-    ];
-    for b in &blob_args {
-        args.push("--blob".to_string());
-        args.push(b.clone());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let built = mkimg(&args);
-    assert!(built.status.success(), "{}", stderr(&built));
+    let blob_args: Vec<&str> = blob_args
+        .iter()
+        .flat_map(|b| ["--blob", b.as_str()])
+        .collect();
+    Build::new(board, &rootfs, t.path("board-out"))
+        .bootloader("none")
+        .format("raw")
+        .args(&blob_args)
+        .run();
     let theirs = t.path(&format!("gen/{board}.img"));
     assert_eq!(
         sfdisk_dump(&t.path(&format!("board-out/{board}.raw"))),

@@ -8,8 +8,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::build::Build;
 use crate::support::run::{mkimg, run_tool, stderr, stdout};
-use crate::support::tarball::Tarball;
 use crate::support::tools::have_tools;
 
 const UUID_DISK: &str = "11111111-2222-3333-4444-555555555555";
@@ -36,26 +36,11 @@ fn build(dir: &Path, board_text: &str, files: &[(&str, &[u8])]) -> PathBuf {
     for (name, data) in files {
         fs::write(dir.join(name), data).unwrap();
     }
-    let board = dir.join("board.toml");
-    fs::write(&board, board_text).unwrap();
-    let rootfs = dir.join("rootfs.tar");
-    fs::write(&rootfs, Tarball::minimal_riscv64().finish()).unwrap();
-    let out = dir.join("out");
-    let result = mkimg(&[
-        "build",
-        "--board",
-        board.to_str().unwrap(),
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--bootloader",
-        "none",
-        "--format",
-        "raw",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    out.join("t.raw")
+    let build = Build::minimal(dir, board_text)
+        .bootloader("none")
+        .format("raw");
+    build.run();
+    build.out().join("t.raw")
 }
 
 /// Run genimage 16 on `cfg` with `inputs` (name, bytes; a `None` is a

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::board::small_riscv64;
-use crate::support::run::{mkimg, stderr};
+use crate::support::build::{cut_partition, Build};
 use crate::support::tarball::Tarball;
 use crate::support::tools::{have_tools, locate_tool};
 
@@ -54,47 +54,14 @@ fn rootfs(default_grub: Option<&[u8]>) -> Vec<u8> {
 fn build(dir: &Path, board: &Path, tar: &[u8]) -> (PathBuf, String) {
     let tar_path = dir.join("rootfs.tar");
     fs::write(&tar_path, tar).unwrap();
-    let out = dir.join("out");
-    let result = mkimg(&[
-        "build",
-        "--board",
-        board.to_str().unwrap(),
-        "--rootfs",
-        tar_path.to_str().unwrap(),
-        "--format",
-        "raw",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    let err = stderr(&result);
-    assert!(result.status.success(), "{err}");
-    (out.join("qemu-riscv64.raw"), err)
+    let build = Build::new(board, &tar_path, dir.join("out")).format("raw");
+    let err = build.run();
+    (build.out().join("qemu-riscv64.raw"), err)
 }
 
 /// The root partition of `raw` (per `mkimg plan --json`) cut out to a file.
 fn root_partition(dir: &Path, board: &Path, raw: &Path) -> PathBuf {
-    let plan = mkimg(&["plan", "--board", board.to_str().unwrap(), "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let root = &json["layout"]["partitions"][1];
-    let (start, size) = (
-        root["start"].as_u64().unwrap(),
-        root["size"].as_u64().unwrap(),
-    );
-    let part = dir.join("root.img");
-    let status = Command::new("dd")
-        .arg(format!("if={}", raw.display()))
-        .arg(format!("of={}", part.display()))
-        .args([
-            "bs=1M",
-            &format!("skip={}", start >> 20),
-            &format!("count={}", size >> 20),
-            "status=none",
-            "conv=sparse",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    part
+    cut_partition(board, 1, raw, &dir.join("root.img"))
 }
 
 fn debugfs(image: &Path, request: &str) -> Vec<u8> {

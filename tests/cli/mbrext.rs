@@ -6,8 +6,8 @@
 use std::fs;
 use std::path::Path;
 
+use crate::support::build::Build;
 use crate::support::run::{mkimg, run_tool, stderr, stdout};
-use crate::support::tarball::Tarball;
 use crate::support::tools::{have_tool, have_tools};
 
 /// `[[partition]]` blocks for `(name, type, size, extra)`.
@@ -38,25 +38,11 @@ fn write_board(dir: &Path, text: &str) -> String {
 
 /// Build `board_text` from the minimal rootfs into a raw image; its path.
 fn build(dir: &Path, board_text: &str) -> String {
-    let board = write_board(dir, board_text);
-    let rootfs = dir.join("rootfs.tar");
-    fs::write(&rootfs, Tarball::minimal_riscv64().finish()).unwrap();
-    let out = dir.join("out");
-    let result = mkimg(&[
-        "build",
-        "--board",
-        &board,
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--bootloader",
-        "none",
-        "--format",
-        "raw",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    out.join("t.raw").display().to_string()
+    let build = Build::minimal(dir, board_text)
+        .bootloader("none")
+        .format("raw");
+    build.run();
+    build.out().join("t.raw").display().to_string()
 }
 
 /// The partition lines of `sfdisk -d` with the image path cut off.

@@ -5,6 +5,7 @@
 //! before it reads a rootfs).
 
 use super::{mkimg, stderr, stdout};
+use crate::support::build::Build;
 
 #[test]
 fn plan_shows_the_boot_loader_and_takes_builds_boot_flags() {
@@ -215,18 +216,9 @@ fn plan_with_rootfs_shows_what_was_detected_and_build_follows_it() {
 
     // The build puts grub.cfg where the plan said.
     let out_dir = dir.path().join("out");
-    let out = mkimg(&[
-        "build",
-        "--board",
-        "qemu-riscv64",
-        "--rootfs",
-        openeuler.to_str().unwrap(),
-        "--format",
-        "raw",
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    Build::new("qemu-riscv64", &openeuler, &out_dir)
+        .format("raw")
+        .run();
     let esp = format!("{}@@2097152", out_dir.join("qemu-riscv64.raw").display());
     let listing = crate::support::run::run_tool("mdir", &["-b", "-i", &esp, "::EFI/openEuler"]);
     assert!(

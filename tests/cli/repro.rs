@@ -10,42 +10,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::run::{mkimg_command, stderr};
+use crate::support::board::esp_boot_root;
+use crate::support::build::Build;
+use crate::support::run::stderr;
 use crate::support::tarball::Tarball;
 use crate::support::tools::have_tools;
-
-const BOARD: &str = r#"[board]
-name = "repro"
-description = "verify-repro"
-arch = "riscv64"
-hostname = "repro"
-image = "repro"
-
-[disk]
-table = "gpt"
-size = "48M"
-
-[[partition]]
-name = "esp"
-type = "esp"
-size = "8M"
-filesystem = "vfat"
-mount = "/boot/efi"
-
-[[partition]]
-name = "boot"
-type = "linux"
-size = "8M"
-filesystem = "ext4"
-mount = "/boot"
-
-[[partition]]
-name = "rootfs"
-type = "linux"
-size = "rest"
-filesystem = "ext4"
-mount = "/"
-"#;
 
 struct Case {
     _tmp: tempfile::TempDir,
@@ -57,7 +26,11 @@ struct Case {
 fn case() -> Case {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    fs::write(dir.join("board.toml"), BOARD).unwrap();
+    fs::write(
+        dir.join("board.toml"),
+        esp_boot_root("repro", "verify-repro"),
+    )
+    .unwrap();
     let mut tar = Tarball::minimal_riscv64();
     tar.file("etc/motd", b"Welcome\n").file(
         "boot/efi/startup.nsh",
@@ -78,27 +51,22 @@ fn case() -> Case {
 
 /// `mkimg build --verify-repro` of the case, `perturb` given to the hook.
 fn build(case: &Case, formats: &str, perturb: Option<&str>) -> Output {
-    let mut cmd = mkimg_command([
-        "build",
-        "--board",
-        case.dir.join("board.toml").to_str().unwrap(),
-        "--rootfs",
-        case.dir.join("rootfs.tar").to_str().unwrap(),
-        "--bootloader",
-        "none",
-        "--format",
-        formats,
-        "-o",
-        case.dir.join("out").to_str().unwrap(),
-        "--verify-repro",
-    ]);
-    cmd.env("MKIMG_WORKDIR", &case.work)
-        .env("TMPDIR", &case.work);
+    let mut build = Build::new(
+        case.dir.join("board.toml"),
+        case.dir.join("rootfs.tar"),
+        case.dir.join("out"),
+    )
+    .bootloader("none")
+    .format(formats)
+    .args(&["--verify-repro"])
+    .env("MKIMG_WORKDIR", &case.work)
+    .env("TMPDIR", &case.work);
     if let Some(path) = perturb {
-        cmd.env("MKIMG_TEST_HOOKS", "1")
+        build = build
+            .env("MKIMG_TEST_HOOKS", "1")
             .env("MKIMG_REPRO_TEST_PERTURB", path);
     }
-    let out = cmd.output().unwrap();
+    let out = build.output();
     assert_nothing_left(&case.work, &out);
     out
 }
@@ -236,20 +204,13 @@ fn a_rootfs_read_once_is_refused_before_building() {
         ("-", "standard input"),
         (fifo.to_str().unwrap(), "is a FIFO"),
     ] {
-        let out = mkimg_command([
-            "build",
-            "--board",
-            case.dir.join("board.toml").to_str().unwrap(),
-            "--rootfs",
-            rootfs,
-            "-o",
-            case.dir.join("out").to_str().unwrap(),
-            "--verify-repro",
-        ])
-        .stdin(fs::File::open(case.dir.join("rootfs.tar")).unwrap())
-        .env("MKIMG_WORKDIR", &case.work)
-        .output()
-        .unwrap();
+        let out = Build::new(case.dir.join("board.toml"), rootfs, case.dir.join("out"))
+            .args(&["--verify-repro"])
+            .env("MKIMG_WORKDIR", &case.work)
+            .command()
+            .stdin(fs::File::open(case.dir.join("rootfs.tar")).unwrap())
+            .output()
+            .unwrap();
         let text = stderr(&out);
         assert!(!out.status.success(), "{text}");
         assert!(text.contains("can be read only once"), "{text}");

@@ -10,24 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::board::small_riscv64;
-use crate::support::run::{mkimg, run_tool, stderr};
+use crate::support::build::Build;
+use crate::support::run::{run_tool, stderr};
 use crate::support::tarball::Tarball;
 use crate::support::tools::{have_tools, is_root, require};
 
 fn build(board: &Path, rootfs: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
-    let mut args = vec![
-        "build",
-        "--board",
-        board.to_str().unwrap(),
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--format",
-        "raw",
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let result = mkimg(&args);
+    let result = Build::new(board, rootfs, out)
+        .format("raw")
+        .args(extra)
+        .output();
     (result.status.success(), stderr(&result))
 }
 
