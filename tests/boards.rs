@@ -15,6 +15,7 @@ use std::process::Output;
 
 mod support;
 
+use support::build::Build;
 use support::run::{mkimg_command, run_tool, text};
 use support::tools::have_tools;
 
@@ -31,9 +32,12 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Every build and plan here is made at this time.
+const SOURCE_DATE_EPOCH: &str = "1700000000";
+
 fn mkimg(args: &[&str]) -> Output {
     mkimg_command(args)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
         .output()
         .expect("run mkimg")
 }
@@ -184,19 +188,12 @@ fn board_copy(
 }
 
 fn build(board: &Path, rootfs: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "build",
-        "--board",
-        board.to_str().unwrap(),
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--format",
-        "raw",
-        "--output",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    mkimg(&args)
+    Build::new(board, rootfs, out)
+        .format("raw")
+        .long_output()
+        .args(extra)
+        .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+        .output()
 }
 
 fn read_at(image: &Path, offset: u64, len: usize) -> Vec<u8> {
