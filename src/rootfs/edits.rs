@@ -42,7 +42,10 @@ pub struct Edits {
     pub hosts_hostname: Option<Hostname>,
     /// Rootfs path → how the tarball's own file there is changed as it
     /// streams (e.g. the board's kernel arguments added to
-    /// /etc/default/grub), its owner, mode and xattrs kept.
+    /// /etc/default/grub), its owner, mode and xattrs kept. A `*` in a
+    /// component matches any run of characters there
+    /// (`/boot/loader/entries/*.conf`); a path's own rewrite wins over a
+    /// pattern's.
     pub rewrites: BTreeMap<String, Rewrite>,
     /// Rootfs paths dropped from the tarball, with everything below them.
     pub remove: Vec<String>,

@@ -17,7 +17,7 @@ use std::io::{self, Cursor, Read};
 use crate::board::names::Hostname;
 use crate::board::paths::open_resolved;
 use crate::rootfs::budget::{Budget, Overrun, Usage};
-use crate::rootfs::capture::{CaptureState, Tee};
+use crate::rootfs::capture::{matches_pattern, CaptureState, Tee};
 use crate::rootfs::edits::{render_hosts, OverlayEntry, OverlayKind, Rewrite};
 use crate::rootfs::entry::{join_path, normalise_path, Entry, EntryKind, NodeType};
 use crate::rootfs::error::{RootfsError, SinkError};
@@ -62,6 +62,8 @@ pub struct Pass<'s> {
     replacements: BTreeMap<String, Replacement>,
     /// [`crate::rootfs::Edits::rewrites`], by normalised path.
     rewrites: BTreeMap<String, Rewrite>,
+    /// Those of them whose key has a `*`: the pattern's components.
+    rewrite_patterns: Vec<(Vec<String>, Rewrite)>,
     done: HashSet<String>,
     remove: Vec<String>,
     pub removed: Vec<String>,
@@ -72,6 +74,17 @@ pub struct Pass<'s> {
 }
 
 impl<'s> Pass<'s> {
+    /// The rewrite of the normalised `path`: its own, else the first
+    /// pattern it matches.
+    fn rewrite_for(&self, path: &str) -> Option<&Rewrite> {
+        self.rewrites.get(path).or_else(|| {
+            self.rewrite_patterns
+                .iter()
+                .find(|(pattern, _)| matches_pattern(pattern, path))
+                .map(|(_, rewrite)| rewrite)
+        })
+    }
+
     pub fn new(job: RootfsJob<'s>) -> Result<Self, RootfsError> {
         let edits = job.edits;
         let mut outputs = vec![Output {
@@ -117,9 +130,15 @@ impl<'s> Pass<'s> {
             replacements.insert(path, Replacement::Overlay(o.clone()));
         }
         let mut rewrites = BTreeMap::new();
+        let mut rewrite_patterns = Vec::new();
         for (p, rewrite) in &edits.rewrites {
             let path = norm(p).ok_or_else(|| RootfsError::InvalidEditPath { path: p.clone() })?;
-            rewrites.insert(path, rewrite.clone());
+            if path.contains('*') {
+                let parts = path.split('/').map(str::to_string).collect();
+                rewrite_patterns.push((parts, rewrite.clone()));
+            } else {
+                rewrites.insert(path, rewrite.clone());
+            }
         }
         let perturb = match &edits.perturb {
             Some(p) => Some((
@@ -136,6 +155,7 @@ impl<'s> Pass<'s> {
             seen: HashMap::new(),
             replacements,
             rewrites,
+            rewrite_patterns,
             done: HashSet::new(),
             remove: edits.remove.iter().filter_map(|p| norm(p)).collect(),
             removed: Vec::new(),
@@ -257,7 +277,7 @@ impl<'s> Pass<'s> {
         }
         entry.path = rel;
         let mut data = MemberData { walker };
-        if let Some(rewrite) = self.rewrites.get(&path) {
+        if let Some(rewrite) = self.rewrite_for(&path) {
             if let EntryKind::File { size } = entry.kind {
                 let text = rewritten(rewrite, size, &mut data, &ctx)?;
                 entry.kind = EntryKind::File {
@@ -357,7 +377,7 @@ impl<'s> Pass<'s> {
         // An overlay file is the image's file there: a rewrite applies to
         // it as to the tarball's (e.g. a board's own /etc/default/grub).
         let rewrite = match (&entry.kind, overlay) {
-            (EntryKind::File { size }, true) => self.rewrites.get(path).map(|r| (r.clone(), *size)),
+            (EntryKind::File { size }, true) => self.rewrite_for(path).map(|r| (r.clone(), *size)),
             _ => None,
         };
         if let Some((rewrite, size)) = rewrite {
