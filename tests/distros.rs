@@ -223,9 +223,39 @@ fn grub_case(test: &str, arch: &str, layout: Layout, grub: Grub) {
         return;
     }
     let _one_at_a_time = SLOW.lock().unwrap_or_else(|e| e.into_inner());
-    let built = build(&format!("qemu-{arch}"), arch, layout, grub);
+    let board = format!("qemu-{arch}");
+    let built = build(&board, arch, layout, grub);
     check_esp(&built, arch, layout);
+    if layout == Layout::Fedora {
+        check_bls_entry(&built, &board);
+    }
     boot_and_check(&built, layout);
+}
+
+/// The image's own BLS entry boots this image: the distro's text with its
+/// `options` made `<its words but root=/ro> <the board's console>
+/// root=UUID=<the plan's> ro`, the other lines byte for byte
+/// (`bootloader::bls_options`): a grub with blscfg reads it as it is.
+fn check_bls_entry(built: &Built, board: &str) {
+    let version = layout_kernel_version(&built.layout_tar);
+    let machine_id = text(&read_member(&built.layout_tar, "etc/machine-id").unwrap());
+    let entry = format!("/boot/loader/entries/{}-{version}.conf", machine_id.trim());
+    let root_fs = format!("{}?offset={}", built.raw.display(), built.start_of("/"));
+    let found = run_tool("debugfs", &["-R", &format!("cat {entry}"), &root_fs]);
+    let console = built.plan["board"]["console"].as_str().unwrap();
+    let expected = bls_entry(&version).replace(
+        &format!("options {BOGUS_ROOT} ro {BLS_MARKER}\n"),
+        &format!(
+            "options {BLS_MARKER} console={console} root=UUID={} ro\n",
+            built.root_uuid()
+        ),
+    );
+    assert_ne!(
+        expected,
+        bls_entry(&version),
+        "the layout's options line moved"
+    );
+    assert_eq!(found, expected, "{board}: {entry} in the image");
 }
 
 fn extlinux_case(test: &str, layout: Layout) {

@@ -298,14 +298,18 @@ fn grub_config(
 
 /// A BLS entry's kernel arguments: the plan's root (an entry's `root=`
 /// names the filesystem the rootfs was made on, not the image's), `ro`,
-/// the entry's options without root=/ro/rw, then the board's.
+/// the entry's options without root=/ro/rw, then the board's that they
+/// lack (the pass has already added them to the image's entries:
+/// `bootloader::bls_options`).
 pub fn bls_args(root: &str, options: &[String], board: &str) -> String {
     let kept: Vec<&str> = options
         .iter()
         .map(String::as_str)
         .filter(|o| !o.starts_with("root=") && *o != "ro" && *o != "rw")
         .collect();
-    join_cmdline(&[root, "ro", &kept.join(" "), board])
+    let kept = kept.join(" ");
+    let missing = args_missing_from(board, &kept).join(" ");
+    join_cmdline(&[root, "ro", &kept, &missing])
 }
 
 /// Control characters (from rootfs text) as spaces: a title is one line.

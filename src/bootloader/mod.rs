@@ -7,6 +7,8 @@
 //!   from the captures of the one rootfs pass;
 //! - [`kernels`]: which kernels `/boot` holds, newest first;
 //! - [`bls`]: Boot Loader Specification entries (`/boot/loader/entries`);
+//!   [`bls_options`]: the image's entries rewritten (by the rootfs pass)
+//!   to boot this image: the plan's `root=`, the board's arguments;
 //! - [`grub_image`]: the prefix, embedded config and modules a grub EFI
 //!   binary carries, read from its bytes;
 //! - [`default_grub`]: `/etc/default/grub` and os-release read without
@@ -28,6 +30,7 @@
 //! - [`place`]: the small writer that puts extlinux.conf on its partition.
 
 pub mod bls;
+pub mod bls_options;
 pub mod board_args;
 pub mod default_grub;
 pub mod detect;

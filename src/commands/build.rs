@@ -38,6 +38,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::board::schema::{BootLoader, GrubMode};
+use crate::bootloader::bls_options::entries_rewrite;
 use crate::bootloader::board_args::{default_grub_rewrite, kept_in_image, Kept};
 use crate::bootloader::detect::{self, RootfsBoot};
 use crate::bootloader::esp::{esp_boot, grub_cfg_file};
@@ -171,9 +172,12 @@ fn build_in(
 ) -> Result<PathBuf> {
     // rootfs: one pass, split by mount point (and the mkconfig tree); the
     // board's kernel arguments written into the image's /etc/default/grub
-    // on the way.
+    // and its BLS entries (with the plan's root) on the way.
     let wanted = detect::wanted(plan);
-    let rewrites = default_grub_rewrite(plan).into_iter().collect();
+    let rewrites = default_grub_rewrite(plan)
+        .into_iter()
+        .chain(entries_rewrite(plan))
+        .collect();
     let perturb = args.repro_perturb.as_deref();
     let via = uses_mkconfig(plan).then_some(args.mkconfig_via);
     let tree = match via {
