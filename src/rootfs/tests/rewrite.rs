@@ -252,3 +252,36 @@ fn a_read_error_inside_the_file_keeps_its_source() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A key with a `*` rewrites every file its pattern matches, and only
+/// those (a name that only starts alike, a deeper path, a directory of
+/// that name are left alone); a path's own rewrite wins over the pattern.
+#[test]
+fn a_pattern_key_rewrites_every_matching_file() {
+    let mut fx = Fx::new();
+    fx.dir("boot", 0o755)
+        .dir("boot/entries", 0o755)
+        .file("boot/entries/a.conf", b"a\n")
+        .file("boot/entries/b.conf", b"b\n")
+        .file("boot/entries/own.conf", b"own\n")
+        .file("boot/entries/c.conf.bak", b"c\n")
+        .dir("boot/entries/d.conf", 0o755)
+        .file("boot/entries/d.conf/e.conf", b"e\n");
+    let input = fx.finish();
+    let mut edits = edits_with("/boot/entries/*.conf");
+    let own = Rewrite {
+        limit: 64,
+        edit: Arc::new(|_: &[u8]| Ok(b"own rewrite\n".to_vec())),
+    };
+    edits
+        .rewrites
+        .insert("/boot/entries/own.conf".to_string(), own);
+    let r = run(&input, &edits, &[], Captures::default()).unwrap();
+    let out = read_back(&r.root_tar);
+    let data = |path: &str| String::from_utf8(find(&out, path).data.clone()).unwrap();
+    assert_eq!(data("boot/entries/a.conf"), "a\n+x\n");
+    assert_eq!(data("boot/entries/b.conf"), "b\n+x\n");
+    assert_eq!(data("boot/entries/own.conf"), "own rewrite\n");
+    assert_eq!(data("boot/entries/c.conf.bak"), "c\n");
+    assert_eq!(data("boot/entries/d.conf/e.conf"), "e\n");
+}
