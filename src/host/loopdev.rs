@@ -151,12 +151,13 @@ impl LoopDevice {
                     self.file.display()
                 )
             })?;
-        let still = ioctl::status(&fd).is_ok();
+        // Still bound after the clear: another opener holds it, and the
+        // kernel detaches it at the last close (autoclear). A process
+        // another thread just forked lets go at its exec: wait for that.
+        let deferred = ioctl::status(&fd).is_ok();
         drop(fd);
-        if !still {
-            self.wait_for_release();
-        }
-        if still {
+        self.wait_for_release();
+        if deferred && self.bound() {
             bail!(
                 "{} is still in use; it stays attached to {} until its last user closes it",
                 self.device.display(),
@@ -173,13 +174,26 @@ impl LoopDevice {
     /// process another thread of mkimg forked at that moment, which holds a
     /// copy of the descriptor until its exec closes it (close-on-exec).
     fn wait_for_release(&self) {
-        let Some(name) = self.device.file_name() else {
-            return;
-        };
-        let bound = Path::new("/sys/block").join(name).join("loop");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while bound.exists() && std::time::Instant::now() < deadline {
+        while self.bound() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Whether the device is still attached to our file (sysfs's
+    /// `backing_file`; once detached the number may already serve another
+    /// file, which is not ours to wait for).
+    fn bound(&self) -> bool {
+        let Some(name) = self.device.file_name() else {
+            return false;
+        };
+        let backing = Path::new("/sys/block").join(name).join("loop/backing_file");
+        let Ok(text) = std::fs::read_to_string(&backing) else {
+            return false;
+        };
+        match std::fs::canonicalize(&self.file) {
+            Ok(ours) => Path::new(text.trim_end_matches('\n')) == ours,
+            Err(_) => true,
         }
     }
 }
@@ -196,7 +210,12 @@ impl Drop for LoopDevice {
                     self.device.display(),
                     self.file.display()
                 );
+                return;
             }
+            drop(fd);
+            // As in `close`: a process forked that moment holds it until
+            // its exec.
+            self.wait_for_release();
         }
     }
 }

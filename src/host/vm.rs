@@ -163,6 +163,9 @@ impl Vm {
     pub fn spawn(cmd: Cmd) -> Result<Vm, VmError> {
         let program = PathBuf::from(&cmd.program);
         let (mut reader, writer) = io::pipe().map_err(io_error("creating a pipe for", &program))?;
+        // Times count from before the spawn: the machine may print (and
+        // wait) before this thread runs again.
+        let started = Instant::now();
         let spawned = {
             let mut command = Command::new(&cmd.program);
             if cmd.clear_env {
@@ -214,7 +217,7 @@ impl Vm {
             stdin: child.stdin.take(),
             child,
             output,
-            started: Instant::now(),
+            started,
             status: None,
             killed: false,
             _vars: None,
